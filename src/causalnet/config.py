@@ -1,0 +1,97 @@
+"""Typed configuration helpers shared by every config dataclass.
+
+Configs are plain dataclasses. :class:`PresetMixin` gives them named presets
+(``Config.preset("paper")``), dictionary round-trips for ``config.json`` and
+``key=value`` overrides for the command line's ``--set``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, TypeVar
+
+T = TypeVar("T", bound="PresetMixin")
+
+
+class PresetMixin:
+    """Mixin for config dataclasses: named presets, ``to_dict``/``from_dict``, ``with_overrides``."""
+
+    PRESETS: ClassVar[dict[str, Callable[[], Any]]]
+
+    @classmethod
+    def preset(cls: type[T], name: str) -> T:
+        """Return the named preset (a fresh instance)."""
+        presets = cls.PRESETS
+        if name not in presets:
+            raise ValueError(f"unknown {cls.__name__} preset {name!r}; choose from {sorted(presets)}")
+        return presets[name]()
+
+    @classmethod
+    def preset_names(cls) -> list[str]:
+        """Names of the available presets."""
+        return sorted(cls.PRESETS)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dictionary of every field."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    @classmethod
+    def from_dict(cls: type[T], data: Mapping[str, Any]) -> T:
+        """Build from a dictionary made by :meth:`to_dict`; unknown keys are an error."""
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = set(data) - set(fields)
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} fields: {sorted(unknown)}")
+        hints = typing.get_type_hints(cls)
+        kwargs = {k: _coerce(v, hints[k]) for k, v in data.items()}
+        return cls(**kwargs)
+
+    def with_overrides(self: T, overrides: Mapping[str, Any]) -> T:
+        """A copy with some fields replaced; string values are parsed to the field's type."""
+        fields = {f.name for f in dataclasses.fields(self)}
+        hints = typing.get_type_hints(type(self))
+        changes = {}
+        for key, value in overrides.items():
+            if key not in fields:
+                raise ValueError(f"{type(self).__name__} has no field {key!r}; fields: {sorted(fields)}")
+            changes[key] = _coerce(parse_value(value) if isinstance(value, str) else value, hints[key])
+        return dataclasses.replace(self, **changes)
+
+
+def parse_value(text: str) -> Any:
+    """Parse a command-line value: JSON if it parses (numbers, booleans, lists), else the string."""
+    lowered = text.strip()
+    if lowered.lower() in {"true", "false"}:
+        return lowered.lower() == "true"
+    if lowered.lower() in {"none", "null"}:
+        return None
+    try:
+        return json.loads(lowered)
+    except json.JSONDecodeError:
+        if "," in lowered:
+            return [parse_value(part) for part in lowered.split(",")]
+        return lowered
+
+
+def _coerce(value: Any, hint: Any) -> Any:
+    """Coerce JSON values to the annotated type (lists to tuples, ints to floats)."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if value is None:
+        return None
+    if origin is tuple:
+        return tuple(value)
+    if origin in (typing.Union, types.UnionType):
+        non_none = [a for a in args if a is not type(None)]
+        return _coerce(value, non_none[0]) if len(non_none) == 1 else value
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if hint is bool and not isinstance(value, bool):
+        raise ValueError(f"expected true/false, got {value!r}")
+    return value
