@@ -1,0 +1,182 @@
+"""CausalNet (Zhang, Tang, Chen, ICCV 2025) built from a typed config (SPEC §3).
+
+Data flow for a batch ``x [B, 4, 3, 28, 28]`` (the four mosaic images, 0-255 BGR values):
+
+- the motion encoder (shared by images 0 and 1, run as one batch) gives ``m1, m2 [B, 4, D]``
+  (its ``1024 x 1 x 1`` output reshaped to ``D x 2 x 2`` tokens);
+- with CMPLM, the direction encoder (shared by images 2 and 3) gives ``d1, d2``, CMPLM turns them
+  into position embeddings ``p1, p2`` and ``m1 += p1``, ``m2 += p2``;
+- the causal attention block gives ``y1_for, y2_for, y1_back, y2_back``; causal relation mining
+  (or, without CRM, a plain sum) fuses the long-range pair into ``y_long``;
+- the head maps ``[y_long, y1_for, y1_back]`` (``12 x D``) through ``Linear(12D, 2048)`` and
+  ``Linear(2048, classes)`` (no non-linearity between them, as the reference).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from einops import rearrange
+from torch import Tensor, nn
+
+from causalnet.config import PresetMixin
+from causalnet.models.cab import CausalAttentionBlock, CausalRelationMining
+from causalnet.models.cmplm import CMPLM
+from causalnet.models.encoder import HierarchicalEncoder
+from causalnet.models.masking import SparseMask
+from causalnet.models.registry import register_model
+
+NUM_IMAGES = 4  # onset->apex flow, apex->offset flow, and their direction maps
+
+
+@dataclass
+class CausalNetConfig(PresetMixin):
+    """Every hyperparameter of CausalNet. Presets: ``paper`` (reference), ``compact`` (CPU).
+
+    Attributes:
+        num_classes: output classes (3 for the composite benchmark).
+        image_size, patch_size, in_channels: input geometry (28, 7, 3).
+        dim: width of the encoders' first level; doubles per level. The final feature
+            (``dim * 2**(levels-1)`` channels) is reshaped to ``token_grid**2`` tokens of width D.
+        depths: block repeats per encoder level, ``(l1, l2, l3)``.
+        heads: heads of the first encoder level; doubles per level.
+        mlp_ratio: MLP expansion of every transformer layer.
+        token_grid: side of the token grid seen by CMPLM and CAB (2).
+        gamma: decay rate of the pseudo-attention.
+        mask_radius: squared-distance threshold ``r`` of the sparse mask.
+        cmplm_depth: CMPLM layers; ``None`` = ``depths[-1]`` as in the reference.
+        cmplm_heads, cab_heads, crm_heads: attention heads of the causal modules.
+        cmplm_sequential: reference's sequential CMPLM update (stream 2 sees updated stream 1).
+        cab_depth: CAB layers (1 in the paper's best setting).
+        head_hidden: width of the head's hidden linear layer.
+        head_activation: GELU between the head's linear layers (the reference has none).
+        dropout: dropout everywhere (0 in the reference).
+        input_scale: inputs are multiplied by this (the reference feeds raw 0-255 values: 1.0).
+        cmplm, stca, crm, pseudo_attention: the ablation switches of paper Table 3.
+        fast: skip the provably irrelevant query/key maps of single-token attention blocks.
+    """
+
+    num_classes: int = 3
+    image_size: int = 28
+    patch_size: int = 7
+    in_channels: int = 3
+    dim: int = 256
+    depths: tuple[int, ...] = (3, 3, 9)
+    heads: int = 3
+    mlp_ratio: int = 4
+    token_grid: int = 2
+    gamma: float = 0.5
+    mask_radius: float = 1.0
+    cmplm_depth: int | None = None
+    cmplm_heads: int = 8
+    cmplm_sequential: bool = True
+    cab_depth: int = 1
+    cab_heads: int = 8
+    crm_heads: int = 1
+    head_hidden: int = 2048
+    head_activation: bool = False
+    dropout: float = 0.0
+    input_scale: float = 1.0
+    cmplm: bool = True
+    stca: bool = True
+    crm: bool = True
+    pseudo_attention: bool = True
+    fast: bool = True
+
+    def __post_init__(self) -> None:
+        if self.final_channels % self.token_grid**2:
+            raise ValueError(f"the final feature ({self.final_channels}) cannot form a {self.token_grid}^2 grid")
+        if self.gamma <= 0:
+            raise ValueError(f"gamma must be > 0, got {self.gamma}")
+        if min(self.depths) < 1 or self.cab_depth < 1:
+            raise ValueError("every depth must be >= 1")
+
+    @property
+    def final_channels(self) -> int:
+        """Size of an encoder's flattened output (1024 = 1024 x 1 x 1 for the reference)."""
+        levels = len(self.depths)
+        side = self.image_size // self.patch_size // 2 ** (levels - 1)  # each aggregation halves the grid
+        return self.dim * 2 ** (levels - 1) * side**2
+
+    @property
+    def token_dim(self) -> int:
+        """D, the width of the tokens CMPLM and CAB work on."""
+        return self.final_channels // self.token_grid**2
+
+    @property
+    def num_tokens(self) -> int:
+        return self.token_grid**2
+
+
+def _paper() -> CausalNetConfig:
+    return CausalNetConfig()
+
+
+def _compact() -> CausalNetConfig:
+    return CausalNetConfig(dim=32, depths=(1, 1, 1), heads=1, cmplm_heads=2, cab_heads=2, head_hidden=128,
+                           input_scale=1 / 255)
+
+
+CausalNetConfig.PRESETS = {"paper": _paper, "compact": _compact}
+
+
+@register_model("causalnet", CausalNetConfig)
+class CausalNet(nn.Module):
+    """CausalNet: ``forward(x [B, 4, 3, 28, 28]) -> logits [B, num_classes]``."""
+
+    def __init__(self, config: CausalNetConfig | None = None) -> None:
+        super().__init__()
+        cfg = self.config = config or CausalNetConfig()
+        d = cfg.token_dim
+        grid = (cfg.token_grid, cfg.token_grid)
+        enc = dict(image_size=cfg.image_size, patch_size=cfg.patch_size, in_channels=cfg.in_channels,
+                   dim=cfg.dim, depths=cfg.depths, heads=cfg.heads, mlp_ratio=cfg.mlp_ratio,
+                   dropout=cfg.dropout, fast=cfg.fast)
+        mask = SparseMask(grid, cfg.mask_radius, cfg.gamma, pseudo=cfg.pseudo_attention)
+        self.motion_encoder = HierarchicalEncoder(**enc)
+        if cfg.cmplm:
+            self.direction_encoder = HierarchicalEncoder(**enc)
+            depth = cfg.cmplm_depth if cfg.cmplm_depth is not None else cfg.depths[-1]
+            self.cmplm = CMPLM(d, depth, cfg.cmplm_heads, mask, cfg.mlp_ratio, cfg.dropout,
+                               cfg.cmplm_sequential)
+        self.cab = CausalAttentionBlock(d, cfg.cab_depth, cfg.cab_heads, mask, cfg.mlp_ratio, cfg.dropout,
+                                        stca=cfg.stca)
+        self.crm = CausalRelationMining(d, cfg.crm_heads) if cfg.crm else None
+        self.head = nn.Sequential(
+            nn.Linear(3 * cfg.num_tokens * d, cfg.head_hidden),
+            nn.GELU() if cfg.head_activation else nn.Identity(),
+            nn.Linear(cfg.head_hidden, cfg.num_classes),
+        )
+
+    def encode_pair(self, encoder: HierarchicalEncoder, images: Tensor) -> tuple[Tensor, Tensor]:
+        """Run a shared encoder on a pair ``[B, 2, C, H, W]`` as one batch -> two ``[B, n, D]`` token sets."""
+        fmap = encoder(rearrange(images, "b t c h w -> (b t) c h w"))
+        tokens = rearrange(fmap, "m h w c -> m (c h w)")
+        tokens = rearrange(tokens, "(b t) (d g1 g2) -> t b (g1 g2) d", t=2, g1=self.config.token_grid,
+                           g2=self.config.token_grid)
+        return tokens[0], tokens[1]
+
+    def motion_tokens(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Motion features of images 0 and 1, with CMPLM's position embeddings added when enabled."""
+        m1, m2 = self.encode_pair(self.motion_encoder, x[:, :2])
+        if self.config.cmplm:
+            p1, p2 = self.cmplm(*self.encode_pair(self.direction_encoder, x[:, 2:]))
+            m1, m2 = m1 + p1, m2 + p2
+        return m1, m2
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """Pre-head feature ``[B, 3 * n * D]``: flattened ``[y_long, y1_for, y1_back]``."""
+        _check_input(x, self.config)
+        y1_for, y2_for, y1_back, y2_back = self.cab(*self.motion_tokens(x * self.config.input_scale))
+        y_long = self.crm(y2_for, y2_back) if self.crm is not None else y2_for + y2_back
+        return rearrange(torch.cat([y_long, y1_for, y1_back], dim=1), "b n d -> b (n d)")
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.forward_features(x))
+
+
+def _check_input(x: Tensor, cfg: CausalNetConfig) -> None:
+    expected = (NUM_IMAGES, cfg.in_channels, cfg.image_size, cfg.image_size)
+    if x.dim() != 5 or tuple(x.shape[1:]) != expected:
+        raise ValueError(f"expected input [B, {', '.join(map(str, expected))}], got {list(x.shape)}")
