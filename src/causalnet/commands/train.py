@@ -1,0 +1,151 @@
+"""``causalnet train`` and ``causalnet evaluate``: LOSO runs on data in the published layout."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="leave-one-subject-out training and evaluation",
+                       description="Train and evaluate with leave-one-subject-out folds. Rerunning the same "
+                                   "command on the same --out folder resumes: finished folds are skipped.")
+    p.add_argument("--data", required=True, help="folder in the published composite layout")
+    p.add_argument("--preset", default="compact", help="model + training preset (paper, compact)")
+    p.add_argument("--model", default="causalnet", help="registered model name (see `causalnet models`)")
+    p.add_argument("--epochs", type=int, help="override the preset's number of epochs")
+    p.add_argument("--protocol", choices=("fixed", "oracle"), default="fixed",
+                   help="epoch selection: fixed (honest, default) or oracle (selects on test subjects: optimistic)")
+    p.add_argument("--seed", type=int, help="base seed (default: the preset's, 2025)")
+    p.add_argument("--runs", type=int, default=1, help="repeat with K seeds (seed, seed+1, ...); mean ± std")
+    p.add_argument("--subjects", help="comma-separated test subjects (default: all); training uses all others")
+    p.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="override config fields, e.g. model.gamma=0.3 train.lr=1e-4 (or bare unique names)")
+    p.add_argument("--workers", type=int, default=1, help="folds trained in parallel processes")
+    p.add_argument("--checkpoints", action="store_true", help="save each fold's final weights (safetensors)")
+    p.add_argument("--save-model", metavar="PATH",
+                   help="instead of LOSO, train one model on all subjects and save it (safetensors + config)")
+    p.add_argument("--out", help="run folder (required for LOSO)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=run_train)
+
+    e = sub.add_parser("evaluate", help="recompute and print the metrics of a run folder")
+    e.add_argument("run_dir", help="a folder written by `causalnet train`")
+    e.add_argument("--protocol", choices=("fixed", "oracle"),
+                   help="re-select epochs under another protocol (needs the run's folds/ folder)")
+    e.add_argument("--confusion", action="store_true", help="also print the confusion matrix and per-class table")
+    e.set_defaults(func=run_evaluate)
+
+    m = sub.add_parser("models", help="list registered models and their presets")
+    m.set_defaults(func=run_models)
+
+
+def parse_overrides(items: list[str]) -> dict[str, str]:
+    """``["a=1", "b.c=x"]`` -> ``{"a": "1", "b.c": "x"}`` with a clear error for malformed items."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+        out[key.strip()] = value
+    return out
+
+
+def build_config(args: argparse.Namespace):
+    from causalnet.train import ExperimentConfig
+
+    cfg = ExperimentConfig.preset(args.preset, model_name=args.model)
+    overrides = parse_overrides(args.overrides)
+    if args.epochs is not None:
+        overrides["train.epochs"] = str(args.epochs)
+    if args.seed is not None:
+        overrides["train.seed"] = str(args.seed)
+    cfg = cfg.with_overrides(overrides)
+    cfg.protocol = args.protocol
+    return cfg
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from causalnet.data import load_composite
+    from causalnet.eval import metrics_table
+
+    cfg = build_config(args)
+    subjects = [s.strip() for s in args.subjects.split(",") if s.strip()] if args.subjects else None
+    clips = load_composite(args.data, subjects=subjects)
+    if args.save_model:
+        return _save_model(args, clips, cfg)
+    if not args.out:
+        raise ValueError("--out RUN_DIR is required for a LOSO run")
+    from causalnet.train import LosoRun
+
+    loso = LosoRun(args.out, clips, cfg, runs=args.runs, subjects=subjects, checkpoints=args.checkpoints)
+    metrics = loso.run(progress=not args.no_progress, workers=args.workers)
+    print(metrics_table(metrics))
+    print(f"\nrun folder: {Path(args.out).resolve()} (config.json, predictions.csv, metrics.json)")
+    return 0
+
+
+def _save_model(args: argparse.Namespace, clips, cfg) -> int:
+    from tqdm.auto import tqdm
+
+    from causalnet.models import save_checkpoint
+    from causalnet.train import train_all
+
+    with tqdm(total=cfg.train.epochs, desc="train (all subjects)", unit="epoch",
+              disable=args.no_progress) as bar:
+        model = train_all(clips, cfg, on_epoch=lambda _: bar.update(1))
+    save_checkpoint(args.save_model, model, extra={"class_names": list(clips.class_names), "data": str(clips.root),
+                                                   "train": cfg.train.to_dict(), "clips": len(clips)})
+    print(f"saved model trained on {len(clips)} clips to {Path(args.save_model).resolve()}")
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from causalnet.data import CLASS_NAMES
+    from causalnet.eval import confusion, confusion_table, metrics_table, per_class_table
+    from causalnet.io import read_json, write_json_atomic
+    from causalnet.train import metrics_from_rows, read_predictions
+
+    run_dir = Path(args.run_dir)
+    config = read_json(run_dir / "config.json")
+    protocol = config["experiment"].get("protocol", "fixed")
+    reselect = bool(args.protocol and args.protocol != protocol)
+    if reselect:
+        rows, protocol = _reselect(run_dir, config, args.protocol), args.protocol
+    else:
+        rows = read_predictions(run_dir / "predictions.csv")
+    metrics = metrics_from_rows(rows, protocol)
+    if not reselect:  # metrics.json always describes predictions.csv under the run's own protocol
+        write_json_atomic(run_dir / "metrics.json", metrics)
+    print(metrics_table(metrics))
+    if args.confusion:
+        y = np.array([r["label"] for r in rows])
+        p = np.array([r["pred"] for r in rows])
+        print("\nconfusion matrix (all runs pooled):")
+        print(confusion_table(confusion(y, p, len(CLASS_NAMES)), CLASS_NAMES))
+        print()
+        print(per_class_table(y, p, CLASS_NAMES))
+    return 0
+
+
+def _reselect(run_dir: Path, config: dict, protocol: str) -> list[dict]:
+    from causalnet.data import load_composite
+    from causalnet.train import ExperimentConfig, LosoRun
+
+    cfg = ExperimentConfig.from_dict(config["experiment"])
+    clips = load_composite(config["data"])
+    loso = LosoRun(run_dir, clips, cfg, runs=config["runs"], subjects=config.get("subjects"))
+    return loso.prediction_rows(protocol)
+
+
+def run_models(args: argparse.Namespace) -> int:
+    from causalnet.models import get_entry, list_models
+
+    for name in list_models():
+        print(f"{name:12s} presets: {', '.join(get_entry(name).config_cls.preset_names())}")
+    return 0

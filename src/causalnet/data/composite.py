@@ -1,0 +1,150 @@
+"""Loader of the composite benchmark in its published layout (SPEC §4).
+
+``root/combined_3_class2_for_optical_flow.csv`` lists the clips (``dataset, sub, filename_o,
+label``); ``root/STSNet_whole_norm_u_v_os/<sub>_<filename_o> .png`` (note the space) and its
+``_1``/``_2``/``_3`` siblings hold the four 28x28 images of each clip. The same layout is written
+by ``causalnet preprocess``, so this loader also reads a user's own preprocessed data.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from causalnet.data.mosaic import IMAGE_SIZE, facial_mosaic
+
+log = logging.getLogger(__name__)
+
+CSV_NAME = "combined_3_class2_for_optical_flow.csv"
+IMAGE_DIR = "STSNet_whole_norm_u_v_os"
+REQUIRED_COLUMNS = ("dataset", "sub", "filename_o", "label")
+IMAGE_SUFFIXES = ("", "_1", "_2", "_3")
+CLASS_NAMES = ("negative", "positive", "surprise")
+DATASETS = ("casme2", "smic", "samm")
+
+
+def image_paths(root: str | os.PathLike, subject: str, clip: str) -> list[Path]:
+    """The four image paths of a clip, in model order (flow 0->A, flow A->F, direction maps)."""
+    folder = Path(root) / IMAGE_DIR
+    return [folder / f"{subject}_{clip}{suffix} .png" for suffix in IMAGE_SUFFIXES]
+
+
+@dataclass
+class ClipSet:
+    """Clips as arrays: ``x`` float32 ``[N, 4, 3, 28, 28]`` (mosaic images, 0-255, BGR), labels and ids.
+
+    ``raw`` keeps the un-mosaicked images ``[N, 4, 28, 28, 3]`` uint8 as read.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    subjects: np.ndarray
+    datasets: np.ndarray
+    clips: np.ndarray
+    raw: np.ndarray = field(repr=False)
+    root: str = ""
+    class_names: tuple[str, ...] = CLASS_NAMES
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def subject_list(self) -> list[str]:
+        """Subjects in first-appearance order (the fold order)."""
+        return list(dict.fromkeys(self.subjects.tolist()))
+
+    def subset(self, mask: np.ndarray) -> ClipSet:
+        """A new ClipSet with the rows selected by a boolean mask or index array."""
+        return ClipSet(self.x[mask], self.y[mask], self.subjects[mask], self.datasets[mask], self.clips[mask],
+                       self.raw[mask], self.root, self.class_names)
+
+
+def read_index(root: str | os.PathLike) -> list[dict[str, str]]:
+    """Read and validate the clip CSV: required columns, known labels, no empty subject ids."""
+    path = Path(root) / CSV_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: clip list not found (expected the published composite layout)")
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        columns = [c.strip() for c in (reader.fieldnames or [])]
+        missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+        if missing:
+            raise ValueError(f"{path}: missing column(s) {missing}; found {columns}")
+        rows = []
+        for line, row in enumerate(reader, start=2):
+            row = {k.strip(): (v or "").strip() for k, v in row.items() if k is not None}
+            for col in REQUIRED_COLUMNS:
+                if not row[col]:
+                    raise ValueError(f"{path}:{line}: empty {col!r}")
+            try:
+                label = int(float(row["label"]))
+            except ValueError:
+                raise ValueError(f"{path}:{line}: label {row['label']!r} is not a number") from None
+            if not 0 <= label < len(CLASS_NAMES) or float(row["label"]) != label:
+                raise ValueError(f"{path}:{line}: unknown label {row['label']!r}; expected 0, 1 or 2")
+            row["label"] = str(label)
+            rows.append(row)
+    if not rows:
+        raise ValueError(f"{path}: no clips listed")
+    return rows
+
+
+def read_image(path: Path) -> np.ndarray:
+    """Read one 28x28x3 uint8 image (BGR, as OpenCV reads it) with errors naming the file."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: image not found")
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise ValueError(f"{path}: unreadable image (not a valid PNG?)")
+    if img.shape != (IMAGE_SIZE, IMAGE_SIZE, 3):
+        raise ValueError(f"{path}: expected a {IMAGE_SIZE}x{IMAGE_SIZE} 3-channel image, got {img.shape}")
+    return img
+
+
+def load_composite(root: str | os.PathLike, subjects: list[str] | None = None) -> ClipSet:
+    """Load every clip of a folder in the published composite layout (cached per folder and mtime).
+
+    Args:
+        root: the folder holding the CSV and the image folder.
+        subjects: if given, every one must have at least one clip (a clear error otherwise); all
+            clips are still loaded (training uses the other subjects).
+    """
+    root = Path(root).resolve()
+    csv_path = root / CSV_NAME
+    mtime = csv_path.stat().st_mtime_ns if csv_path.is_file() else 0
+    clips = _load_cached(str(root), mtime)
+    if subjects:
+        known = set(clips.subjects.tolist())
+        unknown = [s for s in subjects if s not in known]
+        if unknown:
+            raise ValueError(f"{csv_path}: subject(s) {unknown} have no clips")
+    return clips
+
+
+@functools.lru_cache(maxsize=4)
+def _load_cached(root: str, mtime: int) -> ClipSet:
+    rows = read_index(root)
+    raw = np.stack([np.stack([read_image(p) for p in image_paths(root, r["sub"], r["filename_o"])])
+                    for r in rows])  # [N, 4, 28, 28, 3]
+    mosaic = facial_mosaic(raw.reshape(-1, IMAGE_SIZE, IMAGE_SIZE, 3)).reshape(raw.shape)
+    x = np.ascontiguousarray(mosaic.transpose(0, 1, 4, 2, 3), dtype=np.float32)
+    log.info("loaded %d clips of %d subjects from %s", len(rows), len({r["sub"] for r in rows}), root)
+    return ClipSet(
+        x=x,
+        y=np.array([int(r["label"]) for r in rows], dtype=np.int64),
+        subjects=np.array([r["sub"] for r in rows]),
+        datasets=np.array([r["dataset"] for r in rows]),
+        clips=np.array([r["filename_o"] for r in rows]),
+        raw=raw,
+        root=root,
+    )

@@ -1,0 +1,34 @@
+"""The facial-block mosaic the network sees (SPEC §2, inherited from HTNet).
+
+Four 14x14 blocks are cut around fixed points of the 28x28 optical-flow image and tiled as
+``[[left eye | left lips], [right eye | right lips]]``; the nose block is unused.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: (row, col) centres of the facial blocks in a 28x28 image.
+LEFT_EYE = (9, 11)
+LEFT_LIPS = (21, 10)
+NOSE = (15, 17)
+RIGHT_EYE = (10, 21)
+RIGHT_LIPS = (20, 21)
+BLOCK_HALF = 7
+IMAGE_SIZE = 28
+MOSAIC_LAYOUT = ((LEFT_EYE, LEFT_LIPS), (RIGHT_EYE, RIGHT_LIPS))
+
+
+def _block(img: np.ndarray, centre: tuple[int, int]) -> np.ndarray:
+    r, c = centre
+    return img[r - BLOCK_HALF: r + BLOCK_HALF, c - BLOCK_HALF: c + BLOCK_HALF]
+
+
+def facial_mosaic(img: np.ndarray) -> np.ndarray:
+    """Turn a ``[28, 28, C]`` (or ``[N, 28, 28, C]``) image into its 2x2 facial-block mosaic (same shape)."""
+    if img.shape[-3:-1] != (IMAGE_SIZE, IMAGE_SIZE):
+        raise ValueError(f"facial_mosaic expects 28x28 images, got shape {img.shape}")
+    if img.ndim == 4:
+        return np.stack([facial_mosaic(i) for i in img])
+    rows = [np.concatenate([_block(img, a), _block(img, b)], axis=1) for a, b in MOSAIC_LAYOUT]
+    return np.concatenate(rows, axis=0)

@@ -1,0 +1,102 @@
+"""Training and experiment configs with named presets (``paper``, ``compact``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from causalnet.config import PresetMixin
+from causalnet.models.registry import get_entry, make_config
+
+PROTOCOLS = ("fixed", "oracle")
+
+
+@dataclass
+class TrainConfig(PresetMixin):
+    """How one model is trained (SPEC §5 reference values by default).
+
+    Attributes:
+        epochs: passes over the training set.
+        lr: Adam learning rate.
+        weight_decay: Adam (decoupled, AdamW) weight decay; 0 = plain Adam as the reference.
+        batch_size: samples per step; larger than the training set = full-batch steps (reference).
+        seed: base seed; each fold's seed is derived from it, the run index and the subject id.
+        class_weights: ``"none"`` (reference) or ``"balanced"`` (inverse class frequency in the
+            training folds; never looks at test labels).
+        label_smoothing: cross-entropy label smoothing.
+        bf16: bfloat16 autocast on the CPU (faster on CPUs with AVX512-BF16; measured accuracy effect
+            in docs/results.md).
+    """
+
+    epochs: int = 200
+    lr: float = 5e-5
+    weight_decay: float = 0.0
+    batch_size: int = 1024
+    seed: int = 2025
+    class_weights: str = "none"
+    label_smoothing: float = 0.0
+    bf16: bool = False
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
+            raise ValueError(f"invalid training config: {self}")
+        if self.class_weights not in ("none", "balanced"):
+            raise ValueError(f"class_weights must be 'none' or 'balanced', got {self.class_weights!r}")
+
+
+TrainConfig.PRESETS = {
+    "paper": lambda: TrainConfig(),
+    "compact": lambda: TrainConfig(epochs=60, lr=1e-3, weight_decay=1e-2, class_weights="balanced"),
+}
+
+
+@dataclass
+class ExperimentConfig:
+    """Everything a LOSO run needs: which model with which config, how to train, which protocol."""
+
+    model_name: str = "causalnet"
+    model: Any = None
+    train: TrainConfig = field(default_factory=TrainConfig)
+    protocol: str = "fixed"
+
+    PRESETS: ClassVar[tuple[str, ...]] = ("paper", "compact")
+
+    def __post_init__(self) -> None:
+        self.model = make_config(self.model_name, self.model)
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"unknown protocol {self.protocol!r}; choose from {PROTOCOLS}")
+
+    @classmethod
+    def preset(cls, name: str, model_name: str = "causalnet") -> ExperimentConfig:
+        """The named preset for both the model and its training."""
+        model_cfg = get_entry(model_name).config_cls.preset(name)
+        return cls(model_name=model_name, model=model_cfg, train=TrainConfig.preset(name))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model_name": self.model_name, "model": self.model.to_dict(), "train": self.train.to_dict(),
+                "protocol": self.protocol}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ExperimentConfig:
+        return cls(model_name=data["model_name"], model=make_config(data["model_name"], data["model"]),
+                   train=TrainConfig.from_dict(data["train"]), protocol=data.get("protocol", "fixed"))
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> ExperimentConfig:
+        """Apply ``key=value`` overrides: ``model.gamma``, ``train.lr``, or a bare unique field name."""
+        model_over: dict[str, Any] = {}
+        train_over: dict[str, Any] = {}
+        model_fields = {f.name for f in dataclasses.fields(self.model)}
+        train_fields = {f.name for f in dataclasses.fields(self.train)}
+        for key, value in overrides.items():
+            scope, _, name = key.rpartition(".")
+            if scope == "model" or (not scope and name in model_fields and name not in train_fields):
+                model_over[name] = value
+            elif scope == "train" or (not scope and name in train_fields):
+                train_over[name] = value
+            else:
+                raise ValueError(f"unknown setting {key!r}; use model.<field> or train.<field> "
+                                 f"(model fields: {sorted(model_fields)}; train fields: {sorted(train_fields)})")
+        return dataclasses.replace(self, model=self.model.with_overrides(model_over),
+                                   train=self.train.with_overrides(train_over))

@@ -1,0 +1,81 @@
+"""The model-agnostic training loop: any ``nn.Module`` mapping ``[B, ...]`` inputs to logits."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from causalnet.train.config import TrainConfig
+
+log = logging.getLogger(__name__)
+
+
+def class_weights(y: np.ndarray, num_classes: int) -> torch.Tensor:
+    """Inverse-frequency weights ``n / (C * count_c)`` from training labels (absent classes get 0)."""
+    counts = np.bincount(y, minlength=num_classes).astype(np.float64)
+    weights = np.where(counts > 0, len(y) / (num_classes * np.maximum(counts, 1)), 0.0)
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+def _autocast(enabled: bool):
+    return torch.autocast("cpu", dtype=torch.bfloat16) if enabled else contextlib.nullcontext()
+
+
+@torch.no_grad()
+def predict_proba(model: nn.Module, x: torch.Tensor, batch_size: int = 512, bf16: bool = False) -> np.ndarray:
+    """Class probabilities ``[N, C]`` (float32) of ``model`` in eval mode."""
+    was_training = model.training
+    model.eval()
+    out = []
+    for start in range(0, len(x), batch_size):
+        with _autocast(bf16):
+            out.append(model(x[start: start + batch_size]).float().softmax(dim=-1))
+    model.train(was_training)
+    return torch.cat(out).numpy() if out else np.zeros((0, 0), dtype=np.float32)
+
+
+def fit(model: nn.Module, x: np.ndarray, y: np.ndarray, cfg: TrainConfig, *, seed: int, num_classes: int,
+        eval_x: np.ndarray | None = None,
+        on_epoch: Callable[[int], None] | None = None) -> np.ndarray | None:
+    """Train ``model`` on ``(x, y)`` with Adam and cross-entropy; return per-epoch eval probabilities.
+
+    Args:
+        x: float32 inputs ``[N, ...]``; y: int64 labels ``[N]``.
+        cfg: epochs, learning rate, batch size, class weighting, bf16.
+        seed: seeds the batch order (the caller seeds the model's initialisation).
+        eval_x: if given, after every epoch the model predicts these; the result is
+            ``[epochs, len(eval_x), num_classes]`` (so any epoch-selection protocol can be applied
+            afterwards without retraining).
+        on_epoch: called with the epoch index after each epoch (progress bars).
+    """
+    gen = torch.Generator().manual_seed(seed)
+    xt, yt = torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(np.ascontiguousarray(y))
+    ex = torch.from_numpy(np.ascontiguousarray(eval_x)) if eval_x is not None else None
+    weight = class_weights(y, num_classes) if cfg.class_weights == "balanced" else None
+    optim_cls = torch.optim.AdamW if cfg.weight_decay > 0 else torch.optim.Adam
+    opt = optim_cls(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
+    history = np.zeros((cfg.epochs, len(ex), num_classes), dtype=np.float32) if ex is not None else None
+    n = len(xt)
+    for epoch in range(cfg.epochs):
+        model.train()
+        order = torch.randperm(n, generator=gen) if cfg.batch_size < n else torch.arange(n)
+        for start in range(0, n, cfg.batch_size):
+            idx = order[start: start + cfg.batch_size]
+            with _autocast(cfg.bf16):
+                logits = model(xt[idx])
+            loss = F.cross_entropy(logits.float(), yt[idx], weight=weight, label_smoothing=cfg.label_smoothing)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        if history is not None:
+            history[epoch] = predict_proba(model, ex, bf16=cfg.bf16)
+        log.debug("epoch %d loss %.4f", epoch, loss.item())
+        if on_epoch is not None:
+            on_epoch(epoch)
+    return history
