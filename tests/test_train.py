@@ -1,0 +1,183 @@
+"""LOSO training and evaluation: outputs, metrics, protocols, determinism, resuming, the CLI."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from sklearn.metrics import accuracy_score, f1_score, recall_score
+
+from causalnet.cli import main
+from causalnet.data import load_composite
+from causalnet.models import load_checkpoint
+from causalnet.train import ExperimentConfig, LosoRun, TrainConfig, fold_seed, read_predictions, select_epoch
+
+FAST = {"model.dim": "8", "model.head_hidden": "16", "train.epochs": "4", "train.lr": "3e-3"}
+
+
+def small_cfg(**extra) -> ExperimentConfig:
+    return ExperimentConfig.preset("compact").with_overrides({**FAST, **extra})
+
+
+def sklearn_metrics(rows):
+    y = [r["label"] for r in rows]
+    p = [r["pred"] for r in rows]
+    return {"uf1": f1_score(y, p, average="macro"), "uar": recall_score(y, p, average="macro"),
+            "acc": accuracy_score(y, p)}
+
+
+def test_loso_outputs_and_metrics_match_sklearn(fake_composite, tmp_path):
+    clips = load_composite(fake_composite)
+    out = tmp_path / "run"
+    metrics = LosoRun(out, clips, small_cfg()).run()
+    assert json.loads((out / "metrics.json").read_text()) == metrics
+    header = (out / "predictions.csv").read_text().splitlines()[0]
+    assert header == "run,subject,dataset,clip,label,pred,p0,p1,p2"
+    rows = read_predictions(out / "predictions.csv")
+    assert len(rows) == len(clips)
+    assert {r["subject"] for r in rows} == set(clips.subject_list())
+    for r in rows:
+        assert r["pred"] == int(np.argmax(r["probs"])) and abs(sum(r["probs"]) - 1) < 1e-4
+    ref = sklearn_metrics(rows)
+    for key in ("uf1", "uar", "acc"):
+        assert metrics["composite"][key] == pytest.approx(ref[key])
+    for ds in ("casme2", "smic", "samm"):
+        sub = [r for r in rows if r["dataset"] == ds]
+        assert metrics[ds]["n"] == 6
+        assert metrics[ds]["uf1"] == pytest.approx(sklearn_metrics(sub)["uf1"])
+    cfg = json.loads((out / "config.json").read_text())
+    assert ExperimentConfig.from_dict(cfg["experiment"]).to_dict() == small_cfg().to_dict()
+
+
+def test_learns_an_easy_task(fake_composite, tmp_path):
+    clips = load_composite(fake_composite)
+    cfg = small_cfg(**{"train.epochs": "40"})
+    metrics = LosoRun(tmp_path / "run", clips, cfg, subjects=["sub01", "s02", "007"]).run()
+    assert metrics["composite"]["acc"] >= 0.8  # the class is written into one channel
+
+
+def test_fold_results_do_not_depend_on_other_folds(fake_composite, tmp_path):
+    clips = load_composite(fake_composite)
+    a = LosoRun(tmp_path / "a", clips, small_cfg(), subjects=["sub01", "s01"])
+    b = LosoRun(tmp_path / "b", clips, small_cfg(), subjects=["s01"])
+    a.run(), b.run()
+    pa = np.load(a.fold_path(0, "s01"))["probs"]
+    pb = np.load(b.fold_path(0, "s01"))["probs"]
+    assert np.array_equal(pa, pb)
+    assert fold_seed(1, 0, "s01") != fold_seed(1, 0, "s02") != fold_seed(1, 1, "s02")
+
+
+def test_interrupted_run_resumes_to_the_same_predictions(fake_composite, tmp_path, monkeypatch):
+    clips = load_composite(fake_composite)
+    full = tmp_path / "full"
+    LosoRun(full, clips, small_cfg()).run()
+
+    import causalnet.train.loso as loso
+
+    part = tmp_path / "part"
+    calls = {"n": 0}
+    real = loso.train_fold
+
+    def crash_on_third(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt("killed")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(loso, "train_fold", crash_on_third)
+    with pytest.raises(KeyboardInterrupt):
+        LosoRun(part, clips, small_cfg()).run()
+    assert len(list((part / "folds" / "run0").glob("*.npz"))) == 2
+    assert not list(part.rglob("*.tmp"))  # nothing half-written
+    monkeypatch.setattr(loso, "train_fold", real)
+    resumed = LosoRun(part, clips, small_cfg())
+    assert len(resumed.pending()) == 4
+    resumed.run()
+    assert (part / "predictions.csv").read_text() == (full / "predictions.csv").read_text()
+
+
+def test_run_folder_refuses_a_different_experiment(fake_composite, tmp_path):
+    clips = load_composite(fake_composite)
+    LosoRun(tmp_path / "r", clips, small_cfg(), subjects=["s01"]).run()
+    with pytest.raises(ValueError, match="different experiment"):
+        LosoRun(tmp_path / "r", clips, small_cfg(**{"train.lr": "1e-2"}), subjects=["s01"]).run()
+
+
+def test_protocols_select_epochs():
+    history = np.zeros((3, 2, 3), np.float32)
+    history[0, :, 0] = 1  # epoch 0 predicts class 0 for both
+    history[1, :, 1] = 1  # epoch 1 predicts class 1 (all correct)
+    history[2, :, 2] = 1
+    labels = np.array([1, 1])
+    assert select_epoch(history, labels, "fixed") == 2
+    assert select_epoch(history, labels, "oracle") == 1
+    with pytest.raises(ValueError):
+        select_epoch(history, labels, "best")
+
+
+def test_several_runs_report_mean_and_std(fake_composite, tmp_path):
+    clips = load_composite(fake_composite)
+    m = LosoRun(tmp_path / "r", clips, small_cfg(), runs=2, subjects=["s01", "006"]).run()
+    comp = m["composite"]
+    assert m["runs"] == 2 and len(comp["runs"]) == 2
+    assert comp["uf1"] == pytest.approx(np.mean([r["uf1"] for r in comp["runs"]]))
+    assert comp["std"]["uf1"] == pytest.approx(np.std([r["uf1"] for r in comp["runs"]]))
+    rows = read_predictions(tmp_path / "r" / "predictions.csv")
+    assert {r["run"] for r in rows} == {0, 1}
+
+
+def test_cli_train_evaluate_and_save_model(fake_composite, tmp_path, capsys):
+    out = tmp_path / "RUN"
+    sets = [f"{k}={v}" for k, v in FAST.items() if k != "train.epochs"]
+    args = ["train", "--data", str(fake_composite), "--preset", "compact", "--epochs", "2", "--subjects",
+            "sub01,s01,006", "--no-progress", "--out", str(out), "--set", *sets]
+    assert main(args) == 0
+    first = (out / "predictions.csv").read_text()
+    assert main(args) == 0  # resume: every fold already finished
+    assert (out / "predictions.csv").read_text() == first
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--confusion"]) == 0
+    text = capsys.readouterr().out
+    assert "composite" in text and "confusion" in text and "fixed (honest" in text
+    assert main(["evaluate", str(out), "--protocol", "oracle"]) == 0
+    assert "ORACLE" in capsys.readouterr().out
+    # evaluate --protocol must not overwrite the run's own metrics.json
+    assert json.loads((out / "metrics.json").read_text())["protocol"] == "fixed"
+
+    ckpt = tmp_path / "model.safetensors"
+    assert main(["train", "--data", str(fake_composite), "--epochs", "2", "--no-progress", "--save-model",
+                 str(ckpt), "--set", *sets]) == 0
+    model = load_checkpoint(ckpt)
+    assert model.config.dim == 8 and model.extra["clips"] == 18
+
+
+def test_cli_bad_input_is_one_clear_line(fake_composite, tmp_path, capsys):
+    shutil.rmtree(fake_composite / "STSNet_whole_norm_u_v_os")
+    code = main(["train", "--data", str(fake_composite), "--out", str(tmp_path / "x"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 1 and "image not found" in err and "Traceback" not in err
+    assert main(["train", "--data", str(tmp_path), "--set", "gamma", "--out", str(tmp_path / "y")]) == 1
+    assert "KEY=VALUE" in capsys.readouterr().err
+
+
+def test_train_config_validation():
+    with pytest.raises(ValueError):
+        TrainConfig(epochs=0)
+    with pytest.raises(ValueError, match="no field 'nope'"):
+        small_cfg(**{"train.nope": "1"})
+    with pytest.raises(ValueError, match="unknown setting"):
+        small_cfg(**{"optim.lr": "1"})
+
+
+def test_acceptance_command_on_real_data(composite_root, tmp_path, capsys):
+    """The issue's acceptance command (compact preset, 2 epochs, three subjects), metrics vs sklearn."""
+    out = tmp_path / "RUN"
+    assert main(["train", "--data", str(composite_root), "--preset", "compact", "--epochs", "2", "--subjects",
+                 "sub01,s01,006", "--no-progress", "--out", str(out)]) == 0
+    assert main(["evaluate", str(out)]) == 0
+    rows = read_predictions(out / "predictions.csv")
+    assert {r["subject"] for r in rows} == {"sub01", "s01", "006"}
+    metrics = json.loads((out / "metrics.json").read_text())
+    ref = sklearn_metrics(rows)
+    for key in ("uf1", "uar", "acc"):
+        assert metrics["composite"][key] == pytest.approx(ref[key])
