@@ -1,0 +1,257 @@
+"""Build a folder in the published layout from a reader's :class:`Plan`: resumable, in parallel.
+
+For every planned clip whose four PNGs are not already in the output folder, a worker reads the
+key-frames, aligns the face, computes the four images (:mod:`causalnet.flow.pipeline`) and writes
+them atomically; finished clips are skipped on a re-run. Workers are processes (each with
+``cv2.setNumThreads(1)``), so ``workers=2`` uses both cores of a 2-core machine. The CSV is
+(re)written atomically at the end — also after an interruption or when some clips failed.
+
+A clip without an apex annotation (SMIC) gets the middle frame between onset and offset
+(``apex_method="middle"``) or the apex spotted inside the onset–offset range on the aligned faces
+(``apex_method="spot"``, :func:`causalnet.keyframes.spot_apex`).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import logging
+import os
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+from causalnet.data.builders.clips import ClipRecord, Plan, Skip
+from causalnet.data.builders.writer import CSV_NAME, clip_done, write_clip_images, write_index
+from causalnet.flow.config import PreprocessConfig
+
+__all__ = ["APEX_METHODS", "BuildReport", "build_clip", "build_dataset", "check_face_backend"]
+
+log = logging.getLogger(__name__)
+
+APEX_METHODS = ("middle", "spot")
+
+
+@dataclasses.dataclass
+class BuildReport:
+    """What a build did.
+
+    Attributes:
+        out: the output folder.
+        built: clips computed in this run.
+        reused: clips whose PNGs were already there (resumed).
+        skipped: clips left out, each with its reason (``kind`` excluded or failed).
+        seconds: wall time of the image computation.
+        csv_path: the CSV written.
+    """
+
+    out: Path
+    built: int = 0
+    reused: int = 0
+    skipped: list[Skip] = dataclasses.field(default_factory=list)
+    seconds: float = 0.0
+    csv_path: Path | None = None
+
+    @property
+    def failed(self) -> list[Skip]:
+        """Clips that could not be built (bad input), as opposed to excluded by the label scheme."""
+        return [s for s in self.skipped if s.kind == "failed"]
+
+    @property
+    def excluded(self) -> list[Skip]:
+        """Clips left out by the label scheme."""
+        return [s for s in self.skipped if s.kind == "excluded"]
+
+    def summary(self, max_listed: int = 20) -> str:
+        """A few human-readable lines: counts, throughput, and every skipped clip with its reason."""
+        rate = f" ({self.built / self.seconds:.2f} clips/s)" if self.built and self.seconds > 0 else ""
+        lines = [
+            f"built {self.built} clips in {self.seconds:.1f} s{rate}, reused {self.reused} finished clips, "
+            f"excluded {len(self.excluded)}, failed {len(self.failed)} -> {self.out}"
+        ]
+        reasons = Counter(s.reason for s in self.excluded)
+        for reason, n in reasons.most_common():
+            lines.append(f"  excluded {n}: {reason}")
+        for s in self.failed[:max_listed]:
+            lines.append(f"  failed {s.name}: {s.reason}")
+        if len(self.failed) > max_listed:
+            lines.append(f"  ... and {len(self.failed) - max_listed} more failed clips (see the log)")
+        return "\n".join(lines)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Result:
+    key: tuple[str, str, str]
+    apex: int | None
+    apex_source: str
+    error: str | None = None
+
+
+def check_face_backend(cfg: PreprocessConfig) -> None:
+    """Fail early (RuntimeError/FileNotFoundError) when dlib or its landmark model is missing."""
+    if cfg.face_method != "dlib":
+        return
+    from causalnet.flow.face import _dlib_models, landmark_model_path
+
+    _dlib_models(str(landmark_model_path(cfg.landmark_model)))
+
+
+def _estimate_apex(record: ClipRecord, cfg: PreprocessConfig, apex_method: str):
+    """(apex index, source, aligned onset/apex/offset faces or None)."""
+    from causalnet.flow.face import align_faces
+    from causalnet.flow.frames import FrameFolder
+
+    if record.apex is not None:
+        return record.apex, "annotated", None
+    if apex_method == "middle":
+        return (record.onset + record.offset) // 2, "middle", None
+    from causalnet.keyframes import spot_apex
+
+    source = FrameFolder(record.frames_dir)
+    indexes = list(range(record.onset, record.offset + 1))
+    faces = align_faces(source.read(indexes), cfg, [source.name(i) for i in indexes])
+    local = spot_apex(faces, 0, len(faces) - 1)
+    return record.onset + local, "spotted", (faces[0], faces[local], faces[-1])
+
+
+def build_clip(
+    record: ClipRecord, out: str | os.PathLike, cfg: PreprocessConfig, apex_method: str = "middle"
+) -> _Result:
+    """Compute and write one clip's four images; bad input gives a result with ``error`` set."""
+    from causalnet.flow.face import FaceNotFoundError
+    from causalnet.flow.frames import FrameFolder
+    from causalnet.flow.pipeline import images_from_faces, images_from_source
+
+    try:
+        apex, apex_source, faces = _estimate_apex(record, cfg, apex_method)
+        if faces is not None:
+            images = images_from_faces(*faces, cfg=cfg)
+        else:
+            images = images_from_source(
+                FrameFolder(record.frames_dir), record.onset, apex, record.offset, cfg
+            )
+        write_clip_images(out, record.sub, record.filename_o, images)
+    except (FaceNotFoundError, FileNotFoundError, ValueError) as exc:
+        return _Result(record.key, None, "", str(exc))
+    return _Result(record.key, apex, apex_source)
+
+
+def _init_worker() -> None:
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
+def _index_row(record: ClipRecord, result: _Result | None, apex_method: str) -> dict[str, object]:
+    if result is not None:
+        apex, source = result.apex, result.apex_source
+    elif record.apex is not None:
+        apex, source = record.apex, "annotated"
+    elif apex_method == "middle":
+        apex, source = (record.onset + record.offset) // 2, "middle"
+    else:  # spotted in an earlier, interrupted run whose CSV was never written
+        apex, source = "", "spotted"
+    return {
+        "dataset": record.dataset,
+        "sub": record.sub,
+        "filename_o": record.filename_o,
+        "label": record.label,
+        "onset": record.onset,
+        "apex": apex,
+        "offset": record.offset,
+        "apex_source": source,
+        "fps": f"{record.fps:g}",
+        "emotion": record.emotion,
+        "n_frames": record.n_frames,
+    }
+
+
+def build_dataset(
+    plan: Plan,
+    out: str | os.PathLike,
+    cfg: PreprocessConfig | None = None,
+    *,
+    workers: int = 1,
+    apex_method: str = "middle",
+    progress: bool = True,
+    overwrite: bool = False,
+    on_result: Callable[[_Result], None] | None = None,
+) -> BuildReport:
+    """Preprocess every clip of ``plan`` into ``out`` (published layout) and write the CSV.
+
+    Args:
+        plan: clips from a reader (:mod:`causalnet.data.builders.official` / ``generic``).
+        out: output folder (created).
+        cfg: pipeline parameters.
+        workers: processes computing clips in parallel (1 = in this process).
+        apex_method: ``middle`` or ``spot`` for clips without an apex annotation.
+        progress: show a tqdm progress bar (on stderr).
+        overwrite: recompute clips whose PNGs already exist.
+        on_result: called with each clip's result (tests, custom progress).
+    """
+    from tqdm import tqdm
+
+    cfg = cfg or PreprocessConfig()
+    if apex_method not in APEX_METHODS:
+        raise ValueError(f"apex_method must be one of {APEX_METHODS}, got {apex_method!r}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    report = BuildReport(out=out, skipped=list(plan.skipped))
+    seen: set[tuple[str, str, str]] = set()
+    clips: list[ClipRecord] = []
+    for record in plan.clips:
+        if record.key in seen:
+            report.skipped.append(Skip(record.name, "listed twice in the annotations; kept the first"))
+            continue
+        seen.add(record.key)
+        clips.append(record)
+    todo = [c for c in clips if overwrite or not clip_done(out, c.sub, c.filename_o)]
+    report.reused = len(clips) - len(todo)
+    if todo:
+        check_face_backend(cfg)
+    results: dict[tuple[str, str, str], _Result] = {}
+    start = time.perf_counter()
+    bar = tqdm(total=len(todo), desc="preprocess", unit="clip", disable=not progress, dynamic_ncols=True)
+    try:
+        if workers <= 1 or len(todo) <= 1:
+            outcomes = (build_clip(c, out, cfg, apex_method) for c in todo)
+            for result in outcomes:
+                _collect(result, results, bar, on_result)
+        else:
+            with concurrent.futures.ProcessPoolExecutor(
+                max_workers=min(workers, len(todo)), initializer=_init_worker
+            ) as pool:
+                futures = [pool.submit(build_clip, c, out, cfg, apex_method) for c in todo]
+                try:
+                    for future in concurrent.futures.as_completed(futures):
+                        _collect(future.result(), results, bar, on_result)
+                except BaseException:
+                    for f in futures:
+                        f.cancel()
+                    raise
+    finally:
+        bar.close()
+        report.seconds = time.perf_counter() - start
+        rows = []
+        for record in clips:
+            result = results.get(record.key)
+            if result is not None and result.error:
+                report.skipped.append(Skip(record.name, result.error))
+                continue
+            if result is not None or clip_done(out, record.sub, record.filename_o):
+                rows.append(_index_row(record, result, apex_method))
+        report.built = sum(1 for r in results.values() if not r.error)
+        if rows or not (out / CSV_NAME).exists():
+            report.csv_path = write_index(out, rows)
+        log.info("%s", report.summary())
+    return report
+
+
+def _collect(result: _Result, results: dict, bar, on_result) -> None:
+    results[result.key] = result
+    if result.error:
+        log.warning("%s: %s", "/".join(result.key), result.error)
+    bar.update(1)
+    if on_result is not None:
+        on_result(result)

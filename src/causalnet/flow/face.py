@@ -1,0 +1,192 @@
+"""Face detection, 68-point landmarks (dlib) and alignment of the key-frames on the onset frame.
+
+The face is found once, on the onset frame: dlib's HOG frontal-face detector gives a box, the
+68-point shape predictor shipped inside the ``face-recognition-models`` package gives landmarks
+(nothing is downloaded at run time). A similarity transform (rotation, uniform scale,
+translation) puts the two eye centres on a horizontal line at ``eye_row * size``, ``eye_distance
+* size`` apart and centred left–right; the same transform is applied to the apex and offset
+frames, so the motion between key-frames survives the crop. With ``face_method = "none"`` the
+frames are taken as already cropped and aligned faces and only resized.
+
+Landmark numbering (iBUG 68): 36–41 the eye on the image's left, 42–47 the eye on its right.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import logging
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from causalnet.flow.config import PreprocessConfig
+
+__all__ = [
+    "LANDMARK_MODEL_FILE",
+    "FaceNotFoundError",
+    "alignment_matrix",
+    "align_faces",
+    "detect_landmarks",
+    "landmark_model_path",
+]
+
+log = logging.getLogger(__name__)
+
+LANDMARK_MODEL_FILE = "shape_predictor_68_face_landmarks.dat"
+LEFT_EYE = slice(36, 42)
+RIGHT_EYE = slice(42, 48)
+N_LANDMARKS = 68
+
+_INSTALL_HINT = "install them with `pip install dlib-bin face-recognition-models` (or use --face none)"
+
+
+class FaceNotFoundError(ValueError):
+    """No face was found in a frame (the message names the frame)."""
+
+
+def landmark_model_path(override: str = "") -> Path:
+    """Path of dlib's 68-point landmark model.
+
+    ``override`` (or the ``CAUSALNET_LANDMARK_MODEL`` environment variable) wins; otherwise the
+    file inside the installed ``face-recognition-models`` package is used. The package is located
+    without importing it (its ``__init__`` needs the removed ``pkg_resources``).
+    """
+    chosen = override or os.environ.get("CAUSALNET_LANDMARK_MODEL", "")
+    if chosen:
+        path = Path(chosen)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: landmark model not found")
+        return path
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(
+            f"the face landmark model package 'face-recognition-models' is missing; {_INSTALL_HINT}"
+        )
+    for base in spec.submodule_search_locations:
+        path = Path(base) / "models" / LANDMARK_MODEL_FILE
+        if path.is_file():
+            return path
+    raise FileNotFoundError(f"{LANDMARK_MODEL_FILE} not found inside the face-recognition-models package")
+
+
+@functools.lru_cache(maxsize=2)
+def _dlib_models(model_path: str) -> tuple:
+    """The (detector, shape predictor) pair, loaded once per process."""
+    try:
+        import dlib
+    except ImportError:
+        raise RuntimeError(f"dlib is not installed; {_INSTALL_HINT}") from None
+    log.debug("loading dlib detector and landmark model %s", model_path)
+    return dlib.get_frontal_face_detector(), dlib.shape_predictor(model_path)
+
+
+def detect_landmarks(image: np.ndarray, cfg: PreprocessConfig, name: str = "frame") -> np.ndarray:
+    """The 68 landmarks ``[68, 2]`` (x, y; float64, pixels) of the largest face in ``image``.
+
+    Args:
+        image: BGR ``[H, W, 3]`` or grayscale ``[H, W]`` uint8 frame.
+        cfg: detection parameters (``detect_*``, ``landmark_model``).
+        name: the frame's name for the error message.
+
+    Raises:
+        FaceNotFoundError: no face in the frame.
+    """
+    import dlib
+
+    detector, predictor = _dlib_models(str(landmark_model_path(cfg.landmark_model)))
+    gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    h, w = gray.shape
+    scale = min(1.0, cfg.detect_max_side / max(h, w))
+    small = (
+        gray
+        if scale == 1.0
+        else cv2.resize(gray, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+    )
+    rects = [
+        (r.left() / scale, r.top() / scale, r.right() / scale, r.bottom() / scale)
+        for r in detector(small, cfg.detect_upsample)
+    ]
+    if (
+        not rects
+        and cfg.detect_retry_upsample > 0
+        and (scale < 1.0 or cfg.detect_retry_upsample != cfg.detect_upsample)
+    ):
+        rects = [
+            (r.left(), r.top(), r.right(), r.bottom()) for r in detector(gray, cfg.detect_retry_upsample)
+        ]
+    if not rects:
+        raise FaceNotFoundError(
+            f"{name}: no face found (dlib frontal-face detector); "
+            "check the frame, or use --face none for frames already cropped to the face"
+        )
+    left, top, right, bottom = max(rects, key=lambda r: (r[2] - r[0]) * (r[3] - r[1]))
+    box = dlib.rectangle(round(left), round(top), round(right), round(bottom))
+    shape = predictor(gray, box)
+    return np.array([(shape.part(i).x, shape.part(i).y) for i in range(N_LANDMARKS)], dtype=np.float64)
+
+
+def alignment_matrix(landmarks: np.ndarray, size: int, eye_row: float, eye_distance: float) -> np.ndarray:
+    """The 2×3 similarity transform mapping a frame onto the aligned ``size``×``size`` face.
+
+    Eye centres (means of landmarks 36–41 and 42–47) land at ``((0.5 ∓ eye_distance/2)·size,
+    eye_row·size)``: eyes level, fixed margins. ``landmarks`` is ``[68, 2]`` (x, y).
+    """
+    landmarks = np.asarray(landmarks, dtype=np.float64)
+    if landmarks.shape != (N_LANDMARKS, 2):
+        raise ValueError(f"expected landmarks of shape (68, 2), got {landmarks.shape}")
+    left = landmarks[LEFT_EYE].mean(axis=0)
+    right = landmarks[RIGHT_EYE].mean(axis=0)
+    dx, dy = right - left
+    dist = math.hypot(dx, dy)
+    if dist < 1e-6:
+        raise ValueError("degenerate landmarks: the two eye centres coincide")
+    angle = math.atan2(dy, dx)
+    scale = eye_distance * size / dist
+    a, b = scale * math.cos(angle), scale * math.sin(angle)
+    cx, cy = (left + right) / 2.0
+    # Rotate by -angle and scale about the eye midpoint, then move it to (size/2, eye_row*size).
+    tx = size / 2.0 - (a * cx + b * cy)
+    ty = eye_row * size - (-b * cx + a * cy)
+    return np.array([[a, b, tx], [-b, a, ty]], dtype=np.float64)
+
+
+def _to_gray(image: np.ndarray) -> np.ndarray:
+    return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+
+
+def align_faces(
+    frames: Sequence[np.ndarray], cfg: PreprocessConfig, names: Sequence[str] | None = None
+) -> list[np.ndarray]:
+    """Grayscale aligned faces ``[size, size]`` uint8, one per frame, all cropped as the first one.
+
+    Args:
+        frames: the key-frames, onset first (BGR ``[H, W, 3]`` or gray ``[H, W]`` uint8), same size.
+        cfg: ``face_method``, ``face_size`` and the alignment/detection parameters.
+        names: frame names for error messages (defaults to ``frame 0``, ``frame 1``...).
+    """
+    names = list(names) if names is not None else [f"frame {i}" for i in range(len(frames))]
+    size = cfg.face_size
+    first_shape = frames[0].shape[:2]
+    for frame, name in zip(frames, names, strict=True):
+        if frame.shape[:2] != first_shape:
+            raise ValueError(
+                f"{name}: frame size {frame.shape[1]}x{frame.shape[0]} differs from the onset "
+                f"frame's {first_shape[1]}x{first_shape[0]}"
+            )
+    grays = [_to_gray(f) for f in frames]
+    if cfg.face_method == "none":
+        return [
+            g if g.shape == (size, size) else cv2.resize(g, (size, size), interpolation=cv2.INTER_AREA)
+            for g in grays
+        ]
+    landmarks = detect_landmarks(grays[0], cfg, names[0])
+    matrix = alignment_matrix(landmarks, size, cfg.eye_row, cfg.eye_distance)
+    return [
+        cv2.warpAffine(g, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        for g in grays
+    ]

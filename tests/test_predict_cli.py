@@ -1,0 +1,120 @@
+"""``causalnet predict``: a checkpoint + a clip (frame folder or video) → class and probabilities."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from causalnet.cli import main
+from causalnet.flow.synthetic import expression_frames, textured_image
+
+N_FRAMES = 100
+SIZE = 64
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    models = pytest.importorskip("causalnet.models")
+    path = tmp_path_factory.mktemp("ckpt") / "model.safetensors"
+    models.save_checkpoint(path, models.CausalNet(models.CausalNetConfig.preset("compact")))
+    return path
+
+
+@pytest.fixture(scope="module")
+def frames(tmp_path_factory) -> list[np.ndarray]:
+    base = textured_image(SIZE, SIZE, seed=21)
+    return expression_frames(base, N_FRAMES, 20, 45, 80, (32, 24), 4.0, (1.0, -1.5), noise_sigma=1.0)
+
+
+@pytest.fixture(scope="module")
+def frame_dir(tmp_path_factory, frames) -> Path:
+    folder = tmp_path_factory.mktemp("clip")
+    for i, f in enumerate(frames):
+        cv2.imwrite(str(folder / f"frame{i + 1}.png"), f)
+    return folder
+
+
+def _predict(*extra: str) -> list[str]:
+    return ["predict", "--face", "none", "--onset", "20", "--apex", "45", "--offset", "80", *extra]
+
+
+def test_predict_on_a_frame_folder(checkpoint, frame_dir, capsys, tmp_path):
+    code = main(
+        _predict("--checkpoint", str(checkpoint), "--frames", str(frame_dir), "--save-images", str(tmp_path))
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert out.startswith("prediction: ") and "negative" in out and "positive" in out and "surprise" in out
+    probs = [float(line.split()[-1]) for line in out.splitlines()[1:4]]
+    assert sum(probs) == pytest.approx(1.0, abs=2e-3)
+    assert len(list(tmp_path.rglob("*.png"))) == 4
+
+
+def test_predict_json_on_a_video_matches_the_folder(checkpoint, frames, frame_dir, capsys, tmp_path):
+    video = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 100, (SIZE, SIZE))
+    for f in frames:
+        writer.write(cv2.cvtColor(f, cv2.COLOR_GRAY2BGR))
+    writer.release()
+    assert main(_predict("--checkpoint", str(checkpoint), "--video", str(video), "--json")) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result["probabilities"]) == {"negative", "positive", "surprise"}
+    assert sum(result["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+    assert result["class"] == max(result["probabilities"], key=result["probabilities"].get)
+    assert result["label"] == ["negative", "positive", "surprise"].index(result["class"])
+    assert main(_predict("--checkpoint", str(checkpoint), "--frames", str(frame_dir), "--json")) == 0
+    folder = json.loads(capsys.readouterr().out)
+    # JPEG-compressed video frames vs lossless PNGs: close, not identical
+    for name, p in result["probabilities"].items():
+        assert p == pytest.approx(folder["probabilities"][name], abs=0.15)
+
+
+def test_predict_bad_input(checkpoint, frame_dir, tmp_path, capsys):
+    bad = [
+        "predict",
+        "--face",
+        "none",
+        "--checkpoint",
+        str(checkpoint),
+        "--frames",
+        str(frame_dir),
+        "--onset",
+        "20",
+        "--apex",
+        "45",
+        "--offset",
+        "150",
+    ]
+    assert main(bad) == 1
+    assert "frame index 150 out of range (the clip has 100 frames" in capsys.readouterr().err
+    assert main(_predict("--checkpoint", str(tmp_path / "none.safetensors"), "--frames", str(frame_dir))) == 1
+    assert "none.safetensors: checkpoint not found" in capsys.readouterr().err
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"\x00" * 4)
+    assert main(_predict("--checkpoint", str(junk), "--frames", str(frame_dir))) == 1
+    assert "not a safetensors checkpoint" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                "predict",
+                "--face",
+                "none",
+                "--checkpoint",
+                str(checkpoint),
+                "--frames",
+                str(frame_dir),
+                "--onset",
+                "50",
+                "--apex",
+                "45",
+                "--offset",
+                "80",
+            ]
+        )
+        == 1
+    )
+    assert "onset <= apex <= offset" in capsys.readouterr().err
