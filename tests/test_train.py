@@ -181,3 +181,62 @@ def test_acceptance_command_on_real_data(composite_root, tmp_path, capsys):
     ref = sklearn_metrics(rows)
     for key in ("uf1", "uar", "acc"):
         assert metrics["composite"][key] == pytest.approx(ref[key])
+
+
+def test_member_validation_splits_training_subjects_only(fake_composite, tmp_path):
+    from causalnet.train.loso import member_splits
+
+    subjects = ["a", "b", "c", "d", "e"]
+    splits = member_splits(subjects, 2, True, seed=3)
+    assert sorted(sum(splits, [])) == subjects and not set(splits[0]) & set(splits[1])
+    assert member_splits(subjects, 3, False, seed=3) == [[], [], []]
+    with pytest.raises(ValueError, match="members >= 2"):
+        member_splits(subjects, 1, True, seed=3)
+
+    clips = load_composite(fake_composite)
+    cfg = small_cfg(**{"train.members": "2", "train.member_validation": "true"}).with_protocol("val")
+    run = LosoRun(tmp_path / "r", clips, cfg, subjects=["s01"])
+    metrics = run.run()
+    assert metrics["protocol"] == "val"
+    from causalnet.train.loso import FoldResult
+
+    fold = FoldResult.load(run.fold_path(0, "s01"))
+    assert fold.probs.shape == (2, 4, 3, 3)  # members, epochs, test clips, classes
+    assert not np.isnan(fold.val_uf1).any() and not np.isnan(fold.val_nll).any()
+    # the same fold files serve every protocol
+    assert {r["pred"] for r in run.prediction_rows("oracle")} <= {0, 1, 2}
+
+
+def test_val_protocol_uses_each_members_best_validation_epoch():
+    from causalnet.train.loso import FoldResult
+    from causalnet.train.protocols import select_probs, validation_epoch
+
+    assert validation_epoch(np.array([0.5, 0.7, 0.7]), np.array([1.0, 0.9, 0.8])) == 2  # tie -> lower loss
+    assert validation_epoch(np.array([0.5, 0.7, 0.7]), np.array([1.0, 0.8, 0.8])) == 1  # then earlier
+    probs = np.zeros((2, 3, 1, 3), np.float32)
+    probs[0, 1, 0] = [1, 0, 0]
+    probs[1, 2, 0] = [0, 0, 1]
+    fold = FoldResult(probs, np.array(["c"]), np.array([0]), np.array([[0, 1, 0], [0, 0, 1.0]]),
+                      np.zeros((2, 3)))
+    chosen, _ = select_probs(fold, "val")
+    assert np.allclose(chosen, [0.5, 0, 0.5])
+    no_val = FoldResult(probs, np.array(["c"]), np.array([0]), np.full((2, 3), np.nan), np.full((2, 3), np.nan))
+    with pytest.raises(ValueError, match="member_validation"):
+        select_probs(no_val, "val")
+    with pytest.raises(ValueError, match="member_validation"):
+        small_cfg().with_protocol("val")
+
+
+def test_random_shift_moves_whole_samples():
+    import torch
+
+    from causalnet.train.loop import random_shift
+
+    x = torch.arange(2 * 4 * 3 * 28 * 28, dtype=torch.float32).reshape(2, 4, 3, 28, 28)
+    y = random_shift(x, 1, torch.Generator().manual_seed(0))
+    assert y.shape == x.shape
+    for b in range(2):  # one offset per sample: some integer translation of the original
+        found = any(torch.equal(y[b, :, :, 1:-1, 1:-1], x[b, :, :, 1 + dy:27 + dy, 1 + dx:27 + dx])
+                    for dy in (-1, 0, 1) for dx in (-1, 0, 1))
+        assert found
+    assert torch.equal(random_shift(x, 0, torch.Generator()), x)

@@ -17,8 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", default="compact", help="model + training preset (paper, compact)")
     p.add_argument("--model", default="causalnet", help="registered model name (see `causalnet models`)")
     p.add_argument("--epochs", type=int, help="override the preset's number of epochs")
-    p.add_argument("--protocol", choices=("fixed", "oracle"), default="fixed",
-                   help="epoch selection: fixed (honest, default) or oracle (selects on test subjects: optimistic)")
+    p.add_argument("--protocol", choices=("fixed", "val", "oracle"),
+                   help="epoch selection: fixed (honest: final epoch), val (honest: best epoch on held-out "
+                        "training subjects), oracle (selects on test subjects: optimistic). Default: the preset's")
     p.add_argument("--seed", type=int, help="base seed (default: the preset's, 2025)")
     p.add_argument("--runs", type=int, default=1, help="repeat with K seeds (seed, seed+1, ...); mean ± std")
     p.add_argument("--subjects", help="comma-separated test subjects (default: all); training uses all others")
@@ -34,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     e = sub.add_parser("evaluate", help="recompute and print the metrics of a run folder")
     e.add_argument("run_dir", help="a folder written by `causalnet train`")
-    e.add_argument("--protocol", choices=("fixed", "oracle"),
+    e.add_argument("--protocol", choices=("fixed", "val", "oracle"),
                    help="re-select epochs under another protocol (needs the run's folds/ folder)")
     e.add_argument("--confusion", action="store_true", help="also print the confusion matrix and per-class table")
     e.set_defaults(func=run_evaluate)
@@ -64,8 +65,7 @@ def build_config(args: argparse.Namespace):
     if args.seed is not None:
         overrides["train.seed"] = str(args.seed)
     cfg = cfg.with_overrides(overrides)
-    cfg.protocol = args.protocol
-    return cfg
+    return cfg.with_protocol(args.protocol) if args.protocol else cfg
 
 
 def run_train(args: argparse.Namespace) -> int:

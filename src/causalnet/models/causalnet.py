@@ -52,7 +52,8 @@ class CausalNetConfig(PresetMixin):
         head_hidden: width of the head's hidden linear layer.
         head_activation: GELU between the head's linear layers (the reference has none).
         dropout: dropout everywhere (0 in the reference).
-        input_scale: inputs are multiplied by this (the reference feeds raw 0-255 values: 1.0).
+        input_scale, input_shift: the model sees ``x * input_scale + input_shift`` (the reference feeds
+            raw 0-255 values: 1 and 0; ``1/127.5`` and ``-1`` map them to [-1, 1]).
         cmplm, stca, crm, pseudo_attention: the ablation switches of paper Table 3.
         fast: skip the provably irrelevant query/key maps of single-token attention blocks.
     """
@@ -78,6 +79,7 @@ class CausalNetConfig(PresetMixin):
     head_activation: bool = False
     dropout: float = 0.0
     input_scale: float = 1.0
+    input_shift: float = 0.0
     cmplm: bool = True
     stca: bool = True
     crm: bool = True
@@ -165,10 +167,14 @@ class CausalNet(nn.Module):
             m1, m2 = m1 + p1, m2 + p2
         return m1, m2
 
+    def normalise(self, x: Tensor) -> Tensor:
+        """Map raw 0-255 inputs to the range the network works in."""
+        return x * self.config.input_scale + self.config.input_shift
+
     def forward_features(self, x: Tensor) -> Tensor:
         """Pre-head feature ``[B, 3 * n * D]``: flattened ``[y_long, y1_for, y1_back]``."""
         _check_input(x, self.config)
-        y1_for, y2_for, y1_back, y2_back = self.cab(*self.motion_tokens(x * self.config.input_scale))
+        y1_for, y2_for, y1_back, y2_back = self.cab(*self.motion_tokens(self.normalise(x)))
         y_long = self.crm(y2_for, y2_back) if self.crm is not None else y2_for + y2_back
         return rearrange(torch.cat([y_long, y1_for, y1_back], dim=1), "b n d -> b (n d)")
 

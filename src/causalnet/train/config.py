@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 from causalnet.config import PresetMixin
 from causalnet.models.registry import get_entry, make_config
 
-PROTOCOLS = ("fixed", "oracle")
+from causalnet.train.protocols import PROTOCOLS
 
 
 @dataclass
@@ -26,6 +26,11 @@ class TrainConfig(PresetMixin):
         class_weights: ``"none"`` (reference) or ``"balanced"`` (inverse class frequency in the
             training folds; never looks at test labels).
         label_smoothing: cross-entropy label smoothing.
+        members: models trained per fold (seeds ``seed + k``); their probabilities are averaged.
+        member_validation: each member holds out its own group of training subjects (a subject-wise
+            K-fold of the training set, K = ``members``) and records validation scores per epoch, which
+            the ``val`` protocol uses to pick each member's epoch. Test subjects are never used.
+        shift: random translation of the input images by up to this many pixels (augmentation).
         bf16: bfloat16 autocast on the CPU (faster on CPUs with AVX512-BF16; measured accuracy effect
             in docs/results.md).
     """
@@ -37,11 +42,16 @@ class TrainConfig(PresetMixin):
     seed: int = 2025
     class_weights: str = "none"
     label_smoothing: float = 0.0
+    members: int = 1
+    member_validation: bool = False
+    shift: int = 0
     bf16: bool = False
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ValueError(f"invalid training config: {self}")
+        if self.members < 1 or self.shift < 0:
+            raise ValueError(f"members must be >= 1 and shift >= 0: {self}")
         if self.class_weights not in ("none", "balanced"):
             raise ValueError(f"class_weights must be 'none' or 'balanced', got {self.class_weights!r}")
 
@@ -67,6 +77,8 @@ class ExperimentConfig:
         self.model = make_config(self.model_name, self.model)
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"unknown protocol {self.protocol!r}; choose from {PROTOCOLS}")
+        if self.protocol == "val" and not self.train.member_validation:
+            raise ValueError("protocol 'val' needs train.member_validation=true (and train.members >= 2)")
 
     @classmethod
     def preset(cls, name: str, model_name: str = "causalnet") -> ExperimentConfig:
@@ -100,3 +112,7 @@ class ExperimentConfig:
                                  f"(model fields: {sorted(model_fields)}; train fields: {sorted(train_fields)})")
         return dataclasses.replace(self, model=self.model.with_overrides(model_over),
                                    train=self.train.with_overrides(train_over))
+
+    def with_protocol(self, protocol: str) -> ExperimentConfig:
+        """A copy under another epoch-selection protocol (validated)."""
+        return dataclasses.replace(self, protocol=protocol)

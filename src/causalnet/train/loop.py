@@ -23,6 +23,23 @@ def class_weights(y: np.ndarray, num_classes: int) -> torch.Tensor:
     return torch.tensor(weights, dtype=torch.float32)
 
 
+def random_shift(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.Tensor:
+    """Translate each sample's images ``[B, ..., H, W]`` by a random integer offset in
+    ``[-max_shift, max_shift]`` (edge pixels repeated), the same offset for all images of a sample."""
+    if max_shift <= 0:
+        return x
+    b, h, w = x.shape[0], x.shape[-2], x.shape[-1]
+    lead = x.shape[1:-2]
+    flat = x.reshape(b, -1, h, w)
+    padded = F.pad(flat, (max_shift,) * 4, mode="replicate")
+    offsets = torch.randint(0, 2 * max_shift + 1, (b, 2), generator=gen)
+    out = torch.empty_like(flat)
+    for dy, dx in torch.unique(offsets, dim=0).tolist():
+        sel = (offsets[:, 0] == dy) & (offsets[:, 1] == dx)
+        out[sel] = padded[sel, :, dy: dy + h, dx: dx + w]
+    return out.reshape(b, *lead, h, w)
+
+
 def _autocast(enabled: bool):
     return torch.autocast("cpu", dtype=torch.bfloat16) if enabled else contextlib.nullcontext()
 
@@ -68,7 +85,7 @@ def fit(model: nn.Module, x: np.ndarray, y: np.ndarray, cfg: TrainConfig, *, see
         for start in range(0, n, cfg.batch_size):
             idx = order[start: start + cfg.batch_size]
             with _autocast(cfg.bf16):
-                logits = model(xt[idx])
+                logits = model(random_shift(xt[idx], cfg.shift, gen))
             loss = F.cross_entropy(logits.float(), yt[idx], weight=weight, label_smoothing=cfg.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -35,7 +35,7 @@ from causalnet.io import atomic_path, read_json, write_json_atomic, write_text_a
 from causalnet.models.registry import create_model
 from causalnet.train.config import ExperimentConfig
 from causalnet.train.loop import fit
-from causalnet.train.protocols import select_epoch
+from causalnet.train.protocols import select_probs
 
 log = logging.getLogger(__name__)
 
@@ -47,41 +47,90 @@ def fold_seed(seed: int, run: int, subject: str) -> int:
 
 @dataclass
 class FoldResult:
-    """Per-epoch test probabilities ``[epochs, n, C]`` of one fold, with its clips and labels."""
+    """What one fold leaves behind; every epoch-selection protocol is applied to it afterwards.
+
+    Attributes:
+        probs: test probabilities ``[members, epochs, n_test, C]``.
+        clips, labels: the test clips' ids and labels ``[n_test]``.
+        val_uf1, val_nll: per member and epoch, UF1 and mean negative log-likelihood on the member's
+            validation subjects (training subjects held out); NaN when members have no validation split.
+    """
 
     probs: np.ndarray
     clips: np.ndarray
     labels: np.ndarray
+    val_uf1: np.ndarray
+    val_nll: np.ndarray
 
     def save(self, path: Path) -> None:
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as fh:
-                np.savez(fh, probs=self.probs, clips=self.clips, labels=self.labels)
+                np.savez(fh, probs=self.probs, clips=self.clips, labels=self.labels, val_uf1=self.val_uf1,
+                         val_nll=self.val_nll)
 
     @classmethod
     def load(cls, path: Path) -> FoldResult:
         try:
             with np.load(path, allow_pickle=False) as z:
-                return cls(z["probs"], z["clips"], z["labels"])
+                return cls(z["probs"], z["clips"], z["labels"], z["val_uf1"], z["val_nll"])
         except (OSError, ValueError, KeyError) as exc:
             raise ValueError(f"{path}: unreadable fold result ({exc}); delete it to recompute the fold") from None
 
 
+def member_splits(train_subjects: list[str], members: int, validation: bool, seed: int) -> list[list[str]]:
+    """Validation subjects of each member: disjoint groups of the training subjects, or none.
+
+    With ``validation`` the training subjects are shuffled (seeded) and split into ``members`` groups
+    (a subject-wise K-fold inside the training set); member ``k`` holds out group ``k``.
+    """
+    if not validation:
+        return [[] for _ in range(members)]
+    if members < 2:
+        raise ValueError("member validation needs members >= 2 (a subject-wise K-fold of the training set)")
+    order = np.random.default_rng(seed).permutation(len(train_subjects))
+    return [[train_subjects[i] for i in part] for part in np.array_split(order, members)]
+
+
 def train_fold(clips: ClipSet, cfg: ExperimentConfig, subject: str, seed: int,
                on_epoch=None, checkpoint: Path | None = None) -> FoldResult:
-    """Train on every subject but ``subject`` and record its per-epoch test probabilities."""
+    """Train on every subject but ``subject``; record per-epoch test (and validation) predictions.
+
+    ``cfg.train.members`` models are trained (seeds ``seed + k``) and kept separately in the result;
+    with ``cfg.train.member_validation`` each one holds out its own group of training subjects.
+    """
     test = clips.subjects == subject
     if not test.any():
         raise ValueError(f"{clips.root}: subject {subject!r} has no clips")
-    torch.manual_seed(seed)
-    model = create_model(cfg.model_name, cfg.model)
-    probs = fit(model, clips.x[~test], clips.y[~test], cfg.train, seed=seed, num_classes=clips.num_classes,
-                eval_x=clips.x[test], on_epoch=on_epoch)
-    if checkpoint is not None:
-        from causalnet.models.checkpoint import save_checkpoint
+    tcfg = cfg.train
+    train_subjects = [s for s in clips.subject_list() if s != subject]
+    splits = member_splits(train_subjects, tcfg.members, tcfg.member_validation, seed)
+    n_test, epochs, c = int(test.sum()), tcfg.epochs, clips.num_classes
+    probs = np.zeros((len(splits), epochs, n_test, c), np.float32)
+    val_uf1 = np.full((len(splits), epochs), np.nan, np.float32)
+    val_nll = np.full((len(splits), epochs), np.nan, np.float32)
+    for k, held_out in enumerate(splits):
+        val = np.isin(clips.subjects, held_out)
+        train = ~test & ~val
+        torch.manual_seed(seed + k)
+        model = create_model(cfg.model_name, cfg.model)
+        history = fit(model, clips.x[train], clips.y[train], tcfg, seed=seed + k, num_classes=c,
+                      eval_x=np.concatenate([clips.x[test], clips.x[val]]), on_epoch=on_epoch)
+        probs[k] = history[:, :n_test]
+        if val.any():
+            val_uf1[k], val_nll[k] = _validation_scores(history[:, n_test:], clips.y[val])
+        if checkpoint is not None and k == 0:
+            from causalnet.models.checkpoint import save_checkpoint
 
-        save_checkpoint(checkpoint, model, extra={"test_subject": subject, "seed": seed})
-    return FoldResult(probs, clips.clips[test], clips.y[test])
+            save_checkpoint(checkpoint, model, extra={"test_subject": subject, "seed": seed})
+    return FoldResult(probs, clips.clips[test], clips.y[test], val_uf1, val_nll)
+
+
+def _validation_scores(history: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.metrics import f1_score
+
+    uf1 = np.array([f1_score(labels, h.argmax(-1), average="macro", zero_division=0) for h in history])
+    nll = -np.log(np.take_along_axis(history, labels[None, :, None], axis=2)[..., 0] + 1e-12).mean(axis=1)
+    return uf1, nll
 
 
 def train_all(clips: ClipSet, cfg: ExperimentConfig, seed: int | None = None, on_epoch=None):
@@ -148,7 +197,7 @@ class LosoRun:
         done = len(self.subjects) * self.runs - len(todo)
         if done:
             log.info("%d finished fold(s) found in %s: skipped", done, self.out)
-        bar = _progress(progress, total=len(todo) * epochs, desc="LOSO")
+        bar = _progress(progress, total=len(todo) * epochs * self.cfg.train.members, desc="LOSO")
         try:
             if workers > 1 and len(todo) > 1:
                 self._run_parallel(todo, workers, bar)
@@ -172,7 +221,7 @@ class LosoRun:
             for fut in as_completed([pool.submit(_fold_job, j) for j in jobs]):
                 run, subject = fut.result()
                 bar.set_postfix_str(f"run {run} fold {subject}")
-                bar.update(self.cfg.train.epochs)
+                bar.update(self.cfg.train.epochs * self.cfg.train.members)
 
     # -- results -----------------------------------------------------------------------------
     def finalise(self, protocol: str | None = None) -> dict[str, Any]:
@@ -196,9 +245,8 @@ class LosoRun:
         for run in range(self.runs):
             for subject in self.subjects:
                 fold = FoldResult.load(self.fold_path(run, subject))
-                epoch = select_epoch(fold.probs, fold.labels, protocol)
-                for clip, label, p in zip(fold.clips.tolist(), fold.labels.tolist(), fold.probs[epoch],
-                                          strict=True):
+                probs, epoch = select_probs(fold, protocol)
+                for clip, label, p in zip(fold.clips.tolist(), fold.labels.tolist(), probs, strict=True):
                     rows.append({"run": run, "subject": subject,
                                  "dataset": key_dataset.get((subject, clip), ""),
                                  "clip": clip, "label": int(label), "pred": int(np.argmax(p)),
