@@ -348,6 +348,40 @@ def test_parallel_build_matches_serial(generic_raw, tmp_path):
         assert (cv2.imread(str(p)) == cv2.imread(str(tmp_path / "parallel" / IMAGE_DIR / p.name))).all()
 
 
+_AFTER_THREADS = """
+import sys
+import cv2
+import numpy as np
+from causalnet.data.builders import build_dataset, read_plan
+from causalnet.flow import PreprocessConfig
+
+if __name__ == "__main__":
+    big = np.zeros((960, 1280, 3), np.uint8)
+    for _ in range(5):  # starts OpenCV's worker threads in this process (default thread count)
+        cv2.resize(cv2.GaussianBlur(big, (0, 0), 3), (640, 480))
+    cfg = PreprocessConfig(face_method="none", face_size=32)
+    report = build_dataset(read_plan("generic", sys.argv[1]), sys.argv[2], cfg, workers=2, progress=False)
+    print("built", report.built)
+"""
+
+
+def test_parallel_build_after_opencv_threads_does_not_hang(generic_raw, tmp_path):
+    """Workers must not be forked from a process whose OpenCV thread pool runs (a fork would hang)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "after_threads.py"
+    script.write_text(_AFTER_THREADS)
+    done = subprocess.run(
+        [sys.executable, str(script), str(generic_raw), str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "built 2" in done.stdout
+
+
 def test_write_index_merges_rows(tmp_path):
     write_index(tmp_path, [{"dataset": "a", "sub": "1", "filename_o": "x", "label": 0, "extra_col": "keep"}])
     write_index(

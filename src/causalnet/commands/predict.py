@@ -100,29 +100,15 @@ def _clip_images(frames: str | None, video: str | None, onset: int, apex: int, o
     return images_from_source(source, onset, apex, offset, cfg)
 
 
-class _Immediate:
-    """A finished 'future' for platforms where the images are computed in this process."""
-
-    def __init__(self, fn, *a) -> None:
-        self._value = fn(*a)
-
-    def result(self):
-        return self._value
-
-
 def _start_images(args: argparse.Namespace, cfg):
-    """Start computing the clip's images in a forked helper process, so that face detection and
-    optical flow overlap with importing torch and loading the model (both cores busy). Falls back
-    to computing them here where ``fork`` is unavailable."""
+    """Start computing the clip's images in a helper process, so that face detection and optical
+    flow overlap with importing torch and loading the model (both cores busy)."""
     import concurrent.futures
-    import multiprocessing
+
+    from causalnet.flow.parallel import process_context
 
     job = (args.frames, args.video, args.onset, args.apex, args.offset, cfg)
-    if "fork" not in multiprocessing.get_all_start_methods():
-        return None, _Immediate(_clip_images, *job)
-    pool = concurrent.futures.ProcessPoolExecutor(
-        max_workers=1, mp_context=multiprocessing.get_context("fork")
-    )
+    pool = concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=process_context())
     return pool, pool.submit(_clip_images, *job)
 
 

@@ -72,10 +72,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", default="default", help="PreprocessConfig preset (default | opencv)")
     p.add_argument(
         "--set",
-        action="append",
+        nargs="*",
         default=[],
         metavar="KEY=VALUE",
-        help="override a PreprocessConfig field, e.g. --set tvl1_warps=5 (repeatable)",
+        help="override PreprocessConfig fields, e.g. --set tvl1_warps=5 eye_row=0.32",
     )
     p.add_argument("--overwrite", action="store_true", help="recompute clips whose images already exist")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -3,7 +3,8 @@
 For every planned clip whose four PNGs are not already in the output folder, a worker reads the
 key-frames, aligns the face, computes the four images (:mod:`causalnet.flow.pipeline`) and writes
 them atomically; finished clips are skipped on a re-run. Workers are processes (each with
-``cv2.setNumThreads(1)``), so ``workers=2`` uses both cores of a 2-core machine. The CSV is
+``cv2.setNumThreads(1)``, started by a fork server: see :mod:`causalnet.flow.parallel`), so
+``workers=2`` uses both cores of a 2-core machine. The CSV is
 (re)written atomically at the end — also after an interruption or when some clips failed.
 
 A clip without an apex annotation (SMIC) gets the middle frame between onset and offset
@@ -219,8 +220,10 @@ def build_dataset(
             for result in outcomes:
                 _collect(result, results, bar, on_result)
         else:
+            from causalnet.flow.parallel import process_context
+
             with concurrent.futures.ProcessPoolExecutor(
-                max_workers=min(workers, len(todo)), initializer=_init_worker
+                max_workers=min(workers, len(todo)), mp_context=process_context(), initializer=_init_worker
             ) as pool:
                 futures = [pool.submit(build_clip, c, out, cfg, apex_method) for c in todo]
                 try:
