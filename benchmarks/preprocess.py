@@ -5,7 +5,9 @@ A raw dataset in the generic layout is written to a temporary folder first (not 
 and mouth regions move to the apex and back. Then :func:`causalnet.data.builders.build_dataset` —
 exactly what the command runs — builds it with each ``--workers`` value, from a fresh output
 folder each time; the wall time includes starting the worker processes and loading dlib's models
-in each. With ``--face none`` the frames are written as already-cropped ``--size`` px faces.
+in each. The CPU time the workers spent per clip is also shown, with the throughput it gives on
+that many *free* cores (the machine may be shared: compare the load average printed). With
+``--face none`` the frames are written as already-cropped ``--size`` px faces.
 
 Usage::
 
@@ -110,9 +112,11 @@ def main(argv: list[str] | None = None) -> None:
             report = build_dataset(plan, out, cfg, workers=workers, progress=False)
             wall = time.perf_counter() - start
             assert report.built == args.clips and not report.failed, report.summary()
+            cpu = report.cpu_seconds / args.clips
             print(
                 f"workers {workers}: {args.clips} clips in {wall:6.2f} s -> {args.clips / wall:5.2f} clips/s "
-                f"({1000 * wall / args.clips:5.1f} ms/clip wall, incl. worker start and model loading)"
+                f"wall (incl. worker start and model loading); CPU {1000 * cpu:5.1f} ms/clip -> "
+                f"{workers / cpu:5.2f} clips/s on {workers} free core(s)"
             )
     finally:
         if not args.keep:

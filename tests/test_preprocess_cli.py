@@ -166,3 +166,19 @@ def test_preprocess_casme2_layout_with_dlib(tmp_path, capsys):
     )
     assert (row["onset"], row["apex"], row["offset"], row["fps"]) == ("1", "4", "7", "200")
     assert all((out / IMAGE_DIR / f"sub05_EP19_03f{k} .png").is_file() for k in ("", "_1", "_2", "_3"))
+
+
+def test_missing_dlib_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "dlib" else real(name, *a)
+    )
+    raw = _generic(tmp_path / "raw", {("a", "c1"): 4})
+    code = main(["preprocess", "--raw", str(raw), "--format", "generic", "--out", str(tmp_path / "o"),
+                 "--face", "dlib", "--no-progress"])  # fmt: skip
+    assert code == 1
+    assert "dlib is not installed; install them with `pip install dlib-bin face-recognition-models`" in (
+        capsys.readouterr().err
+    )

@@ -127,6 +127,9 @@ def run(args: argparse.Namespace) -> int:
         source.check_indexes((args.onset, args.apex, args.offset))
     extra = _checkpoint_extra(args.checkpoint)
     cfg = _config(args, extra)
+    from causalnet.flow.face import require_face_backend
+
+    require_face_backend(cfg)
     pool, job = _start_images(args, cfg)
     try:
         import numpy as np

@@ -15,6 +15,7 @@
 from causalnet.flow.config import FACE_METHODS, PreprocessConfig
 from causalnet.flow.direction import direction_map, direction_map_from_flow, hue_of
 from causalnet.flow.face import (
+    FaceBackendError,
     FaceNotFoundError,
     align_faces,
     alignment_matrix,
@@ -38,6 +39,7 @@ __all__ = [
     "CHANNEL_U",
     "CHANNEL_V",
     "FACE_METHODS",
+    "FaceBackendError",
     "FaceNotFoundError",
     "FrameFolder",
     "FrameSource",

@@ -28,11 +28,13 @@ from causalnet.flow.config import PreprocessConfig
 
 __all__ = [
     "LANDMARK_MODEL_FILE",
+    "FaceBackendError",
     "FaceNotFoundError",
     "alignment_matrix",
     "align_faces",
     "detect_landmarks",
     "landmark_model_path",
+    "require_face_backend",
 ]
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,10 @@ _INSTALL_HINT = "install them with `pip install dlib-bin face-recognition-models
 
 class FaceNotFoundError(ValueError):
     """No face was found in a frame (the message names the frame)."""
+
+
+class FaceBackendError(ValueError):
+    """dlib or its landmark model is not installed (the message says how to install them)."""
 
 
 def landmark_model_path(override: str = "") -> Path:
@@ -64,7 +70,7 @@ def landmark_model_path(override: str = "") -> Path:
         return path
     spec = importlib.util.find_spec("face_recognition_models")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError(
+        raise FaceBackendError(
             f"the face landmark model package 'face-recognition-models' is missing; {_INSTALL_HINT}"
         )
     for base in spec.submodule_search_locations:
@@ -80,9 +86,19 @@ def _dlib_models(model_path: str) -> tuple:
     try:
         import dlib
     except ImportError:
-        raise RuntimeError(f"dlib is not installed; {_INSTALL_HINT}") from None
+        raise FaceBackendError(f"dlib is not installed; {_INSTALL_HINT}") from None
     log.debug("loading dlib detector and landmark model %s", model_path)
     return dlib.get_frontal_face_detector(), dlib.shape_predictor(model_path)
+
+
+def require_face_backend(cfg: PreprocessConfig) -> None:
+    """Raise :class:`FaceBackendError` early when ``face_method`` is dlib and dlib or its model is
+    missing (checks only; nothing is loaded)."""
+    if cfg.face_method != "dlib":
+        return
+    if importlib.util.find_spec("dlib") is None:
+        raise FaceBackendError(f"dlib is not installed; {_INSTALL_HINT}")
+    landmark_model_path(cfg.landmark_model)
 
 
 def detect_landmarks(image: np.ndarray, cfg: PreprocessConfig, name: str = "frame") -> np.ndarray:
@@ -96,9 +112,9 @@ def detect_landmarks(image: np.ndarray, cfg: PreprocessConfig, name: str = "fram
     Raises:
         FaceNotFoundError: no face in the frame.
     """
-    import dlib
-
     detector, predictor = _dlib_models(str(landmark_model_path(cfg.landmark_model)))
+    import dlib  # present: _dlib_models imported it
+
     gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     h, w = gray.shape
     scale = min(1.0, cfg.detect_max_side / max(h, w))

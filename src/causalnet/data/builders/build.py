@@ -44,6 +44,8 @@ class BuildReport:
         reused: clips whose PNGs were already there (resumed).
         skipped: clips left out, each with its reason (``kind`` excluded or failed).
         seconds: wall time of the image computation.
+        cpu_seconds: CPU time the clips took in the workers (reading, face, flow, writing; not
+            worker start-up or model loading outside the first clip).
         csv_path: the CSV written.
     """
 
@@ -52,6 +54,7 @@ class BuildReport:
     reused: int = 0
     skipped: list[Skip] = dataclasses.field(default_factory=list)
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
     csv_path: Path | None = None
 
     @property
@@ -66,7 +69,10 @@ class BuildReport:
 
     def summary(self, max_listed: int = 20) -> str:
         """A few human-readable lines: counts, throughput, and every skipped clip with its reason."""
-        rate = f" ({self.built / self.seconds:.2f} clips/s)" if self.built and self.seconds > 0 else ""
+        rate = ""
+        if self.built and self.seconds > 0:
+            cpu_ms = 1000 * self.cpu_seconds / self.built
+            rate = f" ({self.built / self.seconds:.2f} clips/s, {cpu_ms:.0f} ms CPU/clip)"
         lines = [
             f"built {self.built} clips in {self.seconds:.1f} s{rate}, reused {self.reused} finished clips, "
             f"excluded {len(self.excluded)}, failed {len(self.failed)} -> {self.out}"
@@ -87,15 +93,14 @@ class _Result:
     apex: int | None
     apex_source: str
     error: str | None = None
+    cpu_seconds: float = 0.0
 
 
 def check_face_backend(cfg: PreprocessConfig) -> None:
-    """Fail early (RuntimeError/FileNotFoundError) when dlib or its landmark model is missing."""
-    if cfg.face_method != "dlib":
-        return
-    from causalnet.flow.face import _dlib_models, landmark_model_path
+    """Fail early (:class:`causalnet.flow.face.FaceBackendError`) when dlib or its model is missing."""
+    from causalnet.flow.face import require_face_backend
 
-    _dlib_models(str(landmark_model_path(cfg.landmark_model)))
+    require_face_backend(cfg)
 
 
 def _estimate_apex(record: ClipRecord, cfg: PreprocessConfig, apex_method: str):
@@ -124,6 +129,7 @@ def build_clip(
     from causalnet.flow.frames import FrameFolder
     from causalnet.flow.pipeline import images_from_faces, images_from_source
 
+    cpu_start = time.process_time()
     try:
         apex, apex_source, faces = _estimate_apex(record, cfg, apex_method)
         if faces is not None:
@@ -134,8 +140,8 @@ def build_clip(
             )
         write_clip_images(out, record.sub, record.filename_o, images)
     except (FaceNotFoundError, FileNotFoundError, ValueError) as exc:
-        return _Result(record.key, None, "", str(exc))
-    return _Result(record.key, apex, apex_source)
+        return _Result(record.key, None, "", str(exc), time.process_time() - cpu_start)
+    return _Result(record.key, apex, apex_source, None, time.process_time() - cpu_start)
 
 
 def _init_worker() -> None:
@@ -245,6 +251,7 @@ def build_dataset(
             if result is not None or clip_done(out, record.sub, record.filename_o):
                 rows.append(_index_row(record, result, apex_method))
         report.built = sum(1 for r in results.values() if not r.error)
+        report.cpu_seconds = sum(r.cpu_seconds for r in results.values())
         if rows or not (out / CSV_NAME).exists():
             report.csv_path = write_index(out, rows)
         log.info("%s", report.summary())
