@@ -12,11 +12,12 @@ from causalnet.data import load_composite
 from causalnet.models import load_checkpoint
 from causalnet.train import ExperimentConfig, LosoRun, TrainConfig, fold_seed, read_predictions, select_epoch
 
-FAST = {"model.dim": "8", "model.head_hidden": "16", "train.epochs": "4", "train.lr": "3e-3"}
+FAST = {"model.dim": "8", "model.head_hidden": "16", "train.epochs": "4", "train.lr": "3e-3", "train.members": "1",
+        "train.member_validation": "false", "train.batch_size": "1024"}
 
 
 def small_cfg(**extra) -> ExperimentConfig:
-    return ExperimentConfig.preset("compact").with_overrides({**FAST, **extra})
+    return ExperimentConfig.preset("compact").with_overrides({**FAST, **extra}, protocol="fixed")
 
 
 def sklearn_metrics(rows):
@@ -130,7 +131,7 @@ def test_cli_train_evaluate_and_save_model(fake_composite, tmp_path, capsys):
     out = tmp_path / "RUN"
     sets = [f"{k}={v}" for k, v in FAST.items() if k != "train.epochs"]
     args = ["train", "--data", str(fake_composite), "--preset", "compact", "--epochs", "2", "--subjects",
-            "sub01,s01,006", "--no-progress", "--out", str(out), "--set", *sets]
+            "sub01,s01,006", "--no-progress", "--out", str(out), "--protocol", "fixed", "--set", *sets]
     assert main(args) == 0
     first = (out / "predictions.csv").read_text()
     assert main(args) == 0  # resume: every fold already finished
@@ -146,9 +147,15 @@ def test_cli_train_evaluate_and_save_model(fake_composite, tmp_path, capsys):
 
     ckpt = tmp_path / "model.safetensors"
     assert main(["train", "--data", str(fake_composite), "--epochs", "2", "--no-progress", "--save-model",
-                 str(ckpt), "--set", *sets]) == 0
+                 str(ckpt), "--protocol", "fixed", "--set", *sets]) == 0
     model = load_checkpoint(ckpt)
     assert model.config.dim == 8 and model.extra["clips"] == 18
+
+
+def test_presets_use_honest_protocols():
+    assert ExperimentConfig.preset("paper").protocol == "fixed"
+    compact = ExperimentConfig.preset("compact")
+    assert compact.protocol == "val" and compact.train.member_validation and compact.train.members >= 2
 
 
 def test_cli_bad_input_is_one_clear_line(fake_composite, tmp_path, capsys):

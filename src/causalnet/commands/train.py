@@ -64,8 +64,7 @@ def build_config(args: argparse.Namespace):
         overrides["train.epochs"] = str(args.epochs)
     if args.seed is not None:
         overrides["train.seed"] = str(args.seed)
-    cfg = cfg.with_overrides(overrides)
-    return cfg.with_protocol(args.protocol) if args.protocol else cfg
+    return cfg.with_overrides(overrides, protocol=args.protocol)
 
 
 def run_train(args: argparse.Namespace) -> int:
