@@ -9,7 +9,6 @@ from typing import Any, ClassVar
 
 from causalnet.config import PresetMixin
 from causalnet.models.registry import get_entry, make_config
-
 from causalnet.train.protocols import PROTOCOLS
 
 
