@@ -7,7 +7,11 @@ a separate process; for each run the table shows
 
 - ``command``: the time the command reports, from the start of its ``run`` (torch import, model
   loading, face detection and landmarks, TV-L1 flow, inference);
-- ``process``: the wall time of the whole process (adds Python start-up and the CLI import).
+- ``process``: the wall time of the whole process (adds Python start-up and the CLI import);
+- ``CPU``: CPU time of the command's main process (``main``: Python start-up, torch import, model
+  loading, inference) and of the whole process tree (``all``: adds the helper process that
+  computes the images). On a shared machine the wall times stretch with the load; with two free
+  cores the wall time approaches the larger of ``main`` and ``all − main`` (the two run at once).
 
 Usage::
 
@@ -22,6 +26,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -39,9 +44,7 @@ def write_clip(folder: Path, n_frames: int, face: str, video: bool) -> Path:
     """Frames (or one MJPG video) of a drawn face whose brow region rises and falls."""
     base = cartoon_face(480, 640, scale=1.0, seed=7)
     onset, apex, offset = 20, n_frames // 2, n_frames - 20
-    frames = expression_frames(
-        base, n_frames, onset, apex, offset, (280, 195), 20.0, (0.0, -2.0), noise_sigma=1.5
-    )
+    frames = expression_frames(base, n_frames, onset, apex, offset, (280, 195), 20.0, (0.0, -2.0), noise_sigma=1.5)
     if face == "none":
         frames = [cv2.resize(f[40:440, 120:520], (128, 128), interpolation=cv2.INTER_AREA) for f in frames]
     if video:
@@ -89,22 +92,29 @@ def main(argv: list[str] | None = None) -> None:
             f"checkpoint {size_mb:.1f} MB ({args.checkpoint or args.model_preset}); "
             f"load average {os.getloadavg()[0]:.2f}"
         )
-        commands, processes = [], []
+        commands, processes, mains, helpers = [], [], [], []
         for k in range(args.repeats):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             start = time.perf_counter()
             done = subprocess.run(cmd, capture_output=True, text=True, check=False)
             wall = time.perf_counter() - start
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu_all = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
             if done.returncode != 0:
                 raise SystemExit(f"predict failed: {done.stderr.strip()}")
             result = json.loads(done.stdout)
             commands.append(result["seconds"])
             processes.append(wall)
+            mains.append(result["cpu_seconds"])
+            helpers.append(cpu_all - result["cpu_seconds"])
             print(
-                f"run {k + 1}: command {result['seconds']:.2f} s, process {wall:.2f} s -> {result['class']}"
+                f"run {k + 1}: command {result['seconds']:.2f} s, process {wall:.2f} s; CPU main "
+                f"{result['cpu_seconds']:.2f} s, all {cpu_all:.2f} s -> {result['class']}"
             )
         print(
             f"median of {args.repeats}: command {statistics.median(commands):.2f} s, "
-            f"process {statistics.median(processes):.2f} s (min {min(commands):.2f} / {min(processes):.2f} s)"
+            f"process {statistics.median(processes):.2f} s (min {min(commands):.2f} / {min(processes):.2f} s); "
+            f"CPU main {statistics.median(mains):.2f} s, helper {statistics.median(helpers):.2f} s"
         )
     finally:
         shutil.rmtree(root, ignore_errors=True)
