@@ -6,6 +6,14 @@ import argparse
 import dataclasses
 import json
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor, Future
+
+    import numpy as np
+
+    from causalnet.flow.config import PreprocessConfig
 
 #: Class names by number of model outputs, when the checkpoint does not store its own.
 DEFAULT_CLASS_NAMES = {
@@ -77,7 +85,7 @@ def _checkpoint_extra(path: str) -> dict:
     return extra if isinstance(extra, dict) else {}
 
 
-def _config(args: argparse.Namespace, extra: dict):
+def _config(args: argparse.Namespace, extra: dict) -> PreprocessConfig:
     from causalnet.flow.config import PreprocessConfig
 
     stored = extra.get("preprocess")
@@ -95,7 +103,9 @@ def _class_names(extra: dict, n: int) -> list[str]:
     return list(DEFAULT_CLASS_NAMES.get(n, tuple(f"class {k}" for k in range(n))))
 
 
-def _clip_images(frames: str | None, video: str | None, onset: int, apex: int, offset: int, cfg):
+def _clip_images(
+    frames: str | None, video: str | None, onset: int, apex: int, offset: int, cfg: PreprocessConfig
+) -> np.ndarray:
     """The four images ``[4, 28, 28, 3]`` uint8 of the clip (runs in a helper process)."""
     from causalnet.flow.frames import FrameFolder, VideoFile
     from causalnet.flow.pipeline import images_from_source
@@ -104,7 +114,7 @@ def _clip_images(frames: str | None, video: str | None, onset: int, apex: int, o
     return images_from_source(source, onset, apex, offset, cfg)
 
 
-def _start_images(args: argparse.Namespace, cfg):
+def _start_images(args: argparse.Namespace, cfg: PreprocessConfig) -> tuple[Executor, Future]:
     """Start computing the clip's images in a helper process, so that face detection and optical
     flow overlap with importing torch and loading the model (both cores busy)."""
     import concurrent.futures

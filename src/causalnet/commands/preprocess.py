@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from causalnet.flow.config import PreprocessConfig
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -82,7 +86,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def preprocess_config(args: argparse.Namespace):
+def preprocess_config(args: argparse.Namespace) -> PreprocessConfig:
     """The PreprocessConfig of the parsed options (preset, then --set, then --face/--size)."""
     from causalnet.flow.config import PreprocessConfig
 

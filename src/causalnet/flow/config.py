@@ -89,15 +89,11 @@ class PreprocessConfig(PresetMixin):
         if self.face_method not in FACE_METHODS:
             raise ValueError(f"face_method must be one of {FACE_METHODS}, got {self.face_method!r}")
         if self.resize_interpolation not in INTERPOLATIONS:
-            raise ValueError(
-                f"resize_interpolation must be one of {INTERPOLATIONS}, got {self.resize_interpolation!r}"
-            )
+            raise ValueError(f"resize_interpolation must be one of {INTERPOLATIONS}, got {self.resize_interpolation!r}")
         if self.direction_from not in ("normalised", "raw"):
             raise ValueError(f"direction_from must be 'normalised' or 'raw', got {self.direction_from!r}")
         if self.face_size < 16 or self.out_size < 1:
-            raise ValueError(
-                f"face_size must be >= 16 and out_size >= 1 (got {self.face_size}, {self.out_size})"
-            )
+            raise ValueError(f"face_size must be >= 16 and out_size >= 1 (got {self.face_size}, {self.out_size})")
         if not (0 < self.eye_row < 1 and 0 < self.eye_distance < 1):
             raise ValueError("eye_row and eye_distance are fractions of face_size in (0, 1)")
 

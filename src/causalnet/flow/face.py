@@ -70,9 +70,7 @@ def landmark_model_path(override: str = "") -> Path:
         return path
     spec = importlib.util.find_spec("face_recognition_models")
     if spec is None or not spec.submodule_search_locations:
-        raise FaceBackendError(
-            f"the face landmark model package 'face-recognition-models' is missing; {_INSTALL_HINT}"
-        )
+        raise FaceBackendError(f"the face landmark model package 'face-recognition-models' is missing; {_INSTALL_HINT}")
     for base in spec.submodule_search_locations:
         path = Path(base) / "models" / LANDMARK_MODEL_FILE
         if path.is_file():
@@ -119,9 +117,7 @@ def detect_landmarks(image: np.ndarray, cfg: PreprocessConfig, name: str = "fram
     h, w = gray.shape
     scale = min(1.0, cfg.detect_max_side / max(h, w))
     small = (
-        gray
-        if scale == 1.0
-        else cv2.resize(gray, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        gray if scale == 1.0 else cv2.resize(gray, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
     )
     rects = [
         (r.left() / scale, r.top() / scale, r.right() / scale, r.bottom() / scale)
@@ -132,9 +128,7 @@ def detect_landmarks(image: np.ndarray, cfg: PreprocessConfig, name: str = "fram
         and cfg.detect_retry_upsample > 0
         and (scale < 1.0 or cfg.detect_retry_upsample != cfg.detect_upsample)
     ):
-        rects = [
-            (r.left(), r.top(), r.right(), r.bottom()) for r in detector(gray, cfg.detect_retry_upsample)
-        ]
+        rects = [(r.left(), r.top(), r.right(), r.bottom()) for r in detector(gray, cfg.detect_retry_upsample)]
     if not rects:
         raise FaceNotFoundError(
             f"{name}: no face found (dlib frontal-face detector); "
@@ -197,12 +191,10 @@ def align_faces(
     grays = [_to_gray(f) for f in frames]
     if cfg.face_method == "none":
         return [
-            g if g.shape == (size, size) else cv2.resize(g, (size, size), interpolation=cv2.INTER_AREA)
-            for g in grays
+            g if g.shape == (size, size) else cv2.resize(g, (size, size), interpolation=cv2.INTER_AREA) for g in grays
         ]
     landmarks = detect_landmarks(grays[0], cfg, names[0])
     matrix = alignment_matrix(landmarks, size, cfg.eye_row, cfg.eye_distance)
     return [
-        cv2.warpAffine(g, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        for g in grays
+        cv2.warpAffine(g, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) for g in grays
     ]

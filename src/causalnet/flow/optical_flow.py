@@ -101,9 +101,7 @@ def tvl1_flow(first: np.ndarray, second: np.ndarray, cfg: PreprocessConfig | Non
     """
     cfg = cfg or PreprocessConfig()
     if first.shape != second.shape or first.ndim != 2:
-        raise ValueError(
-            f"tvl1_flow needs two grayscale images of one shape, got {first.shape} and {second.shape}"
-        )
+        raise ValueError(f"tvl1_flow needs two grayscale images of one shape, got {first.shape} and {second.shape}")
     first = first if first.dtype == np.uint8 else np.clip(first, 0, 255).astype(np.uint8)
     second = second if second.dtype == np.uint8 else np.clip(second, 0, 255).astype(np.uint8)
     flow = _tvl1_solver(_solver_params(cfg)).calc(first, second, None)

@@ -94,9 +94,7 @@ def cartoon_face(
     img = cv2.GaussianBlur(img, (0, 0), 1.5 * scale)
     if angle_deg:
         matrix = cv2.getRotationMatrix2D((cx, cy), angle_deg, 1.0)
-        img = cv2.warpAffine(
-            img, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-        )
+        img = cv2.warpAffine(img, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     noise = rng.normal(0.0, _NOISE_SIGMA, img.shape)
     return np.clip(img + noise, 0, 255).astype(np.uint8)
 
@@ -119,9 +117,7 @@ def expression_frames(
     at ``offset`` (0 outside). Optional Gaussian sensor noise (``noise_sigma`` grey levels).
     """
     if not 0 <= onset < apex < offset < n_frames:
-        raise ValueError(
-            f"need 0 <= onset < apex < offset < n_frames, got {onset}, {apex}, {offset}, {n_frames}"
-        )
+        raise ValueError(f"need 0 <= onset < apex < offset < n_frames, got {onset}, {apex}, {offset}, {n_frames}")
     rng = np.random.default_rng(seed)
     frames = []
     for t in range(n_frames):

@@ -23,11 +23,13 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from causalnet.data.builders.clips import ClipRecord, Plan, Skip
 from causalnet.data.builders.writer import CSV_NAME, clip_done, write_clip_images, write_index
 from causalnet.flow.config import PreprocessConfig
 
-__all__ = ["APEX_METHODS", "BuildReport", "build_clip", "build_dataset", "check_face_backend"]
+__all__ = ["APEX_METHODS", "BuildReport", "ClipResult", "build_clip", "build_dataset", "check_face_backend"]
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +90,9 @@ class BuildReport:
 
 
 @dataclasses.dataclass(frozen=True)
-class _Result:
+class ClipResult:
+    """Outcome of one clip: the apex used and how it was chosen, or the error; CPU seconds spent."""
+
     key: tuple[str, str, str]
     apex: int | None
     apex_source: str
@@ -103,7 +107,9 @@ def check_face_backend(cfg: PreprocessConfig) -> None:
     require_face_backend(cfg)
 
 
-def _estimate_apex(record: ClipRecord, cfg: PreprocessConfig, apex_method: str):
+def _estimate_apex(
+    record: ClipRecord, cfg: PreprocessConfig, apex_method: str
+) -> tuple[int, str, tuple[np.ndarray, np.ndarray, np.ndarray] | None]:
     """(apex index, source, aligned onset/apex/offset faces or None)."""
     from causalnet.flow.face import align_faces
     from causalnet.flow.frames import FrameFolder
@@ -123,7 +129,7 @@ def _estimate_apex(record: ClipRecord, cfg: PreprocessConfig, apex_method: str):
 
 def build_clip(
     record: ClipRecord, out: str | os.PathLike, cfg: PreprocessConfig, apex_method: str = "middle"
-) -> _Result:
+) -> ClipResult:
     """Compute and write one clip's four images; bad input gives a result with ``error`` set."""
     from causalnet.flow.face import FaceNotFoundError
     from causalnet.flow.frames import FrameFolder
@@ -135,13 +141,11 @@ def build_clip(
         if faces is not None:
             images = images_from_faces(*faces, cfg=cfg)
         else:
-            images = images_from_source(
-                FrameFolder(record.frames_dir), record.onset, apex, record.offset, cfg
-            )
+            images = images_from_source(FrameFolder(record.frames_dir), record.onset, apex, record.offset, cfg)
         write_clip_images(out, record.sub, record.filename_o, images)
     except (FaceNotFoundError, FileNotFoundError, ValueError) as exc:
-        return _Result(record.key, None, "", str(exc), time.process_time() - cpu_start)
-    return _Result(record.key, apex, apex_source, None, time.process_time() - cpu_start)
+        return ClipResult(record.key, None, "", str(exc), time.process_time() - cpu_start)
+    return ClipResult(record.key, apex, apex_source, None, time.process_time() - cpu_start)
 
 
 def _init_worker() -> None:
@@ -150,7 +154,7 @@ def _init_worker() -> None:
     cv2.setNumThreads(1)
 
 
-def _index_row(record: ClipRecord, result: _Result | None, apex_method: str) -> dict[str, object]:
+def _index_row(record: ClipRecord, result: ClipResult | None, apex_method: str) -> dict[str, object]:
     if result is not None:
         apex, source = result.apex, result.apex_source
     elif record.apex is not None:
@@ -183,7 +187,7 @@ def build_dataset(
     apex_method: str = "middle",
     progress: bool = True,
     overwrite: bool = False,
-    on_result: Callable[[_Result], None] | None = None,
+    on_result: Callable[[ClipResult], None] | None = None,
 ) -> BuildReport:
     """Preprocess every clip of ``plan`` into ``out`` (published layout) and write the CSV.
 
@@ -217,7 +221,7 @@ def build_dataset(
     report.reused = len(clips) - len(todo)
     if todo:
         check_face_backend(cfg)
-    results: dict[tuple[str, str, str], _Result] = {}
+    results: dict[tuple[str, str, str], ClipResult] = {}
     start = time.perf_counter()
     bar = tqdm(total=len(todo), desc="preprocess", unit="clip", disable=not progress, dynamic_ncols=True)
     try:
@@ -258,7 +262,7 @@ def build_dataset(
     return report
 
 
-def _collect(result: _Result, results: dict, bar, on_result) -> None:
+def _collect(result: ClipResult, results: dict, bar, on_result) -> None:
     results[result.key] = result
     if result.error:
         log.warning("%s: %s", "/".join(result.key), result.error)

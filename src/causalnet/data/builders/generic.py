@@ -38,9 +38,7 @@ GENERIC_ALIASES = {
 _OPTIONAL = ("dataset", "apex", "fps")
 
 
-def read_generic(
-    raw: str | os.PathLike, annotations: str | os.PathLike | None = None, scheme: str = "megc3"
-) -> Plan:
+def read_generic(raw: str | os.PathLike, annotations: str | os.PathLike | None = None, scheme: str = "megc3") -> Plan:
     """Plan for the generic layout (see the module docstring)."""
     raw = Path(raw)
     if not raw.is_dir():
@@ -66,9 +64,7 @@ def read_generic(
             raw_label = rec["label"]
             label = parse_frame_number(raw_label)
             if label is not None and label >= n_classes:
-                plan.fail(
-                    name, f"{where}: label {label} out of range for the {scheme} scheme ({n_classes} classes)"
-                )
+                plan.fail(name, f"{where}: label {label} out of range for the {scheme} scheme ({n_classes} classes)")
                 continue
             try:
                 fps = float(rec.get("fps") or 0.0)

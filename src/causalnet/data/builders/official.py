@@ -148,9 +148,7 @@ def make_record(
     apex = idx.get("apex")
     for field, value in (("onset", onset), ("apex", apex), ("offset", offset)):
         if value is not None and not 0 <= value < n_frames:
-            plan.fail(
-                name, f"{prefix}{field} index {value} out of range ({frames_dir} has {n_frames} frames)"
-            )
+            plan.fail(name, f"{prefix}{field} index {value} out of range ({frames_dir} has {n_frames} frames)")
             return
     if not onset < offset or (apex is not None and not onset <= apex <= offset):
         plan.fail(name, f"{prefix}key-frames out of order (onset {onset}, apex {apex}, offset {offset})")
@@ -221,9 +219,7 @@ def _spreadsheet_reader(
     return plan
 
 
-def read_casme2(
-    raw: str | os.PathLike, annotations: str | os.PathLike | None = None, scheme: str = "megc3"
-) -> Plan:
+def read_casme2(raw: str | os.PathLike, annotations: str | os.PathLike | None = None, scheme: str = "megc3") -> Plan:
     """Plan for a CASME II release (see the module docstring for the layout)."""
     return _spreadsheet_reader(
         "casme2",
@@ -235,9 +231,7 @@ def read_casme2(
     )
 
 
-def read_samm(
-    raw: str | os.PathLike, annotations: str | os.PathLike | None = None, scheme: str = "megc3"
-) -> Plan:
+def read_samm(raw: str | os.PathLike, annotations: str | os.PathLike | None = None, scheme: str = "megc3") -> Plan:
     """Plan for a SAMM release (see the module docstring for the layout)."""
     return _spreadsheet_reader(
         "samm",
@@ -249,9 +243,7 @@ def read_samm(
     )
 
 
-def read_mmew(
-    raw: str | os.PathLike, annotations: str | os.PathLike | None = None, scheme: str = "megc3"
-) -> Plan:
+def read_mmew(raw: str | os.PathLike, annotations: str | os.PathLike | None = None, scheme: str = "megc3") -> Plan:
     """Plan for an MMEW release (see the module docstring); ``scheme`` ``mmew5`` gives 5 classes."""
     return _spreadsheet_reader(
         "mmew",
@@ -263,9 +255,7 @@ def read_mmew(
     )
 
 
-def read_smic(
-    raw: str | os.PathLike, annotations: str | os.PathLike | None = None, scheme: str = "megc3"
-) -> Plan:
+def read_smic(raw: str | os.PathLike, annotations: str | os.PathLike | None = None, scheme: str = "megc3") -> Plan:
     """Plan for a SMIC-HS release: clips found by folder (``s<N>/micro/<emotion>/<clip>``).
 
     The apex is left None (SMIC has no apex annotation). ``annotations`` is not used.

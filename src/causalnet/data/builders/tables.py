@@ -14,7 +14,7 @@ import csv
 import os
 import re
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
@@ -192,9 +192,7 @@ def find_columns(
         raise ValueError(f"{path}: the annotation table is empty")
     _, missing, header = best
     wanted = ", ".join(f"{f} ({' / '.join(aliases[f])})" for f in missing)
-    raise ValueError(
-        f"{path}: annotation table is missing column(s) {wanted}; closest header row has {header}"
-    )
+    raise ValueError(f"{path}: annotation table is missing column(s) {wanted}; closest header row has {header}")
 
 
 class Table:
@@ -205,9 +203,7 @@ class Table:
         self.records = records
 
     @classmethod
-    def read(
-        cls, path: str | os.PathLike, aliases: Mapping[str, Sequence[str]], optional: Sequence[str] = ()
-    ) -> Table:
+    def read(cls, path: str | os.PathLike, aliases: Mapping[str, Sequence[str]], optional: Sequence[str] = ()) -> Table:
         """Read ``path`` and keep, per non-blank row after the header, the wanted fields as text."""
         path = Path(path)
         rows = read_rows(path)
@@ -219,16 +215,14 @@ class Table:
                 records.append((i, record))
         return cls(path, records)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[tuple[int, dict[str, str]]]:
         return iter(self.records)
 
     def __len__(self) -> int:
         return len(self.records)
 
 
-def read_table(
-    path: str | os.PathLike, aliases: Mapping[str, Sequence[str]], optional: Sequence[str] = ()
-) -> Table:
+def read_table(path: str | os.PathLike, aliases: Mapping[str, Sequence[str]], optional: Sequence[str] = ()) -> Table:
     """Shorthand for :meth:`Table.read`."""
     return Table.read(path, aliases, optional)
 

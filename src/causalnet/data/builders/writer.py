@@ -82,10 +82,7 @@ def read_index_rows(out: str | os.PathLike) -> list[dict[str, str]]:
     if not path.is_file():
         return []
     with open(path, newline="", encoding="utf-8-sig") as fh:
-        return [
-            {k.strip(): (v or "").strip() for k, v in row.items() if k is not None}
-            for row in csv.DictReader(fh)
-        ]
+        return [{k.strip(): (v or "").strip() for k, v in row.items() if k is not None} for row in csv.DictReader(fh)]
 
 
 def _row_key(row: Mapping[str, str]) -> tuple[str, str, str]:
