@@ -50,15 +50,26 @@ def test_paper_preset_parameter_count_matches_spec():
 
 
 def test_every_compact_parameter_gets_a_gradient():
-    """With fast=False the q/k maps of single-token blocks get an exactly-zero gradient (softmax over one
-    key is constant), so the check runs on the fast path, where those weights are not used at all; the
-    list of such weights is pinned below."""
+    """Every compact parameter gets a real gradient, with documented exceptions (docs/model.md):
+
+    - the query/key rows of single-token encoder attention: not used on the fast path (the softmax
+      over one key is constant, so their gradient is exactly zero on the plain path too);
+    - the motion encoder's last-level position bias: one scalar added to every channel of the final
+      feature, which the CAB's LayerNorm removes, so its gradient is zero up to float noise (the
+      direction encoder's is used: CMPLM takes keys/values from un-normalised tokens).
+    """
     cfg = CausalNetConfig.preset("compact")
     torch.manual_seed(0)
     model = CausalNet(cfg)
     model(batch(4)).logsumexp(-1).sum().backward()
-    missing = [n for n, p in model.named_parameters() if p.grad is None or not torch.any(p.grad != 0)]
-    assert missing == [], missing
+    last_pos = {f"motion_encoder.stages.{2 * (len(cfg.depths) - 1)}.pos_emb"}
+    grads = {n: p.grad for n, p in model.named_parameters()}
+    scale = max(g.abs().max().item() for g in grads.values() if g is not None)
+    for name, grad in grads.items():
+        if name in last_pos:
+            assert grad.abs().max().item() < 1e-5 * scale, name
+        else:
+            assert grad is not None and grad.abs().max().item() > 1e-6 * scale, name
 
 
 def test_single_token_query_key_weights_have_zero_gradient_on_the_plain_path():

@@ -117,9 +117,9 @@ def _paper() -> CausalNetConfig:
 
 def _compact() -> CausalNetConfig:
     # A small CPU configuration chosen by rule, not by test scores (docs/results.md): width 16
-    # (D = 16), one block per level, GELU head of width 64, dropout 0.1, inputs mapped to [-1, 1].
+    # (D = 16), one block per level, GELU head of width 64, no dropout, inputs mapped to [-1, 1].
     return CausalNetConfig(dim=16, depths=(1, 1, 1), heads=1, cmplm_heads=2, cab_heads=2, head_hidden=64,
-                           head_activation=True, dropout=0.1, input_scale=1 / 127.5, input_shift=-1.0)
+                           head_activation=True, dropout=0.0, input_scale=1 / 127.5, input_shift=-1.0)
 
 
 CausalNetConfig.PRESETS = {"paper": _paper, "compact": _compact}

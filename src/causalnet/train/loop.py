@@ -44,6 +44,10 @@ def _autocast(enabled: bool):
     return torch.autocast("cpu", dtype=torch.bfloat16) if enabled else contextlib.nullcontext()
 
 
+def _loss(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None, cfg: TrainConfig) -> torch.Tensor:
+    return F.cross_entropy(logits.float(), y, weight=weight, label_smoothing=cfg.label_smoothing)
+
+
 @torch.no_grad()
 def predict_proba(model: nn.Module, x: torch.Tensor, batch_size: int = 512, bf16: bool = False) -> np.ndarray:
     """Class probabilities ``[N, C]`` (float32) of ``model`` in eval mode."""
@@ -86,7 +90,7 @@ def fit(model: nn.Module, x: np.ndarray, y: np.ndarray, cfg: TrainConfig, *, see
             idx = order[start: start + cfg.batch_size]
             with _autocast(cfg.bf16):
                 logits = model(random_shift(xt[idx], cfg.shift, gen))
-            loss = F.cross_entropy(logits.float(), yt[idx], weight=weight, label_smoothing=cfg.label_smoothing)
+            loss = _loss(logits, yt[idx], weight, cfg)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -95,4 +99,65 @@ def fit(model: nn.Module, x: np.ndarray, y: np.ndarray, cfg: TrainConfig, *, see
         log.debug("epoch %d loss %.4f", epoch, loss.item())
         if on_epoch is not None:
             on_epoch(epoch)
+    return history
+
+
+def fit_members(models: list[nn.Module], x: np.ndarray, y: np.ndarray, train_sets: list[np.ndarray],
+                cfg: TrainConfig, *, seed: int, num_classes: int, eval_x: np.ndarray,
+                on_epoch: Callable[[int], None] | None = None) -> np.ndarray:
+    """Train several same-architecture models at once (one vectorised step for all); return eval history.
+
+    Each member ``k`` trains on ``x[train_sets[k]]`` with its own batches, class weights and dropout
+    noise; the members' parameters are stacked and run through ``torch.func.vmap``, so one step costs
+    about as many operator calls as a single model's. Adam/AdamW are element-wise, so one optimiser
+    over the stacked parameters is exactly one independent optimiser per member. Every epoch has
+    ``ceil(max_k |train_k| / batch)`` steps; a member with fewer samples wraps around its own shuffle.
+
+    Returns:
+        eval probabilities ``[members, epochs, len(eval_x), num_classes]``; the ``models`` hold the
+        final weights afterwards.
+    """
+    from torch.func import functional_call, stack_module_state, vmap
+
+    m_count = len(models)
+    params, buffers = stack_module_state(models)
+    base = models[0]
+    gen = torch.Generator().manual_seed(seed)
+    xt, yt = torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(np.ascontiguousarray(y))
+    ex = torch.from_numpy(np.ascontiguousarray(eval_x))
+    sets = [torch.from_numpy(np.asarray(s, dtype=np.int64)) for s in train_sets]
+    weights = [class_weights(y[s], num_classes) if cfg.class_weights == "balanced" else None for s in train_sets]
+    batch = min(cfg.batch_size, max(len(s) for s in sets))
+    steps = -(-max(len(s) for s in sets) // batch)
+    optim_cls = torch.optim.AdamW if cfg.weight_decay > 0 else torch.optim.Adam
+    opt = optim_cls(list(params.values()), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
+
+    def call(p, b, inputs):
+        return functional_call(base, (p, b), (inputs,))
+
+    train_fn = vmap(call, in_dims=(0, 0, 0), randomness="different")
+    eval_fn = vmap(call, in_dims=(0, 0, None))
+    history = np.zeros((m_count, cfg.epochs, len(ex), num_classes), dtype=np.float32)
+    for epoch in range(cfg.epochs):
+        base.train()
+        orders = [s[torch.randperm(len(s), generator=gen)].repeat(-(-steps * batch // len(s)))[: steps * batch]
+                  for s in sets]
+        for step in range(steps):
+            idx = torch.stack([o[step * batch: (step + 1) * batch] for o in orders])  # [M, B]
+            xb = random_shift(xt[idx.flatten()], cfg.shift, gen).unflatten(0, idx.shape)
+            with _autocast(cfg.bf16):
+                logits = train_fn(params, buffers, xb)
+            loss = sum(_loss(logits[k], yt[idx[k]], weights[k], cfg) for k in range(m_count))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        base.eval()
+        with torch.no_grad(), _autocast(cfg.bf16):
+            history[:, epoch] = eval_fn(params, buffers, ex).float().softmax(dim=-1).numpy()
+        if on_epoch is not None:
+            on_epoch(epoch)
+    with torch.no_grad():
+        for k, model in enumerate(models):
+            for name, p in model.named_parameters():
+                p.copy_(params[name][k])
     return history

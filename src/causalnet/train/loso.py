@@ -34,7 +34,7 @@ from causalnet.eval.metrics import grouped_metrics, summarise_runs
 from causalnet.io import atomic_path, read_json, write_json_atomic, write_text_atomic
 from causalnet.models.registry import create_model
 from causalnet.train.config import ExperimentConfig
-from causalnet.train.loop import fit
+from causalnet.train.loop import fit, fit_members
 from causalnet.train.protocols import select_probs
 
 log = logging.getLogger(__name__)
@@ -108,20 +108,26 @@ def train_fold(clips: ClipSet, cfg: ExperimentConfig, subject: str, seed: int,
     probs = np.zeros((len(splits), epochs, n_test, c), np.float32)
     val_uf1 = np.full((len(splits), epochs), np.nan, np.float32)
     val_nll = np.full((len(splits), epochs), np.nan, np.float32)
-    for k, held_out in enumerate(splits):
-        val = np.isin(clips.subjects, held_out)
-        train = ~test & ~val
+    vals = [np.flatnonzero(np.isin(clips.subjects, held_out)) for held_out in splits]
+    trains = [np.flatnonzero(~test & ~np.isin(clips.subjects, held_out)) for held_out in splits]
+    models = []
+    for k in range(len(splits)):
         torch.manual_seed(seed + k)
-        model = create_model(cfg.model_name, cfg.model)
-        history = fit(model, clips.x[train], clips.y[train], tcfg, seed=seed + k, num_classes=c,
-                      eval_x=np.concatenate([clips.x[test], clips.x[val]]), on_epoch=on_epoch)
-        probs[k] = history[:, :n_test]
-        if val.any():
-            val_uf1[k], val_nll[k] = _validation_scores(history[:, n_test:], clips.y[val])
-        if checkpoint is not None and k == 0:
-            from causalnet.models.checkpoint import save_checkpoint
+        models.append(create_model(cfg.model_name, cfg.model))
+    eval_idx = np.concatenate([np.flatnonzero(test), *vals])
+    history = fit_members(models, clips.x, clips.y, trains, tcfg, seed=seed, num_classes=c,
+                          eval_x=clips.x[eval_idx], on_epoch=on_epoch)
+    probs[:] = history[:, :, :n_test]
+    start = n_test
+    for k, val in enumerate(vals):
+        if len(val):
+            member_val = history[k, :, start: start + len(val)]
+            val_uf1[k], val_nll[k] = _validation_scores(member_val, clips.y[val])
+        start += len(val)
+    if checkpoint is not None:
+        from causalnet.models.checkpoint import save_checkpoint
 
-            save_checkpoint(checkpoint, model, extra={"test_subject": subject, "seed": seed})
+        save_checkpoint(checkpoint, models[0], extra={"test_subject": subject, "seed": seed, "member": 0})
     return FoldResult(probs, clips.clips[test], clips.y[test], val_uf1, val_nll)
 
 
@@ -197,7 +203,7 @@ class LosoRun:
         done = len(self.subjects) * self.runs - len(todo)
         if done:
             log.info("%d finished fold(s) found in %s: skipped", done, self.out)
-        bar = _progress(progress, total=len(todo) * epochs * self.cfg.train.members, desc="LOSO")
+        bar = _progress(progress, total=len(todo) * epochs, desc="LOSO")
         try:
             if workers > 1 and len(todo) > 1:
                 self._run_parallel(todo, workers, bar)
@@ -221,7 +227,7 @@ class LosoRun:
             for fut in as_completed([pool.submit(_fold_job, j) for j in jobs]):
                 run, subject = fut.result()
                 bar.set_postfix_str(f"run {run} fold {subject}")
-                bar.update(self.cfg.train.epochs * self.cfg.train.members)
+                bar.update(self.cfg.train.epochs)
 
     # -- results -----------------------------------------------------------------------------
     def finalise(self, protocol: str | None = None) -> dict[str, Any]:
