@@ -270,8 +270,8 @@ def test_vectorised_members_train_like_independent_models():
         models.append(CausalNet(mcfg))
     alone = [copy.deepcopy(m) for m in models]
     sets = [np.arange(0, 16), np.arange(8, 24)]
-    hist = fit_members(models, x, y, sets, cfg, seed=0, num_classes=3, eval_x=x[:5])
-    assert hist.shape == (2, 3, 5, 3)
+    hist = fit_members(models, x, y, sets, cfg, seed=0, num_classes=3, eval_sets=[np.arange(5), np.arange(5)])
+    assert hist[0].shape == (3, 5, 3)
     for k, (model, ref) in enumerate(zip(models, alone, strict=True)):
         ref_hist = fit(ref, x[sets[k]], y[sets[k]], cfg, seed=0, num_classes=3, eval_x=x[:5])
         assert np.allclose(hist[k], ref_hist, atol=2e-4), k

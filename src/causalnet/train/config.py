@@ -60,7 +60,7 @@ TrainConfig.PRESETS = {
     # Standard regularised small-model recipe, fixed in advance (docs/results.md): AdamW 1e-3 with weight
     # decay 0.05, mini-batches of 64, label smoothing 0.1, class-balanced loss, +-1 px shifts, and an
     # ensemble of 5 members, each validated on its own fifth of the training subjects.
-    "compact": lambda: TrainConfig(epochs=30, lr=1e-3, weight_decay=0.05, batch_size=64, class_weights="balanced",
+    "compact": lambda: TrainConfig(epochs=20, lr=1e-3, weight_decay=0.05, batch_size=64, class_weights="balanced",
                                    label_smoothing=0.1, members=5, member_validation=True, shift=1),
 }
 

@@ -103,8 +103,8 @@ def fit(model: nn.Module, x: np.ndarray, y: np.ndarray, cfg: TrainConfig, *, see
 
 
 def fit_members(models: list[nn.Module], x: np.ndarray, y: np.ndarray, train_sets: list[np.ndarray],
-                cfg: TrainConfig, *, seed: int, num_classes: int, eval_x: np.ndarray,
-                on_epoch: Callable[[int], None] | None = None) -> np.ndarray:
+                cfg: TrainConfig, *, seed: int, num_classes: int, eval_sets: list[np.ndarray],
+                on_epoch: Callable[[int], None] | None = None) -> list[np.ndarray]:
     """Train several same-architecture models at once (one vectorised step for all); return eval history.
 
     Each member ``k`` trains on ``x[train_sets[k]]`` with its own batches, class weights and dropout
@@ -113,9 +113,13 @@ def fit_members(models: list[nn.Module], x: np.ndarray, y: np.ndarray, train_set
     over the stacked parameters is exactly one independent optimiser per member. Every epoch has
     ``ceil(max_k |train_k| / batch)`` steps; a member with fewer samples wraps around its own shuffle.
 
+    Args:
+        train_sets, eval_sets: per member, indexes into ``x`` to train on and to predict after every
+            epoch (e.g. the test subject and the member's own validation subjects).
+
     Returns:
-        eval probabilities ``[members, epochs, len(eval_x), num_classes]``; the ``models`` hold the
-        final weights afterwards.
+        per member, eval probabilities ``[epochs, len(eval_sets[k]), num_classes]``; the ``models``
+        hold the final weights afterwards.
     """
     from torch.func import functional_call, stack_module_state, vmap
 
@@ -124,7 +128,8 @@ def fit_members(models: list[nn.Module], x: np.ndarray, y: np.ndarray, train_set
     base = models[0]
     gen = torch.Generator().manual_seed(seed)
     xt, yt = torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(np.ascontiguousarray(y))
-    ex = torch.from_numpy(np.ascontiguousarray(eval_x))
+    longest = max(len(e) for e in eval_sets)
+    ex = xt[torch.stack([torch.from_numpy(np.resize(np.asarray(e, dtype=np.int64), longest)) for e in eval_sets])]
     sets = [torch.from_numpy(np.asarray(s, dtype=np.int64)) for s in train_sets]
     weights = [class_weights(y[s], num_classes) if cfg.class_weights == "balanced" else None for s in train_sets]
     batch = min(cfg.batch_size, max(len(s) for s in sets))
@@ -136,8 +141,8 @@ def fit_members(models: list[nn.Module], x: np.ndarray, y: np.ndarray, train_set
         return functional_call(base, (p, b), (inputs,))
 
     train_fn = vmap(call, in_dims=(0, 0, 0), randomness="different")
-    eval_fn = vmap(call, in_dims=(0, 0, None))
-    history = np.zeros((m_count, cfg.epochs, len(ex), num_classes), dtype=np.float32)
+    eval_fn = vmap(call, in_dims=(0, 0, 0))
+    history = np.zeros((m_count, cfg.epochs, longest, num_classes), dtype=np.float32)
     for epoch in range(cfg.epochs):
         base.train()
         orders = [s[torch.randperm(len(s), generator=gen)].repeat(-(-steps * batch // len(s)))[: steps * batch]
@@ -160,4 +165,4 @@ def fit_members(models: list[nn.Module], x: np.ndarray, y: np.ndarray, train_set
         for k, model in enumerate(models):
             for name, p in model.named_parameters():
                 p.copy_(params[name][k])
-    return history
+    return [history[k, :, : len(e)] for k, e in enumerate(eval_sets)]

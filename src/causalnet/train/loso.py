@@ -114,16 +114,13 @@ def train_fold(clips: ClipSet, cfg: ExperimentConfig, subject: str, seed: int,
     for k in range(len(splits)):
         torch.manual_seed(seed + k)
         models.append(create_model(cfg.model_name, cfg.model))
-    eval_idx = np.concatenate([np.flatnonzero(test), *vals])
+    test_idx = np.flatnonzero(test)
     history = fit_members(models, clips.x, clips.y, trains, tcfg, seed=seed, num_classes=c,
-                          eval_x=clips.x[eval_idx], on_epoch=on_epoch)
-    probs[:] = history[:, :, :n_test]
-    start = n_test
-    for k, val in enumerate(vals):
+                          eval_sets=[np.concatenate([test_idx, val]) for val in vals], on_epoch=on_epoch)
+    for k, (hist, val) in enumerate(zip(history, vals, strict=True)):
+        probs[k] = hist[:, :n_test]
         if len(val):
-            member_val = history[k, :, start: start + len(val)]
-            val_uf1[k], val_nll[k] = _validation_scores(member_val, clips.y[val])
-        start += len(val)
+            val_uf1[k], val_nll[k] = _validation_scores(hist[:, n_test:], clips.y[val])
     if checkpoint is not None:
         from causalnet.models.checkpoint import save_checkpoint
 
