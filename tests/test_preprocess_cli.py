@@ -182,3 +182,15 @@ def test_missing_dlib_is_a_clear_error(tmp_path, capsys, monkeypatch):
     assert "dlib is not installed; install them with `pip install dlib-bin face-recognition-models`" in (
         capsys.readouterr().err
     )
+
+
+def test_build_records_its_settings(tmp_path):
+    """The output folder says how it was made (read by `train --save-model`)."""
+    import json
+
+    from causalnet.data.builders.build import PREPROCESS_JSON, Plan, build_dataset
+
+    out = tmp_path / "out"
+    build_dataset(Plan(clips=[], skipped=[]), out, progress=False, apex_method="spot")
+    data = json.loads((out / PREPROCESS_JSON).read_text())
+    assert data["apex_method"] == "spot" and data["preprocess"]["face_method"] == "dlib"

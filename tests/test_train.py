@@ -281,3 +281,16 @@ def test_vectorised_members_train_like_independent_models():
                 # float noise into lr-sized steps that differ between the two code paths
                 continue
             assert torch.allclose(p, q, atol=2e-4), name
+
+
+def test_save_model_keeps_the_preprocessing_settings(fake_composite, tmp_path):
+    from causalnet.flow.config import PreprocessConfig
+    from causalnet.io import write_json_atomic
+
+    settings = PreprocessConfig().to_dict()
+    write_json_atomic(fake_composite / "preprocess.json", {"preprocess": settings, "apex_method": "middle"})
+    ckpt = tmp_path / "m.safetensors"
+    sets = [f"{k}={v}" for k, v in FAST.items()]
+    assert main(["train", "--data", str(fake_composite), "--no-progress", "--save-model", str(ckpt),
+                 "--protocol", "fixed", "--set", *sets]) == 0
+    assert load_checkpoint(ckpt).extra["preprocess"] == settings

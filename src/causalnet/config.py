@@ -58,7 +58,8 @@ class PresetMixin:
         for key, value in overrides.items():
             if key not in fields:
                 raise ValueError(f"{type(self).__name__} has no field {key!r}; fields: {sorted(fields)}")
-            changes[key] = _coerce(parse_value(value) if isinstance(value, str) else value, hints[key])
+            parse = isinstance(value, str) and hints[key] is not str  # a str field keeps "none" as text
+            changes[key] = _coerce(parse_value(value) if parse else value, hints[key])
         return dataclasses.replace(self, **changes)
 
 

@@ -90,14 +90,19 @@ def run_train(args: argparse.Namespace) -> int:
 def _save_model(args: argparse.Namespace, clips, cfg) -> int:
     from tqdm.auto import tqdm
 
+    from causalnet.io import read_json
     from causalnet.models import save_checkpoint
     from causalnet.train import train_all
 
     with tqdm(total=cfg.train.epochs, desc="train (all subjects)", unit="epoch",
               disable=args.no_progress) as bar:
         model = train_all(clips, cfg, on_epoch=lambda _: bar.update(1))
-    save_checkpoint(args.save_model, model, extra={"class_names": list(clips.class_names), "data": str(clips.root),
-                                                   "train": cfg.train.to_dict(), "clips": len(clips)})
+    extra = {"class_names": list(clips.class_names), "data": str(clips.root), "train": cfg.train.to_dict(),
+             "clips": len(clips)}
+    made_by = Path(clips.root) / "preprocess.json"  # written by `causalnet preprocess`
+    if made_by.is_file():
+        extra["preprocess"] = read_json(made_by)["preprocess"]
+    save_checkpoint(args.save_model, model, extra=extra)
     print(f"saved model trained on {len(clips)} clips to {Path(args.save_model).resolve()}")
     return 0
 

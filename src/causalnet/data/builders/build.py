@@ -28,6 +28,7 @@ import numpy as np
 from causalnet.data.builders.clips import ClipRecord, Plan, Skip
 from causalnet.data.builders.writer import CSV_NAME, clip_done, write_clip_images, write_index
 from causalnet.flow.config import PreprocessConfig
+from causalnet.io import write_json_atomic
 
 __all__ = ["APEX_METHODS", "BuildReport", "ClipResult", "build_clip", "build_dataset", "check_face_backend"]
 
@@ -178,6 +179,10 @@ def _index_row(record: ClipRecord, result: ClipResult | None, apex_method: str) 
     }
 
 
+#: file written beside the CSV with the PreprocessConfig that produced the folder
+PREPROCESS_JSON = "preprocess.json"
+
+
 def build_dataset(
     plan: Plan,
     out: str | os.PathLike,
@@ -258,6 +263,9 @@ def build_dataset(
         report.cpu_seconds = sum(r.cpu_seconds for r in results.values())
         if rows or not (out / CSV_NAME).exists():
             report.csv_path = write_index(out, rows)
+            # the pipeline settings travel with the data, so `train --save-model` can store them
+            # in the checkpoint and `predict` computes its inputs the same way
+            write_json_atomic(out / PREPROCESS_JSON, {"preprocess": cfg.to_dict(), "apex_method": apex_method})
         log.info("%s", report.summary())
     return report
 
