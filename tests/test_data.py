@@ -98,8 +98,20 @@ def test_unknown_label(fake_composite):
     rows = _rows(fake_composite)
     rows[4]["label"] = "7"
     _rewrite_csv(fake_composite, list(rows[0]), rows)
-    with pytest.raises(ValueError, match=r"combined_3_class2_for_optical_flow.csv:6: unknown label '7'"):
+    with pytest.raises(ValueError, match=r"combined_3_class2_for_optical_flow.csv:6: unknown label '7'; expected 0..2"):
         load_composite(fake_composite)
+
+
+def test_class_names_come_from_preprocess_json(fake_composite):
+    from causalnet.io import write_json_atomic
+
+    rows = _rows(fake_composite)
+    rows[4]["label"] = "4"
+    _rewrite_csv(fake_composite, list(rows[0]), rows)
+    names = ["disgust", "fear", "happiness", "others", "surprise"]
+    write_json_atomic(fake_composite / "preprocess.json", {"class_names": names})
+    clips = load_composite(fake_composite)
+    assert clips.class_names == tuple(names) and clips.num_classes == 5 and clips.y.max() == 4
 
 
 def test_subject_with_no_clips(fake_composite):

@@ -106,6 +106,7 @@ def preprocess_config(args: argparse.Namespace) -> PreprocessConfig:
 def run(args: argparse.Namespace) -> int:
     """Build the dataset; print the summary. Exit code 1 when some clips failed (the rest is written)."""
     from causalnet.data.builders import build_dataset, read_plan
+    from causalnet.data.builders.emotions import class_names
 
     cfg = preprocess_config(args)
     if args.workers < 1:
@@ -121,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
         cfg,
         workers=args.workers,
         apex_method=args.apex,
+        class_names=class_names(args.labels),
         progress=not args.no_progress,
         overwrite=args.overwrite,
     )

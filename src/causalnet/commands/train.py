@@ -74,6 +74,8 @@ def run_train(args: argparse.Namespace) -> int:
     cfg = build_config(args)
     subjects = [s.strip() for s in args.subjects.split(",") if s.strip()] if args.subjects else None
     clips = load_composite(args.data, subjects=subjects)
+    if clips.num_classes != cfg.model.num_classes:  # e.g. a folder built with --labels mmew5
+        cfg = cfg.with_overrides({"model.num_classes": clips.num_classes})
     if args.save_model:
         return _save_model(args, clips, cfg)
     if not args.out:
@@ -110,7 +112,7 @@ def _save_model(args: argparse.Namespace, clips, cfg) -> int:
 def run_evaluate(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from causalnet.data import CLASS_NAMES
+    from causalnet.data.composite import read_class_names
     from causalnet.eval import confusion, confusion_table, metrics_table, per_class_table
     from causalnet.io import read_json, write_json_atomic
     from causalnet.train import metrics_from_rows, read_predictions
@@ -131,9 +133,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
         y = np.array([r["label"] for r in rows])
         p = np.array([r["pred"] for r in rows])
         print("\nconfusion matrix (all runs pooled):")
-        print(confusion_table(confusion(y, p, len(CLASS_NAMES)), CLASS_NAMES))
+        names = read_class_names(config["data"])
+        print(confusion_table(confusion(y, p, len(names)), names))
         print()
-        print(per_class_table(y, p, CLASS_NAMES))
+        print(per_class_table(y, p, names))
     return 0
 
 

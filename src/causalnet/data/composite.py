@@ -69,7 +69,20 @@ class ClipSet:
                        self.raw[mask], self.root, self.class_names)
 
 
-def read_index(root: str | os.PathLike) -> list[dict[str, str]]:
+def read_class_names(root: str | os.PathLike) -> tuple[str, ...]:
+    """Class names of a folder: from ``preprocess.json`` (written by ``causalnet preprocess``) when it
+    names them, else the composite benchmark's three classes."""
+    meta = Path(root) / "preprocess.json"
+    if meta.is_file():
+        from causalnet.io import read_json
+
+        names = read_json(meta).get("class_names")
+        if names:
+            return tuple(names)
+    return CLASS_NAMES
+
+
+def read_index(root: str | os.PathLike, class_names: tuple[str, ...] = CLASS_NAMES) -> list[dict[str, str]]:
     """Read and validate the clip CSV: required columns, known labels, no empty subject ids."""
     path = Path(root) / CSV_NAME
     if not path.is_file():
@@ -90,8 +103,9 @@ def read_index(root: str | os.PathLike) -> list[dict[str, str]]:
                 label = int(float(row["label"]))
             except ValueError:
                 raise ValueError(f"{path}:{line}: label {row['label']!r} is not a number") from None
-            if not 0 <= label < len(CLASS_NAMES) or float(row["label"]) != label:
-                raise ValueError(f"{path}:{line}: unknown label {row['label']!r}; expected 0, 1 or 2")
+            if not 0 <= label < len(class_names) or float(row["label"]) != label:
+                raise ValueError(f"{path}:{line}: unknown label {row['label']!r}; expected 0..{len(class_names) - 1} "
+                                 f"({', '.join(class_names)})")
             row["label"] = str(label)
             rows.append(row)
     if not rows:
@@ -133,7 +147,8 @@ def load_composite(root: str | os.PathLike, subjects: list[str] | None = None) -
 
 @functools.lru_cache(maxsize=4)
 def _load_cached(root: str, mtime: int) -> ClipSet:
-    rows = read_index(root)
+    class_names = read_class_names(root)
+    rows = read_index(root, class_names)
     raw = np.stack([np.stack([read_image(p) for p in image_paths(root, r["sub"], r["filename_o"])])
                     for r in rows])  # [N, 4, 28, 28, 3]
     mosaic = facial_mosaic(raw.reshape(-1, IMAGE_SIZE, IMAGE_SIZE, 3)).reshape(raw.shape)
@@ -147,4 +162,5 @@ def _load_cached(root: str, mtime: int) -> ClipSet:
         clips=np.array([r["filename_o"] for r in rows]),
         raw=raw,
         root=root,
+        class_names=class_names,
     )

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from causalnet.data.builders.clips import ClipRecord, Plan, Skip
+from causalnet.data.builders.emotions import MEGC2019_CLASSES
 from causalnet.data.builders.writer import CSV_NAME, clip_done, write_clip_images, write_index
 from causalnet.flow.config import PreprocessConfig
 from causalnet.io import write_json_atomic
@@ -190,6 +191,7 @@ def build_dataset(
     *,
     workers: int = 1,
     apex_method: str = "middle",
+    class_names: tuple[str, ...] | None = None,
     progress: bool = True,
     overwrite: bool = False,
     on_result: Callable[[ClipResult], None] | None = None,
@@ -202,6 +204,8 @@ def build_dataset(
         cfg: pipeline parameters.
         workers: processes computing clips in parallel (1 = in this process).
         apex_method: ``middle`` or ``spot`` for clips without an apex annotation.
+        class_names: the label scheme's class names, recorded in ``preprocess.json`` (the loader
+            reads it; default: the MEGC 2019 three classes).
         progress: show a tqdm progress bar (on stderr).
         overwrite: recompute clips whose PNGs already exist.
         on_result: called with each clip's result (tests, custom progress).
@@ -265,7 +269,8 @@ def build_dataset(
             report.csv_path = write_index(out, rows)
             # the pipeline settings travel with the data, so `train --save-model` can store them
             # in the checkpoint and `predict` computes its inputs the same way
-            write_json_atomic(out / PREPROCESS_JSON, {"preprocess": cfg.to_dict(), "apex_method": apex_method})
+            write_json_atomic(out / PREPROCESS_JSON, {"preprocess": cfg.to_dict(), "apex_method": apex_method,
+                                                      "class_names": list(class_names or MEGC2019_CLASSES)})
         log.info("%s", report.summary())
     return report
 
