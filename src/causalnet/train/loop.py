@@ -102,9 +102,39 @@ def fit(model: nn.Module, x: np.ndarray, y: np.ndarray, cfg: TrainConfig, *, see
     return history
 
 
+def _variant_table(variants: np.ndarray | None, y: np.ndarray) -> torch.Tensor | None:
+    """Validate a ``[N, V]`` variant table (row indexes into ``x``, same label as the sample) as a tensor."""
+    if variants is None:
+        return None
+    table = np.asarray(variants)
+    n = len(y)
+    if table.ndim != 2 or table.shape[0] != n or table.shape[1] < 1 or not np.issubdtype(table.dtype, np.integer):
+        raise ValueError(f"variants must be an integer array [len(x)={n}, V >= 1], got {table.dtype} {table.shape}")
+    if table.min() < 0 or table.max() >= n:
+        raise ValueError(f"variants index rows outside x (0..{n - 1})")
+    if (y[table] != y[:, None]).any():
+        raise ValueError("a variant row carries another label than its sample")
+    return torch.from_numpy(table.astype(np.int64))
+
+
+def draw_variants(idx: torch.Tensor, table: torch.Tensor | None, gen: torch.Generator) -> torch.Tensor:
+    """Input rows for sample indexes ``idx`` (any shape): one uniformly drawn variant per entry.
+
+    ``table`` is ``[N, V]`` (see :func:`fit_members`); with ``None`` the rows are ``idx`` itself, and with
+    ``V = 1`` the single variant is used without drawing (the generator does not advance).
+    """
+    if table is None:
+        return idx
+    if table.shape[1] == 1:
+        return table[idx, 0]
+    choice = torch.randint(0, table.shape[1], idx.shape, generator=gen)
+    return table[idx, choice]
+
+
 def fit_members(models: list[nn.Module], x: np.ndarray, y: np.ndarray, train_sets: list[np.ndarray],
                 cfg: TrainConfig, *, seed: int, num_classes: int, eval_sets: list[np.ndarray],
-                on_epoch: Callable[[int], None] | None = None) -> list[np.ndarray]:
+                on_epoch: Callable[[int], None] | None = None,
+                variants: np.ndarray | None = None) -> list[np.ndarray]:
     """Train several same-architecture models at once (one vectorised step for all); return eval history.
 
     Each member ``k`` trains on ``x[train_sets[k]]`` with its own batches, class weights and dropout
@@ -116,6 +146,13 @@ def fit_members(models: list[nn.Module], x: np.ndarray, y: np.ndarray, train_set
     Args:
         train_sets, eval_sets: per member, indexes into ``x`` to train on and to predict after every
             epoch (e.g. the test subject and the member's own validation subjects).
+        variants: optional int array ``[len(x), V]`` of row indexes into ``x``: alternative inputs of
+            each sample (e.g. the same clip's images re-derived from perturbed key-frames). When
+            given, every time sample ``i`` enters a training batch, the input is ``x[variants[i, v]]``
+            with ``v`` drawn uniformly from ``0..V-1`` (per sample and step); the label, the class
+            weights and the batch order stay those of ``i``. Rows of a sample's variants must carry
+            its label. Evaluation always uses ``x[eval_sets[k]]`` as given. ``None`` (or ``V = 1``
+            with ``variants[:, 0] = arange``) trains on ``x[i]`` itself, exactly as without it.
 
     Returns:
         per member, eval probabilities ``[epochs, len(eval_sets[k]), num_classes]``; the ``models``
@@ -136,6 +173,7 @@ def fit_members(models: list[nn.Module], x: np.ndarray, y: np.ndarray, train_set
     steps = -(-max(len(s) for s in sets) // batch)
     optim_cls = torch.optim.AdamW if cfg.weight_decay > 0 else torch.optim.Adam
     opt = optim_cls(list(params.values()), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
+    table = _variant_table(variants, y)
 
     def call(p, b, inputs):
         return functional_call(base, (p, b), (inputs,))
@@ -149,7 +187,8 @@ def fit_members(models: list[nn.Module], x: np.ndarray, y: np.ndarray, train_set
                   for s in sets]
         for step in range(steps):
             idx = torch.stack([o[step * batch: (step + 1) * batch] for o in orders])  # [M, B]
-            xb = random_shift(xt[idx.flatten()], cfg.shift, gen).unflatten(0, idx.shape)
+            rows = draw_variants(idx, table, gen)
+            xb = random_shift(xt[rows.flatten()], cfg.shift, gen).unflatten(0, idx.shape)
             with _autocast(cfg.bf16):
                 logits = train_fn(params, buffers, xb)
             loss = sum(_loss(logits[k], yt[idx[k]], weights[k], cfg) for k in range(m_count))

@@ -1,0 +1,362 @@
+"""Model inputs for arbitrary key-frame triples, computed once and cached on disk.
+
+The four images of a triple ``(onset, apex, offset)`` are two *pairs*: the optical-flow image and
+direction map of the flow onset→apex, and those of the flow apex→offset
+(:func:`causalnet.flow.pipeline.flow_pair_images`, the same code as ``causalnet preprocess``). So the
+cache holds pairs: a perturbed triple that shares a pair with another costs one flow, not two.
+
+Per clip, one worker (:func:`prepare_clip`):
+
+1. finds the face once — on the annotated onset frame (dlib, or a plain resize with
+   ``face_method="none"``) — and warps every frame it needs with that one transform, exactly as
+   :func:`causalnet.flow.face.align_faces` crops a clip's key-frames;
+2. spots the apex within the annotated onset–offset range when the experiment needs it;
+3. derives every triple of the experiment (:func:`causalnet.robustness.triples.clip_triples`) and
+   computes the TV-L1 flows of the pairs not yet cached, plus the apex faces for the apex view;
+4. writes the clip's cache file atomically: ``<cache>/<dataset>/<sub>/<clip>.npz``.
+
+The cache folder is named by a hash of the :class:`~causalnet.flow.PreprocessConfig`, and each file
+records its frame folder and frame count, so another pipeline or other frames never reuse it.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from causalnet.data.mosaic import facial_mosaic
+from causalnet.flow.config import PreprocessConfig
+from causalnet.flow.frames import FrameFolder
+from causalnet.io import atomic_path
+from causalnet.keyframes import Keyframes, spot_apex
+from causalnet.models.views import APEX_VIEW, FLOW_VIEW, NUM_INPUT_IMAGES
+from causalnet.robustness.config import RobustnessConfig, config_hash
+from causalnet.robustness.triples import (
+    ClipInfo,
+    RowKey,
+    TripleNeeds,
+    annotated_keyframes,
+    clip_triples,
+    spotted_keyframes,
+)
+
+__all__ = ["ClipCache", "ClipOutcome", "ClipTask", "FaceAligner", "InputStore", "build_store", "cache_dir",
+           "prepare_clip", "prepare_clips"]
+
+log = logging.getLogger(__name__)
+
+#: The two images of one flow: optical-flow image, direction map.
+PAIR_IMAGES = 2
+CACHE_VERSION = 1
+
+
+def cache_dir(out: str | Path, prep: PreprocessConfig) -> Path:
+    """``<out>/cache/<hash of the preprocessing config>``."""
+    return Path(out) / "cache" / config_hash({"version": CACHE_VERSION, "preprocess": prep.to_dict()})
+
+
+def _safe(part: str) -> str:
+    return part.replace("/", "_").replace("\\", "_") or "_"
+
+
+def cache_file(root: Path, info: ClipInfo) -> Path:
+    """Cache file of one clip under a cache folder."""
+    return root / _safe(info.dataset) / _safe(info.sub) / f"{_safe(info.clip)}.npz"
+
+
+@dataclass
+class ClipCache:
+    """One clip's cached images.
+
+    Attributes:
+        meta: frame folder and frame count the entries were computed from.
+        pairs: ``(i, j)`` → ``[2, 28, 28, 3]`` uint8 BGR: optical-flow image and direction map of the
+            flow from frame ``i`` to frame ``j``.
+        faces: frame ``i`` → ``[28, 28]`` uint8: the aligned grayscale face shrunk to 28×28.
+        spotted_apex, spotter: the spotted apex (None if never spotted) and the hash of the spotter
+            config that found it.
+    """
+
+    meta: dict
+    pairs: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
+    faces: dict[int, np.ndarray] = field(default_factory=dict)
+    spotted_apex: int | None = None
+    spotter: str = ""
+
+    @classmethod
+    def load(cls, path: Path, meta: dict) -> ClipCache:
+        """The cache at ``path``, or an empty one when it is missing, unreadable or for other frames."""
+        if not path.is_file():
+            return cls(meta)
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                if json.loads(str(z["meta"])) != meta:
+                    log.info("%s: cache made from other frames; recomputing", path)
+                    return cls(meta)
+                pairs = {(int(i), int(j)): img for (i, j), img in zip(z["pair_index"], z["pair_images"], strict=True)}
+                faces = {int(i): img for i, img in zip(z["face_index"], z["face_images"], strict=True)}
+                apex = int(z["spotted_apex"])
+                return cls(meta, pairs, faces, apex if apex >= 0 else None, str(z["spotter"]))
+        except (OSError, ValueError, KeyError) as exc:
+            log.warning("%s: unreadable cache (%s); recomputing", path, exc)
+            return cls(meta)
+
+    def save(self, path: Path) -> None:
+        """Write atomically (a crash never leaves a half-written cache file)."""
+        size = next(iter(self.pairs.values())).shape[1] if self.pairs else 0
+        pair_keys = sorted(self.pairs)
+        face_keys = sorted(self.faces)
+        face_size = next(iter(self.faces.values())).shape[0] if self.faces else size
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.savez(
+                fh,
+                meta=np.array(json.dumps(self.meta, sort_keys=True)),
+                pair_index=np.array(pair_keys, dtype=np.int32).reshape(-1, 2),
+                pair_images=np.stack([self.pairs[k] for k in pair_keys]) if pair_keys
+                else np.zeros((0, PAIR_IMAGES, size, size, 3), np.uint8),
+                face_index=np.array(face_keys, dtype=np.int32),
+                face_images=np.stack([self.faces[k] for k in face_keys]) if face_keys
+                else np.zeros((0, face_size, face_size), np.uint8),
+                spotted_apex=np.array(-1 if self.spotted_apex is None else self.spotted_apex),
+                spotter=np.array(self.spotter),
+            )
+
+    def flow_images(self, kf: Keyframes) -> np.ndarray:
+        """The four images ``[4, 28, 28, 3]`` uint8 of a triple, in model order (SPEC §2)."""
+        rise, fall = self.pairs[(kf.onset, kf.apex)], self.pairs[(kf.apex, kf.offset)]
+        return np.stack([rise[0], fall[0], rise[1], fall[1]])
+
+    def apex_images(self, kf: Keyframes) -> np.ndarray:
+        """The apex view ``[4, 28, 28, 3]`` uint8: the apex face (grey in 3 channels), then zeros."""
+        face = self.faces[kf.apex]
+        out = np.zeros((NUM_INPUT_IMAGES, *face.shape, 3), np.uint8)
+        out[0] = face[..., None]
+        return out
+
+
+class FaceAligner:
+    """Aligned grayscale faces of a clip's frames, all cropped by the transform found on one frame.
+
+    ``face_method="none"``: frames are resized to ``face_size`` (area interpolation). ``dlib``: the
+    landmarks are found once, on the reference frame (the annotated onset), and every frame is warped
+    with the same similarity transform — what :func:`causalnet.flow.face.align_faces` does to a
+    clip's three key-frames.
+    """
+
+    def __init__(self, source: FrameFolder, reference: int, cfg: PreprocessConfig) -> None:
+        self.source, self.reference, self.cfg = source, reference, cfg
+        self._matrix: np.ndarray | None = None
+        self._shape: tuple[int, int] | None = None
+        self._faces: dict[int, np.ndarray] = {}
+
+    def _gray(self, frame: np.ndarray) -> np.ndarray:
+        return frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+
+    def _prepare(self) -> None:
+        if self._shape is not None:
+            return
+        gray = self._gray(self.source.read([self.reference])[0])
+        self._shape = gray.shape[:2]
+        if self.cfg.face_method == "dlib":
+            from causalnet.flow.face import alignment_matrix, detect_landmarks
+
+            landmarks = detect_landmarks(gray, self.cfg, self.source.name(self.reference))
+            self._matrix = alignment_matrix(landmarks, self.cfg.face_size, self.cfg.eye_row, self.cfg.eye_distance)
+
+    def faces(self, indexes: list[int]) -> dict[int, np.ndarray]:
+        """Frame index → aligned face ``[face_size, face_size]`` uint8 (frames decoded once)."""
+        self._prepare()
+        todo = sorted({int(i) for i in indexes} - set(self._faces))
+        size = self.cfg.face_size
+        for i, frame in zip(todo, self.source.read(todo) if todo else [], strict=True):
+            gray = self._gray(frame)
+            if gray.shape[:2] != self._shape:
+                raise ValueError(f"{self.source.name(i)}: frame size {gray.shape[1]}x{gray.shape[0]} differs from "
+                                 f"the onset frame's {self._shape[1]}x{self._shape[0]}")
+            if self._matrix is None:
+                face = gray if gray.shape == (size, size) else cv2.resize(gray, (size, size),
+                                                                          interpolation=cv2.INTER_AREA)
+            else:
+                face = cv2.warpAffine(gray, self._matrix, (size, size), flags=cv2.INTER_LINEAR,
+                                      borderMode=cv2.BORDER_REPLICATE)
+            self._faces[i] = face
+        return {int(i): self._faces[int(i)] for i in indexes}
+
+
+@dataclass(frozen=True)
+class ClipTask:
+    """What one preprocessing worker does for one clip (picklable)."""
+
+    info: ClipInfo
+    cache_path: str
+    prep: PreprocessConfig
+    rcfg: RobustnessConfig
+    needs: TripleNeeds
+    views: tuple[str, ...] = (FLOW_VIEW,)
+
+
+@dataclass(frozen=True)
+class ClipOutcome:
+    """A worker's result: the clip's spotted apex (if spotted), how many flows it computed, or the error."""
+
+    index: int
+    spotted_apex: int | None = None
+    flows: int = 0
+    cpu_seconds: float = 0.0
+    error: str | None = None
+
+
+def _meta(info: ClipInfo) -> dict:
+    return {"frames_dir": str(info.frames_dir), "n_frames": info.n_frames, "version": CACHE_VERSION}
+
+
+def needs_spotting(info: ClipInfo, rcfg: RobustnessConfig) -> bool:
+    """The clip needs the spotter: the spotting condition, or no apex annotation with ``apex_method=spot``."""
+    return rcfg.spotting or (info.apex is None and rcfg.apex_method == "spot")
+
+
+def prepare_clip(task: ClipTask) -> ClipOutcome:
+    """Compute and cache everything one clip needs (see the module docstring); errors are returned, not raised."""
+    from causalnet.flow.face import FaceNotFoundError
+    from causalnet.flow.optical_flow import tvl1_flow
+    from causalnet.flow.pipeline import flow_pair_images
+
+    info, prep, rcfg = task.info, task.prep, task.rcfg
+    start = time.process_time()
+    path = Path(task.cache_path)
+    try:
+        cache = ClipCache.load(path, _meta(info))
+        changed = False
+        source = FrameFolder(info.frames_dir)
+        if len(source) != info.n_frames:
+            raise ValueError(f"{info.frames_dir}: {len(source)} frames, the plan says {info.n_frames}")
+        aligner = FaceAligner(source, info.onset, prep)
+        spotter = rcfg.spotter_config()
+        spotter_hash = config_hash(spotter.to_dict())
+        if needs_spotting(info, rcfg) and (cache.spotted_apex is None or cache.spotter != spotter_hash):
+            span = list(range(info.onset, info.offset + 1))
+            faces = aligner.faces(span)
+            cache.spotted_apex = info.onset + spot_apex([faces[i] for i in span], 0, len(span) - 1, spotter)
+            cache.spotter, changed = spotter_hash, True
+        annotated = annotated_keyframes(info, cache.spotted_apex, rcfg.apex_method)
+        spotted = spotted_keyframes(info, cache.spotted_apex, rcfg) if rcfg.spotting else None
+        triples = set(clip_triples(info, annotated, spotted, rcfg, task.needs).values())
+        pairs = {p for kf in triples for p in ((kf.onset, kf.apex), (kf.apex, kf.offset))} - set(cache.pairs)
+        apexes = {kf.apex for kf in triples} - set(cache.faces) if APEX_VIEW in task.views else set()
+        if pairs or apexes:
+            faces = aligner.faces(sorted({i for p in pairs for i in p} | apexes))
+            for i, j in sorted(pairs):
+                cache.pairs[(i, j)] = np.stack(flow_pair_images(tvl1_flow(faces[i], faces[j], prep), prep))
+            for i in sorted(apexes):
+                cache.faces[i] = cv2.resize(faces[i], (prep.out_size, prep.out_size), interpolation=cv2.INTER_AREA)
+            changed = True
+        if changed:
+            cache.save(path)
+    except (FaceNotFoundError, FileNotFoundError, ValueError) as exc:
+        return ClipOutcome(info.index, error=str(exc), cpu_seconds=time.process_time() - start)
+    return ClipOutcome(info.index, cache.spotted_apex, len(pairs), time.process_time() - start)
+
+
+def _init_worker() -> None:
+    cv2.setNumThreads(1)
+
+
+def prepare_clips(tasks: list[ClipTask], workers: int = 1,
+                  on_outcome: Callable[[ClipOutcome], None] | None = None) -> list[ClipOutcome]:
+    """Run :func:`prepare_clip` for every task (in ``workers`` processes), in task order.
+
+    Workers are started by a fork server (:mod:`causalnet.flow.parallel`: forking after OpenCV's
+    thread pool has run hangs), each with one OpenCV thread.
+    """
+    if workers <= 1 or len(tasks) <= 1:
+        outcomes = []
+        for task in tasks:
+            outcomes.append(prepare_clip(task))
+            if on_outcome is not None:
+                on_outcome(outcomes[-1])
+        return outcomes
+    from causalnet.flow.parallel import process_context
+
+    by_index: dict[int, ClipOutcome] = {}
+    with concurrent.futures.ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=process_context(),
+                                                initializer=_init_worker) as pool:
+        futures = [pool.submit(prepare_clip, t) for t in tasks]
+        try:
+            for fut in concurrent.futures.as_completed(futures):
+                outcome = fut.result()
+                by_index[outcome.index] = outcome
+                if on_outcome is not None:
+                    on_outcome(outcome)
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+    return [by_index[t.info.index] for t in tasks]
+
+
+@dataclass
+class InputStore:
+    """Every input row of an experiment, as uint8 mosaics ready for the models.
+
+    Attributes:
+        clips: the clips (``clips[c].index == c``).
+        rows: per clip, row key → row index (rows with the same triple are shared).
+        triples: per clip, row key → the key-frame triple.
+        x: input view → ``[R, 4, 3, 28, 28]`` uint8 (facial-block mosaics, BGR, channel-first).
+    """
+
+    clips: list[ClipInfo]
+    rows: list[dict[RowKey, int]]
+    triples: list[dict[RowKey, Keyframes]]
+    x: dict[str, np.ndarray]
+
+    @property
+    def labels(self) -> np.ndarray:
+        """Label of every row ``[R]``."""
+        out = np.zeros(len(next(iter(self.x.values()))), dtype=np.int64)
+        for info, rows in zip(self.clips, self.rows, strict=True):
+            out[list(rows.values())] = info.label
+        return out
+
+    def row(self, clip: int, key: RowKey) -> int:
+        return self.rows[clip][key]
+
+
+def _mosaic_rows(images: list[np.ndarray]) -> np.ndarray:
+    """``[R, 4, 28, 28, 3]`` images → ``[R, 4, 3, 28, 28]`` mosaics (uint8)."""
+    if not images:
+        return np.zeros((0, NUM_INPUT_IMAGES, 3, 28, 28), np.uint8)
+    stack = np.stack(images)
+    flat = stack.reshape(-1, *stack.shape[2:])
+    mosaic = facial_mosaic(flat).reshape(stack.shape)
+    return np.ascontiguousarray(mosaic.transpose(0, 1, 4, 2, 3))
+
+
+def build_store(clips: list[ClipInfo], spotted: list[int | None], cache_root: Path, rcfg: RobustnessConfig,
+                needs: TripleNeeds, views: tuple[str, ...]) -> InputStore:
+    """Assemble the input rows of every clip from the caches written by :func:`prepare_clip`."""
+    rows: list[dict[RowKey, int]] = []
+    triples: list[dict[RowKey, Keyframes]] = []
+    images: dict[str, list[np.ndarray]] = {v: [] for v in views}
+    for info, apex in zip(clips, spotted, strict=True):
+        cache = ClipCache.load(cache_file(cache_root, info), _meta(info))
+        annotated = annotated_keyframes(info, apex, rcfg.apex_method)
+        spot = spotted_keyframes(info, apex, rcfg) if rcfg.spotting else None
+        clip_rows = clip_triples(info, annotated, spot, rcfg, needs)
+        index: dict[Keyframes, int] = {}
+        for kf in clip_rows.values():
+            if kf not in index:
+                index[kf] = len(images[views[0]])
+                for v in views:
+                    images[v].append(cache.flow_images(kf) if v == FLOW_VIEW else cache.apex_images(kf))
+        rows.append({k: index[kf] for k, kf in clip_rows.items()})
+        triples.append(clip_rows)
+    return InputStore(clips, rows, triples, {v: _mosaic_rows(images[v]) for v in views})
