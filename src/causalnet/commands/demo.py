@@ -60,7 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         default=None,
         metavar="E",
-        help="training epochs per fold (default: the compact preset's)",
+        help="training epochs (default: the compact preset's)",
     )
     p.add_argument(
         "--set",
