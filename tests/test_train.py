@@ -294,3 +294,10 @@ def test_save_model_keeps_the_preprocessing_settings(fake_composite, tmp_path):
     assert main(["train", "--data", str(fake_composite), "--no-progress", "--save-model", str(ckpt),
                  "--protocol", "fixed", "--set", *sets]) == 0
     assert load_checkpoint(ckpt).extra["preprocess"] == settings
+
+
+def test_per_class_table_survives_a_degenerate_run():
+    from causalnet.eval import per_class_table
+
+    text = per_class_table(np.array([0, 0]), np.array([1, 1]), ("negative", "positive", "surprise"))
+    assert "negative" in text and "  2" in text

@@ -52,5 +52,5 @@ def per_class_table(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequenc
                                                  zero_division=0)
     lines = [f"{'class':10s} {'prec %':>8s} {'recall %':>9s} {'F1 %':>8s} {'n':>5s}"]
     for i, name in enumerate(class_names):
-        lines.append(f"{name:10s} {100 * p[i]:8.2f} {100 * r[i]:9.2f} {100 * f[i]:8.2f} {s[i]:5d}")
+        lines.append(f"{name:10s} {100 * p[i]:8.2f} {100 * r[i]:9.2f} {100 * f[i]:8.2f} {int(s[i]):5d}")
     return "\n".join(lines)
