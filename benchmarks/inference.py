@@ -38,6 +38,10 @@ def main() -> None:
     print(f"preset {args.preset}: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, "
           f"batch {args.batch}, {torch.get_num_threads()} threads")
     print(f"throughput: {max(rates):.0f} clips/s (best of {args.repeats}; all: {', '.join(f'{r:.0f}' for r in rates)})")
+    if args.preset in ExperimentConfig.PRESETS:
+        members = ExperimentConfig.preset(args.preset).train.members
+        if members > 1:  # LOSO folds average this many models; a --save-model checkpoint is one model
+            print(f"a {members}-member ensemble: {max(rates) / members:.0f} clips/s")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import numpy as np
 
 PROTOCOL_LABELS = {
     "fixed": "fixed (honest: final epoch, no test labels used)",
+    "val": "val (honest: each member's best epoch on its held-out training subjects)",
     "oracle": "ORACLE (best epoch chosen on each test subject: optimistic, not a valid estimate)",
 }
 
