@@ -19,6 +19,7 @@ import threading
 import time
 from pathlib import Path
 
+from causalnet.config import parse_key_values
 from causalnet.data import load_composite
 from causalnet.eval import metrics_table
 from causalnet.train import ExperimentConfig, LosoRun, metrics_from_rows
@@ -80,7 +81,7 @@ def main() -> None:
     args = ap.parse_args()
 
     cfg = ExperimentConfig.preset(args.preset)
-    overrides = dict(item.split("=", 1) for item in args.overrides)
+    overrides = parse_key_values(args.overrides)
     if args.seed is not None:
         overrides["train.seed"] = str(args.seed)
     cfg = cfg.with_overrides(overrides)

@@ -22,6 +22,7 @@ import time
 import cv2
 import numpy as np
 
+from causalnet.config import parse_key_values
 from causalnet.keyframes import SpotterConfig, spot_apex
 from causalnet.synth import SynthConfig, make_subject, render_subject_clip
 
@@ -37,13 +38,10 @@ def _summary(errors: np.ndarray) -> str:
 
 def _pairs(items: list[str]) -> dict[str, str]:
     """``["key=value", ...]`` as a dictionary (values parsed by the config's ``with_overrides``)."""
-    pairs = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"expected KEY=VALUE, got {item!r}")
-        pairs[key] = value
-    return pairs
+    try:
+        return parse_key_values(items)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -63,6 +63,20 @@ class PresetMixin:
         return dataclasses.replace(self, **changes)
 
 
+def parse_key_values(items: list[str] | None) -> dict[str, str]:
+    """Command-line ``--set`` items ``["a=1", "train.lr=1e-3"]`` -> ``{"a": "1", "train.lr": "1e-3"}``.
+
+    Values stay strings; :meth:`PresetMixin.with_overrides` parses them to each field's type.
+    """
+    out: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
 def parse_value(text: str) -> Any:
     """Parse a command-line value: JSON if it parses (numbers, booleans, lists), else the string."""
     lowered = text.strip()

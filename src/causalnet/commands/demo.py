@@ -124,12 +124,9 @@ def run(args: argparse.Namespace) -> int:
     if synth_cfg.n_subjects < 2:
         raise ValueError("the demo needs at least 2 subjects (leave-one-subject-out)")
     experiment = ExperimentConfig.preset("compact")
-    exp_overrides: dict[str, str | int] = {}
-    for item in args.set:
-        if "=" not in item:
-            raise ValueError(f"--set {item!r}: expected KEY=VALUE")
-        key, value = item.split("=", 1)
-        exp_overrides[key.strip()] = value.strip()
+    from causalnet.config import parse_key_values
+
+    exp_overrides: dict[str, str | int] = dict(parse_key_values(args.set))
     if args.epochs is not None:
         exp_overrides["train.epochs"] = args.epochs
     if exp_overrides:

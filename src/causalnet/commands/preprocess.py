@@ -88,15 +88,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def preprocess_config(args: argparse.Namespace) -> PreprocessConfig:
     """The PreprocessConfig of the parsed options (preset, then --set, then --face/--size)."""
+    from causalnet.config import parse_key_values
     from causalnet.flow.config import PreprocessConfig
 
-    overrides: dict[str, str] = {}
-    for item in args.set:
-        if "=" not in item:
-            raise ValueError(f"--set {item!r}: expected KEY=VALUE")
-        key, value = item.split("=", 1)
-        overrides[key.strip()] = value.strip()
-    cfg = PreprocessConfig.preset(args.preset).with_overrides(overrides)
+    cfg = PreprocessConfig.preset(args.preset).with_overrides(parse_key_values(args.set))
     direct = {"face_method": args.face}
     if args.size is not None:
         direct["face_size"] = args.size

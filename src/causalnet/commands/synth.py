@@ -52,14 +52,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def synth_config(args: argparse.Namespace):
     """The SynthConfig of the parsed options: preset, then ``--set``, then the direct options."""
+    from causalnet.config import parse_key_values
     from causalnet.synth import SynthConfig
 
-    overrides: dict[str, object] = {}
-    for item in args.set:
-        if "=" not in item:
-            raise ValueError(f"--set {item!r}: expected KEY=VALUE")
-        key, value = item.split("=", 1)
-        overrides[key.strip()] = value.strip()
+    overrides: dict[str, object] = dict(parse_key_values(args.set))
     direct = {
         "n_subjects": args.subjects,
         "clips_per_subject": args.clips_per_subject,

@@ -44,22 +44,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.set_defaults(func=run_models)
 
 
-def parse_overrides(items: list[str]) -> dict[str, str]:
-    """``["a=1", "b.c=x"]`` -> ``{"a": "1", "b.c": "x"}`` with a clear error for malformed items."""
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
-        out[key.strip()] = value
-    return out
-
-
 def build_config(args: argparse.Namespace):
+    from causalnet.config import parse_key_values
     from causalnet.train import ExperimentConfig
 
     cfg = ExperimentConfig.preset(args.preset, model_name=args.model)
-    overrides = parse_overrides(args.overrides)
+    overrides = parse_key_values(args.overrides)
     if args.epochs is not None:
         overrides["train.epochs"] = str(args.epochs)
     if args.seed is not None:
