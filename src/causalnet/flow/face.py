@@ -44,7 +44,7 @@ LEFT_EYE = slice(36, 42)
 RIGHT_EYE = slice(42, 48)
 N_LANDMARKS = 68
 
-_INSTALL_HINT = "install them with `pip install dlib-bin face-recognition-models` (or use --face none)"
+_INSTALL_HINT = "install them with `pip install \"causalnet[face]\"` (or use --face none)"
 
 
 class FaceNotFoundError(ValueError):
