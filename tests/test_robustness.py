@@ -66,6 +66,10 @@ def test_model_specs():
         "causalnet", True, True, "causalnet+jitter+tta", "causalnet+jitter")
     specs = parse_model_specs("causalnet, htnet,causalnet,offapexnet+tta")
     assert [s.label for s in specs] == ["causalnet", "htnet", "offapexnet+tta"]
+    conf = ModelSpec.parse("htnet+ttaconf")
+    assert (conf.tta, conf.tta_pooling, conf.label, conf.training) == (True, "confidence", "htnet+ttaconf", "htnet")
+    with pytest.raises(ValueError, match="one of"):
+        ModelSpec.parse("htnet+tta+ttaconf")
     with pytest.raises(ValueError, match="unknown technique"):
         ModelSpec.parse("causalnet+magic")
     with pytest.raises(ValueError, match="no model"):
@@ -79,7 +83,14 @@ def test_robustness_config():
     assert cfg.condition_sigma("sigma10") == 10.0 and cfg.condition_sigma(SPOTTING) is None
     assert cfg.with_overrides({"sigmas": "0,20", "spotting": "false"}).conditions == ["sigma0", "sigma20"]
     assert RobustnessConfig.preset("paper").runs == 3 and RobustnessConfig.preset("paper").spotting
-    for bad in ({"sigmas": (0, 0)}, {"sigmas": (-1,)}, {"tta_k": 1}, {"apex_method": "guess"}, {"runs": 0}):
+    assert RobustnessConfig(jitter_variants=6).annotated_copies == 6  # share 0.5
+    assert RobustnessConfig(jitter_variants=6, jitter_annotated_share=1 / 7).annotated_copies == 1  # uniform
+    # a fold's signature holds the jitter / ensemble fields only when the training uses them
+    assert "jitter_variants" not in cfg.fold_signature(jitter=False, tta=True)
+    assert "tta_k" in cfg.fold_signature(jitter=False, tta=True) and "runs" not in cfg.fold_signature(True, True)
+    bads = ({"jitter_annotated_share": 1.0}, {"sigmas": (0, 0)}, {"sigmas": (-1,)}, {"tta_k": 1},
+            {"apex_method": "guess"}, {"runs": 0})
+    for bad in bads:
         with pytest.raises(ValueError):
             RobustnessConfig(**bad)
 
@@ -230,23 +241,24 @@ def test_annotated_inputs_equal_the_preprocessed_layout_and_are_cached(synth_raw
 
 def test_engine_trains_once_per_fold_tests_every_condition_and_resumes(synth_raw, tmp_path):
     rcfg = RobustnessConfig(sigmas=(0, 30), spotting=True, runs=1, jitter_variants=2, tta_k=2)
-    specs = "causalnet,causalnet+jitter,causalnet+tta,htnet"
+    specs = "causalnet,causalnet+jitter,causalnet+tta,htnet,htnet+ttaconf"
     run = make_run(tmp_path / "rob", synth_raw, specs, rcfg)
     run.prepare(workers=1)
     assert [t.label for t in run.trainings] == ["causalnet", "causalnet+jitter", "htnet"]
+    assert [t.tta for t in run.trainings] == [True, False, True]
     assert run.train(workers=1) == 3 * 3  # 3 trainings x 3 subjects, each once for every condition
     results = run.finish()
     out = tmp_path / "rob"
     for name in ("table.md", "uf1_vs_sigma.png", "results.json", "predictions.csv", "config.json"):
         assert (out / name).is_file(), name
-    assert set(results["metrics"]) == {"causalnet", "causalnet+jitter", "causalnet+tta", "htnet"}
+    assert set(results["metrics"]) == {"causalnet", "causalnet+jitter", "causalnet+tta", "htnet", "htnet+ttaconf"}
     assert set(results["metrics"]["htnet"]) == {"sigma0", "sigma30", SPOTTING}
     assert results["metrics"]["htnet"]["sigma0"]["composite"]["n"] == 9
     assert "causalnet+tta" in results["uf1_drop"] and "vs_plain" in results["uf1_drop"]["causalnet+tta"]
     assert "| causalnet+jitter |" in (out / "table.md").read_text()
     with open(out / "predictions.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert len(rows) == 4 * 3 * 9 and {"onset", "apex", "offset", "p2"} <= set(rows[0])
+    assert len(rows) == 5 * 3 * 9 and {"onset", "apex", "offset", "p2"} <= set(rows[0])
     # TTA averages the plain model's probabilities over the k triples: at sigma0 its k=0 member is the plain row
     plain = {(r["condition"], r["clip"], r["subject"]): r for r in rows if r["model"] == "causalnet"}
     tta = [r for r in rows if r["model"] == "causalnet+tta"]
@@ -257,6 +269,17 @@ def test_engine_trains_once_per_fold_tests_every_condition_and_resumes(synth_raw
     again.prepare(workers=1)
     assert again.pending() == [] and again.train(workers=1) == 0
     assert again.finish()["metrics"] == results["metrics"]
+
+
+def test_ensemble_pooling():
+    from causalnet.robustness.engine import pool
+
+    probs = np.array([[0.34, 0.33, 0.33], [0.9, 0.05, 0.05], [0.1, 0.8, 0.1]])
+    assert np.allclose(pool(probs), probs.mean(0))
+    weights = probs.max(1) - 1 / 3
+    assert np.allclose(pool(probs, "confidence"), (weights[:, None] * probs).sum(0) / weights.sum())
+    flat = np.full((2, 3), 1 / 3)
+    assert np.allclose(pool(flat, "confidence"), 1 / 3)
 
 
 def test_oracle_protocol_is_refused(synth_raw, tmp_path):

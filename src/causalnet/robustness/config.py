@@ -9,6 +9,9 @@ A *model spec* is a registered model name with optional robustness techniques ap
 - ``+tta`` — test-time key-frame ensembling: the class probabilities are averaged over ``tta_k``
   key-frame triples around the given (possibly perturbed) one — the given triple itself and
   ``tta_k - 1`` triples perturbed again with ``tta_sigma``.
+- ``+ttaconf`` — the same ensemble, each triple's probabilities weighted by the model's confidence
+  on it (``max_c p_c − 1/C``; no label is used): triples whose flows miss the expression tend to
+  give flat predictions and then count less.
 
 ``causalnet``, ``causalnet+jitter``, ``causalnet+tta`` and ``causalnet+jitter+tta`` need two trainings
 (with and without jitter); test-time ensembling re-uses the trained models.
@@ -26,13 +29,15 @@ from typing import Any, ClassVar
 from causalnet.config import PresetMixin
 from causalnet.keyframes import KeyframeNoise, SpotterConfig
 
-__all__ = ["APEX_METHODS", "SPOTTING", "TECHNIQUES", "ModelSpec", "RobustnessConfig", "config_hash",
+__all__ = ["APEX_METHODS", "SPOTTING", "TECHNIQUES", "TTA_POOLINGS", "ModelSpec", "RobustnessConfig", "config_hash",
            "parse_model_specs", "sigma_condition"]
 
 #: Name of the automatic-spotting test condition.
 SPOTTING = "spotting"
 #: Suffixes of a model spec.
-TECHNIQUES = ("jitter", "tta")
+TECHNIQUES = ("jitter", "tta", "ttaconf")
+#: Pooling of the test-time ensemble, by technique name.
+TTA_POOLINGS = {"tta": "mean", "ttaconf": "confidence"}
 #: How an apex missing from the annotations (SMIC) is chosen.
 APEX_METHODS = ("middle", "spot")
 #: Hex digits of the configuration hashes in cache and fold folder names.
@@ -58,11 +63,13 @@ class ModelSpec:
         name: registered model name (``causalnet``, ``htnet``, ``offapexnet``, ``apexnet``).
         jitter: trained with key-frame jitter augmentation.
         tta: evaluated with test-time key-frame ensembling.
+        tta_pooling: ``mean`` (``+tta``) or ``confidence`` (``+ttaconf``) pooling of the ensemble.
     """
 
     name: str
     jitter: bool = False
     tta: bool = False
+    tta_pooling: str = "mean"
 
     @classmethod
     def parse(cls, text: str) -> ModelSpec:
@@ -73,12 +80,16 @@ class ModelSpec:
         unknown = [t for t in techniques if t not in TECHNIQUES]
         if unknown:
             raise ValueError(f"model spec {text!r}: unknown technique(s) {unknown}; choose from {list(TECHNIQUES)}")
-        return cls(name, "jitter" in techniques, "tta" in techniques)
+        poolings = [TTA_POOLINGS[t] for t in techniques if t in TTA_POOLINGS]
+        if len(poolings) > 1:
+            raise ValueError(f"model spec {text!r}: choose one of +tta and +ttaconf")
+        return cls(name, "jitter" in techniques, bool(poolings), poolings[0] if poolings else "mean")
 
     @property
     def label(self) -> str:
-        """The spec as written: ``name[+jitter][+tta]``."""
-        return "+".join([self.name, *(t for t in TECHNIQUES if getattr(self, t))])
+        """The spec as written: ``name[+jitter][+tta|+ttaconf]``."""
+        tta = [t for t, pooling in TTA_POOLINGS.items() if self.tta and pooling == self.tta_pooling]
+        return "+".join([self.name, *(["jitter"] if self.jitter else []), *tta])
 
     @property
     def training(self) -> str:
@@ -113,8 +124,11 @@ class RobustnessConfig(PresetMixin):
             by the clip's frame rate (25 at 200 fps).
         apex_method: apex of clips without an apex annotation: ``middle`` frame or ``spot``.
         jitter_sigmas, jitter_variants: ``+jitter``: each training clip gets ``jitter_variants``
-            perturbed key-frame triples, variant ``j`` with σ = ``jitter_sigmas[j % len]``; a training
-            step uses the annotated inputs or one of them, uniformly.
+            perturbed key-frame triples, variant ``j`` with σ = ``jitter_sigmas[j % len]``.
+        jitter_annotated_share: share of a jittered model's training draws that use the annotated
+            inputs (the rest: one of the variants, uniformly); realised as
+            ``max(1, round(share · V / (1 − share)))`` copies of the annotated row beside the ``V``
+            variants (0.5: as many copies as variants; ``1/(V+1)``: one copy, a uniform draw).
         tta_k, tta_sigma: ``+tta``: probabilities averaged over the given triple and ``tta_k - 1``
             triples perturbed around it with σ = ``tta_sigma``.
     """
@@ -130,6 +144,7 @@ class RobustnessConfig(PresetMixin):
     apex_method: str = "middle"
     jitter_sigmas: tuple[float, ...] = (10.0, 20.0, 30.0)
     jitter_variants: int = 6
+    jitter_annotated_share: float = 0.5
     tta_k: int = 8
     tta_sigma: float = 10.0
 
@@ -146,6 +161,8 @@ class RobustnessConfig(PresetMixin):
             raise ValueError(f"apex_method must be one of {APEX_METHODS}, got {self.apex_method!r}")
         if self.jitter_variants < 1 or not self.jitter_sigmas or min(self.jitter_sigmas) <= 0:
             raise ValueError("jitter needs jitter_variants >= 1 and jitter_sigmas > 0")
+        if not 0 < self.jitter_annotated_share < 1:
+            raise ValueError(f"jitter_annotated_share must be in (0, 1), got {self.jitter_annotated_share}")
         if self.tta_k < 2 or self.tta_sigma <= 0:
             raise ValueError(f"tta needs tta_k >= 2 and tta_sigma > 0 (got {self.tta_k}, {self.tta_sigma})")
         self.noise(0.0)  # validates the error-model fields
@@ -176,10 +193,20 @@ class RobustnessConfig(PresetMixin):
         return dataclasses.replace(SpotterConfig.preset(self.spotter), scale_window_with_fps=True,
                                    reference_fps=self.reference_fps)
 
-    def test_signature(self) -> dict[str, Any]:
-        """The fields that define the test inputs of a fold (not ``runs``: a run does not depend on the count)."""
+    @property
+    def annotated_copies(self) -> int:
+        """Copies of the annotated row in a jittered sample's variant table (see ``jitter_annotated_share``)."""
+        share = self.jitter_annotated_share
+        return max(1, round(share * self.jitter_variants / (1 - share)))
+
+    def fold_signature(self, jitter: bool, tta: bool) -> dict[str, Any]:
+        """The fields a fold's result depends on: not ``runs`` (a run does not depend on the count), and the
+        jitter or test-time-ensemble fields only for trainings that use them."""
         d = self.to_dict()
         d.pop("runs")
+        for name in list(d):
+            if (name.startswith("jitter_") and not jitter) or (name.startswith("tta_") and not tta):
+                d.pop(name)
         return d
 
 

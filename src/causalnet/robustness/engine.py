@@ -152,6 +152,19 @@ def run_train_job(job: TrainJob, on_epoch: Callable[[int], None] | None = None) 
     return job.path
 
 
+def pool(probs: np.ndarray, pooling: str = "mean") -> np.ndarray:
+    """Pool ensemble probabilities ``[K, C]`` into ``[C]``: ``mean``, or ``confidence``-weighted
+    (weights ``max_c p_c − 1/C``, the plain mean when every member is flat)."""
+    if pooling == "mean" or len(probs) == 1:
+        return probs.mean(axis=0)
+    if pooling != "confidence":
+        raise ValueError(f"unknown pooling {pooling!r}")
+    weights = probs.max(axis=1) - 1.0 / probs.shape[1]
+    if weights.sum() <= 0:
+        return probs.mean(axis=0)
+    return (weights[:, None] * probs).sum(axis=0) / weights.sum()
+
+
 def summarise(per_run: list[dict[str, dict[str, float]]]) -> dict[str, dict]:
     """Grouped metrics of each run → per group ``uf1, uar, acc`` (means over runs), ``n``, ``mean``,
     ``std`` (population std over runs; 0 for one run) and ``runs`` (each run's values)."""
@@ -276,7 +289,8 @@ class RobustnessRun:
         """Everything a fold's result depends on, besides the run and the subject."""
         exp = self.experiments[training.model]
         clips = [[*c.key, c.label, c.onset, c.apex, c.offset, c.n_frames] for c in self.clips]
-        return {"experiment": exp.to_dict(), "robustness": self.rcfg.test_signature(), "jitter": training.jitter,
+        return {"experiment": exp.to_dict(), "robustness": self.rcfg.fold_signature(training.jitter, training.tta),
+                "jitter": training.jitter,
                 "tta": training.tta, "preprocess": self.prep.to_dict(), "clips": config_hash(clips),
                 "classes": list(self.class_names)}
 
@@ -327,9 +341,10 @@ class RobustnessRun:
         order = np.array(sorted(local, key=local.__getitem__), dtype=np.int64)
         variants = None
         if training.jitter:
-            variants = np.repeat(np.arange(len(order))[:, None], rcfg.jitter_variants + 1, axis=1)
+            copies = rcfg.annotated_copies
+            variants = np.repeat(np.arange(len(order))[:, None], copies + rcfg.jitter_variants, axis=1)
             for c in train:
-                variants[ann[c.index], 1:] = jitter_rows[c.index]
+                variants[ann[c.index], copies:] = jitter_rows[c.index]
         return TrainJob(
             experiment=exp, seed=seed, x=store.x[view][order], y=store.labels[order], train_sets=train_sets,
             eval_sets=eval_sets, variants=variants, n_test=len(test_rows), conditions=np.array(conditions),
@@ -395,7 +410,7 @@ class RobustnessRun:
         use = sel if spec.tta else sel & (fold.ks == 0)
         for clip in dict.fromkeys(fold.clips[sel].tolist()):
             mask = use & (fold.clips == clip)
-            p = probs[mask].mean(axis=0)
+            p = pool(probs[mask], spec.tta_pooling if spec.tta else "mean")
             info = self.clips[clip]
             kf = self.store.triples[clip][(condition, run, 0)] if self.store else None
             out.append({"model": spec.label, "run": run, "condition": condition, "subject": subject,
