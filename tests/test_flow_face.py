@@ -11,7 +11,7 @@ from causalnet.flow.face import landmark_model_path
 from causalnet.flow.synthetic import cartoon_face, expression_frames
 
 dlib = pytest.importorskip(
-    "dlib", reason="dlib is not installed (pip install dlib-bin face-recognition-models)"
+    "dlib", reason="dlib is not installed (pip install \"causalnet[face]\")"
 )
 
 CFG = PreprocessConfig(face_method="dlib", face_size=96)

@@ -179,7 +179,7 @@ def test_missing_dlib_is_a_clear_error(tmp_path, capsys, monkeypatch):
     code = main(["preprocess", "--raw", str(raw), "--format", "generic", "--out", str(tmp_path / "o"),
                  "--face", "dlib", "--no-progress"])  # fmt: skip
     assert code == 1
-    assert "dlib is not installed; install them with `pip install dlib-bin face-recognition-models`" in (
+    assert 'dlib is not installed; install them with `pip install "causalnet[face]"`' in (
         capsys.readouterr().err
     )
 
