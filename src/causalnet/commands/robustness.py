@@ -24,7 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "perturbed with Gaussian errors of each sigma (frames at 200 fps; scaled with the frame rate) "
             "and, with --spotting, from the automatically spotted apex. Writes table.md (UF1/UAR per model "
             "and condition), uf1_vs_sigma.png, predictions.csv and results.json. Model specs may append "
-            "+jitter (key-frame jitter augmentation in training) and +tta (test-time key-frame ensembling). "
+            "+jitter (key-frame jitter augmentation in training) and +tta or +ttaconf (test-time key-frame "
+            "ensembling, mean or confidence-weighted). "
             "Flow images are cached per frame pair; rerunning resumes finished folds. See docs/robustness.md."
         ),
     )
@@ -34,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (cache, folds, tables, plot)")
     p.add_argument("--models", default="causalnet,htnet,offapexnet", metavar="SPECS",
                    help="comma-separated model specs: a registered model (causalnet, htnet, offapexnet, apexnet) "
-                        "with optional +jitter and/or +tta, e.g. causalnet,causalnet+jitter+tta,htnet "
+                        "with optional +jitter and/or +tta|+ttaconf, e.g. causalnet,causalnet+jitter+ttaconf,htnet "
                         "(default: %(default)s)")
     p.add_argument("--sigmas", default="0,10,20,30", metavar="LIST",
                    help="key-frame error levels in frames at 200 fps (default: %(default)s)")
