@@ -118,3 +118,28 @@ def test_predict_bad_input(checkpoint, frame_dir, tmp_path, capsys):
         == 1
     )
     assert "onset <= apex <= offset" in capsys.readouterr().err
+
+
+def test_predict_averages_over_the_mirror_image_when_trained_so(frame_dir, capsys, tmp_path):
+    import torch
+    from einops import rearrange
+
+    from causalnet.data.composite import image_paths
+    from causalnet.data.mirror import mirror_clips
+    from causalnet.data.mosaic import facial_mosaic
+    from causalnet.models import CausalNet, CausalNetConfig, load_checkpoint, save_checkpoint
+
+    path = tmp_path / "tta.safetensors"
+    torch.manual_seed(5)
+    save_checkpoint(path, CausalNet(CausalNetConfig.preset("compact")), extra={"train": {"mirror_tta": True}})
+    assert main(_predict("--checkpoint", str(path), "--frames", str(frame_dir), "--json",
+                         "--save-images", str(tmp_path / "img"))) == 0
+    got = json.loads(capsys.readouterr().out)["probabilities"]
+    images = [cv2.imread(str(p)) for p in image_paths(tmp_path / "img", "predict", "clip")]
+    x = rearrange(np.stack([facial_mosaic(i) for i in images]).astype(np.float32), "n h w c -> 1 n c h w")
+    model = load_checkpoint(path)
+    with torch.no_grad():
+        plain = model(torch.from_numpy(x)).softmax(-1)[0].numpy()
+        both = model(torch.from_numpy(np.concatenate([x, mirror_clips(x)]))).softmax(-1).mean(0).numpy()
+    np.testing.assert_allclose(list(got.values()), both, atol=1e-5)
+    assert np.abs(plain - both).max() > 1e-4  # the mirror image changed the answer: TTA was applied

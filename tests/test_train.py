@@ -301,3 +301,14 @@ def test_per_class_table_survives_a_degenerate_run():
 
     text = per_class_table(np.array([0, 0]), np.array([1, 1]), ("negative", "positive", "surprise"))
     assert "negative" in text and "  2" in text
+
+
+def test_cosine_schedule_decays_to_zero_and_constant_stays():
+    from causalnet.train.loop import lr_factor
+
+    assert lr_factor("cosine", 0, 100) == 1.0
+    assert lr_factor("cosine", 50, 100) == pytest.approx(0.5)
+    assert lr_factor("cosine", 99, 100) < 1e-3
+    assert all(lr_factor("constant", s, 100) == 1.0 for s in (0, 50, 99))
+    with pytest.raises(ValueError, match="schedule"):
+        TrainConfig(schedule="linear")

@@ -165,9 +165,13 @@ def run(args: argparse.Namespace) -> int:
 
         write_clip_images(args.save_images, "predict", "clip", images)
     mosaic = np.stack([facial_mosaic(img) for img in images]).astype(np.float32)  # [4, 28, 28, 3], 0..255
-    x = torch.from_numpy(rearrange(mosaic, "n h w c -> 1 n c h w").copy())
+    x = rearrange(mosaic, "n h w c -> 1 n c h w").copy()
+    if extra.get("train", {}).get("mirror_tta"):  # trained with test-time mirror averaging: use it here too
+        from causalnet.data.mirror import mirror_clips
+
+        x = np.concatenate([x, mirror_clips(x)])
     with torch.inference_mode():
-        probs = torch.softmax(model(x).float(), dim=-1)[0].numpy()
+        probs = torch.softmax(model(torch.from_numpy(x)).float(), dim=-1).mean(dim=0).numpy()
     names = _class_names(extra, len(probs))
     best = int(np.argmax(probs))
     seconds = time.perf_counter() - start

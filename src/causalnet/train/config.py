@@ -12,6 +12,9 @@ from causalnet.models.registry import get_entry, make_config
 from causalnet.train.protocols import PROTOCOLS
 
 
+SCHEDULES = ("constant", "cosine")
+
+
 @dataclass
 class TrainConfig(PresetMixin):
     """How one model is trained (SPEC §5 reference values by default).
@@ -32,6 +35,12 @@ class TrainConfig(PresetMixin):
         shift: random translation of the input images by up to this many pixels (augmentation).
         bf16: bfloat16 autocast on the CPU (faster on CPUs with AVX512-BF16; measured accuracy effect
             in docs/results.md).
+        mirror: augmentation: every time a training clip enters a batch, it is drawn as is or
+            mirrored left-right (:func:`causalnet.data.mirror.mirror_clips`) with equal chance.
+        schedule: learning-rate schedule over all steps: ``"constant"`` or ``"cosine"`` (decays from
+            ``lr`` to 0 by the last step, so the final epoch — the ``fixed`` protocol's — is a settled one).
+        mirror_tta: test-time averaging: predictions (test and validation) are the mean of the
+            probabilities of each clip and its mirror image.
     """
 
     epochs: int = 200
@@ -45,12 +54,17 @@ class TrainConfig(PresetMixin):
     member_validation: bool = False
     shift: int = 0
     bf16: bool = False
+    mirror: bool = False
+    mirror_tta: bool = False
+    schedule: str = "constant"
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ValueError(f"invalid training config: {self}")
         if self.members < 1 or self.shift < 0:
             raise ValueError(f"members must be >= 1 and shift >= 0: {self}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if self.class_weights not in ("none", "balanced"):
             raise ValueError(f"class_weights must be 'none' or 'balanced', got {self.class_weights!r}")
 

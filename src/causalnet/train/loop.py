@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -40,6 +41,17 @@ def random_shift(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch
     return out.reshape(b, *lead, h, w)
 
 
+def lr_factor(schedule: str, step: int, total: int) -> float:
+    """Multiplier of the base learning rate at ``step`` (0-based) of ``total`` steps."""
+    if schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * step / max(total, 1)))
+    return 1.0
+
+
+def _scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int):
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(cfg.schedule, step, total_steps))
+
+
 def _autocast(enabled: bool):
     return torch.autocast("cpu", dtype=torch.bfloat16) if enabled else contextlib.nullcontext()
 
@@ -63,7 +75,8 @@ def predict_proba(model: nn.Module, x: torch.Tensor, batch_size: int = 512, bf16
 
 def fit(model: nn.Module, x: np.ndarray, y: np.ndarray, cfg: TrainConfig, *, seed: int, num_classes: int,
         eval_x: np.ndarray | None = None,
-        on_epoch: Callable[[int], None] | None = None) -> np.ndarray | None:
+        on_epoch: Callable[[int], None] | None = None,
+        variants: np.ndarray | None = None, train_rows: np.ndarray | None = None) -> np.ndarray | None:
     """Train ``model`` on ``(x, y)`` with Adam and cross-entropy; return per-epoch eval probabilities.
 
     Args:
@@ -74,26 +87,33 @@ def fit(model: nn.Module, x: np.ndarray, y: np.ndarray, cfg: TrainConfig, *, see
             ``[epochs, len(eval_x), num_classes]`` (so any epoch-selection protocol can be applied
             afterwards without retraining).
         on_epoch: called with the epoch index after each epoch (progress bars).
+        variants: optional ``[N, V]`` alternative input rows of each sample, as in :func:`fit_members`.
+        train_rows: indexes of the samples to train on (default: all of ``x``); with ``variants`` the
+            other rows of ``x`` can hold the alternative inputs.
     """
     gen = torch.Generator().manual_seed(seed)
     xt, yt = torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(np.ascontiguousarray(y))
     ex = torch.from_numpy(np.ascontiguousarray(eval_x)) if eval_x is not None else None
-    weight = class_weights(y, num_classes) if cfg.class_weights == "balanced" else None
+    rows = torch.arange(len(xt)) if train_rows is None else torch.from_numpy(np.asarray(train_rows, dtype=np.int64))
+    weight = class_weights(y[rows.numpy()], num_classes) if cfg.class_weights == "balanced" else None
     optim_cls = torch.optim.AdamW if cfg.weight_decay > 0 else torch.optim.Adam
     opt = optim_cls(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
     history = np.zeros((cfg.epochs, len(ex), num_classes), dtype=np.float32) if ex is not None else None
-    n = len(xt)
+    table = _variant_table(variants, y)
+    n = len(rows)
+    sched = _scheduler(opt, cfg, cfg.epochs * -(-n // cfg.batch_size))
     for epoch in range(cfg.epochs):
         model.train()
-        order = torch.randperm(n, generator=gen) if cfg.batch_size < n else torch.arange(n)
+        order = rows[torch.randperm(n, generator=gen)] if cfg.batch_size < n else rows
         for start in range(0, n, cfg.batch_size):
             idx = order[start: start + cfg.batch_size]
             with _autocast(cfg.bf16):
-                logits = model(random_shift(xt[idx], cfg.shift, gen))
+                logits = model(random_shift(xt[draw_variants(idx, table, gen)], cfg.shift, gen))
             loss = _loss(logits, yt[idx], weight, cfg)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            sched.step()
         if history is not None:
             history[epoch] = predict_proba(model, ex, bf16=cfg.bf16)
         log.debug("epoch %d loss %.4f", epoch, loss.item())
@@ -174,6 +194,7 @@ def fit_members(models: list[nn.Module], x: np.ndarray, y: np.ndarray, train_set
     optim_cls = torch.optim.AdamW if cfg.weight_decay > 0 else torch.optim.Adam
     opt = optim_cls(list(params.values()), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
     table = _variant_table(variants, y)
+    sched = _scheduler(opt, cfg, cfg.epochs * steps)
 
     def call(p, b, inputs):
         return functional_call(base, (p, b), (inputs,))
@@ -195,6 +216,7 @@ def fit_members(models: list[nn.Module], x: np.ndarray, y: np.ndarray, train_set
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            sched.step()
         base.eval()
         with torch.no_grad(), _autocast(cfg.bf16):
             history[:, epoch] = eval_fn(params, buffers, ex).float().softmax(dim=-1).numpy()

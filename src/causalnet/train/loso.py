@@ -115,8 +115,17 @@ def train_fold(clips: ClipSet, cfg: ExperimentConfig, subject: str, seed: int,
         torch.manual_seed(seed + k)
         models.append(create_model(cfg.model_name, cfg.model))
     test_idx = np.flatnonzero(test)
-    history = fit_members(models, clips.x, clips.y, trains, tcfg, seed=seed, num_classes=c,
-                          eval_sets=[np.concatenate([test_idx, val]) for val in vals], on_epoch=on_epoch)
+    x, y, variants = clips.x, clips.y, None
+    eval_sets = [np.concatenate([test_idx, val]) for val in vals]
+    if tcfg.mirror or tcfg.mirror_tta:
+        x, y, table = with_mirror_images(clips)
+        variants = table if tcfg.mirror else None
+        if tcfg.mirror_tta:
+            eval_sets = [np.concatenate([e, e + len(clips)]) for e in eval_sets]
+    history = fit_members(models, x, y, trains, tcfg, seed=seed, num_classes=c, eval_sets=eval_sets,
+                          on_epoch=on_epoch, variants=variants)
+    if tcfg.mirror_tta:
+        history = [(h[:, : h.shape[1] // 2] + h[:, h.shape[1] // 2:]) / 2 for h in history]
     for k, (hist, val) in enumerate(zip(history, vals, strict=True)):
         probs[k] = hist[:, :n_test]
         if len(val):
@@ -126,6 +135,25 @@ def train_fold(clips: ClipSet, cfg: ExperimentConfig, subject: str, seed: int,
 
         save_checkpoint(checkpoint, models[0], extra={"test_subject": subject, "seed": seed, "member": 0})
     return FoldResult(probs, clips.clips[test], clips.y[test], val_uf1, val_nll)
+
+
+def with_mirror_images(clips: ClipSet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Inputs ``[2N, ...]`` (rows ``N + i`` = mirror image of clip ``i``, :mod:`causalnet.data.mirror`),
+    labels ``[2N]`` and the variant table ``[2N, 2]`` pairing each row with its mirror.
+
+    Refuses (a clear error naming the folder) when the folder's direction maps do not follow from its
+    flow images, because the mirror images would then be wrong.
+    """
+    from causalnet.data.mirror import MIN_AGREEMENT, direction_maps_match, mirror_clips
+
+    agreement = direction_maps_match(clips.x)
+    if agreement < MIN_AGREEMENT:
+        raise ValueError(f"{clips.root}: the direction maps do not follow from the flow images "
+                         f"({agreement:.1%} of pixels agree), so clips cannot be mirrored; "
+                         "train with train.mirror=false and train.mirror_tta=false")
+    n = len(clips)
+    table = np.stack([np.arange(2 * n), np.r_[np.arange(n, 2 * n), np.arange(n)]], axis=1)
+    return np.concatenate([clips.x, mirror_clips(clips.x)]), np.concatenate([clips.y, clips.y]), table
 
 
 def _validation_scores(history: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -141,7 +169,11 @@ def train_all(clips: ClipSet, cfg: ExperimentConfig, seed: int | None = None, on
     seed = cfg.train.seed if seed is None else seed
     torch.manual_seed(seed)
     model = create_model(cfg.model_name, cfg.model)
-    fit(model, clips.x, clips.y, cfg.train, seed=seed, num_classes=clips.num_classes, on_epoch=on_epoch)
+    x, y, variants = clips.x, clips.y, None
+    if cfg.train.mirror:
+        x, y, variants = with_mirror_images(clips)
+    fit(model, x, y, cfg.train, seed=seed, num_classes=clips.num_classes, on_epoch=on_epoch, variants=variants,
+        train_rows=np.arange(len(clips)))
     return model.eval()
 
 
@@ -194,6 +226,11 @@ class LosoRun:
 
     def run(self, progress: bool = False, workers: int = 1) -> dict[str, Any]:
         """Train every pending fold, then write predictions.csv and metrics.json; returns the metrics."""
+        self.train(progress, workers)
+        return self.finalise()
+
+    def train(self, progress: bool = False, workers: int = 1) -> None:
+        """Train every pending fold (no metrics: used alone, no test score is computed)."""
         self.write_config()
         todo = self.pending()
         epochs = self.cfg.train.epochs
@@ -214,7 +251,6 @@ class LosoRun:
                     result.save(self.fold_path(run, subject))
         finally:
             bar.close()
-        return self.finalise()
 
     def _run_parallel(self, todo: list[tuple[int, str]], workers: int, bar) -> None:
         threads = max(1, torch.get_num_threads() // workers)
