@@ -11,7 +11,6 @@ from causalnet.config import PresetMixin
 from causalnet.models.registry import get_entry, make_config
 from causalnet.train.protocols import PROTOCOLS
 
-
 SCHEDULES = ("constant", "cosine")
 
 
