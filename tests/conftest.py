@@ -10,6 +10,9 @@ import numpy as np
 import pytest
 import torch
 
+from causalnet.flow.direction import direction_map
+from causalnet.flow.optical_flow import CHANNEL_U, CHANNEL_V
+
 SHARED_COMPOSITE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "composite"
 
 torch.set_num_threads(1)  # tests are small; keep the 2 cores for parallel work
@@ -37,10 +40,13 @@ def write_fake_composite(root: Path, subjects: dict[str, str], clips_per_subject
         for k in range(clips_per_subject):
             label = k % 3
             clip = f"clip{k:02d}"
-            for suffix in ("", "_1", "_2", "_3"):
+            for suffix in ("", "_1"):
                 img = rng.integers(0, 60, size=(28, 28, 3), dtype=np.uint8)
                 img[:, :, label] += 150  # the class shows in one channel
                 cv2.imwrite(str(img_dir / f"{sub}_{clip}{suffix} .png"), img)
+                # its direction map follows from the flow channels, as in the published data
+                u, v = img[..., CHANNEL_U] / 255.0, img[..., CHANNEL_V] / 255.0
+                cv2.imwrite(str(img_dir / f"{sub}_{clip}_{2 if suffix == '' else 3} .png"), direction_map(u, v))
             rows.append({"dataset": dataset, "sub": sub, "filename_o": clip, "label": label, "apex": ""})
     with open(root / "combined_3_class2_for_optical_flow.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=["dataset", "sub", "filename_o", "label", "apex"])

@@ -86,6 +86,10 @@ def test_mirror_tta_predicts_a_clip_and_its_mirror_alike():
 
 
 def test_mirror_is_refused_when_direction_maps_do_not_follow(fake_composite, tmp_path):
+    import cv2
+
+    for path in (fake_composite / "STSNet_whole_norm_u_v_os").glob("*_[23] .png"):  # maps made some other way
+        cv2.imwrite(str(path), 255 - cv2.imread(str(path)))
     clips = load_composite(fake_composite)
     cfg = ExperimentConfig.preset("compact").with_overrides({"model.dim": 8, "train.epochs": 1, "train.mirror": True})
     with pytest.raises(ValueError, match=r"direction maps do not follow from the flow images"):
