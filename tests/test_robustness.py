@@ -344,3 +344,14 @@ def test_cli_rejects_bad_settings(casme2_raw, tmp_path, capsys):
     assert "unknown technique" in capsys.readouterr().err
     assert main([*base, "--sigmas", "0,ten"]) == 1
     assert "comma-separated numbers" in capsys.readouterr().err
+
+
+def test_robustness_command_switches_mirroring_off():
+    from argparse import Namespace
+
+    from causalnet.commands.robustness import build_experiments
+    from causalnet.train import ExperimentConfig
+
+    assert ExperimentConfig.preset("compact").train.mirror  # the preset mirrors; the robustness engine does not
+    exps = build_experiments(Namespace(preset="compact", epochs=None, protocol=None), ["causalnet", "htnet"], 3, {})
+    assert all(not e.train.mirror and not e.train.mirror_tta for e in exps.values())

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import os
 import time
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 #: ``--set`` scopes besides registered model names.
 SET_SCOPES = ("train", "model", "robustness", "preprocess")
@@ -102,7 +105,13 @@ def build_experiments(args: argparse.Namespace, models: list[str], num_classes: 
             over["train.epochs"] = str(args.epochs)
         if getattr(cfg.model, "num_classes", num_classes) != num_classes:
             over["model.num_classes"] = str(num_classes)
-        experiments[name] = cfg.with_overrides(over, protocol=args.protocol)
+        cfg = cfg.with_overrides(over, protocol=args.protocol)
+        if cfg.train.mirror or cfg.train.mirror_tta:
+            # the engine's training variants carry key-frame jitter; mirroring is not combined with them
+            log.info("%s: train.mirror and train.mirror_tta are not used by the robustness engine: switched off",
+                     name)
+            cfg = cfg.with_overrides({"train.mirror": False, "train.mirror_tta": False})
+        experiments[name] = cfg
     return experiments
 
 
