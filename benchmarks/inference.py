@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import time
 
+import numpy as np
 import torch
 
 from causalnet.models import CausalNet, CausalNetConfig
@@ -38,6 +39,21 @@ def main() -> None:
     print(f"preset {args.preset}: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, "
           f"batch {args.batch}, {torch.get_num_threads()} threads")
     print(f"throughput: {max(rates):.0f} clips/s (best of {args.repeats}; all: {', '.join(f'{r:.0f}' for r in rates)})")
+    if args.preset in ExperimentConfig.PRESETS and ExperimentConfig.preset(args.preset).train.mirror_tta:
+        # what a --save-model checkpoint of this preset does: each clip and its mirror image, averaged
+        from causalnet.data.mirror import mirror_clips
+
+        xn = x.numpy()
+        with torch.inference_mode():
+            rates = []
+            for _ in range(args.repeats):
+                t = time.perf_counter()
+                for _ in range(batches):
+                    both = torch.from_numpy(np.concatenate([xn, mirror_clips(xn)]))
+                    model(both).softmax(-1).unflatten(0, (2, -1)).mean(0)
+                rates.append(batches * args.batch / (time.perf_counter() - t))
+        print(f"with test-time mirror averaging (mirroring included): {max(rates):.0f} clips/s "
+              f"(best of {args.repeats}; all: {', '.join(f'{r:.0f}' for r in rates)})")
     if args.preset in ExperimentConfig.PRESETS:
         members = ExperimentConfig.preset(args.preset).train.members
         if members > 1:  # LOSO folds average this many models; a --save-model checkpoint is one model
