@@ -57,7 +57,8 @@ def main() -> None:
     if args.preset in ExperimentConfig.PRESETS:
         members = ExperimentConfig.preset(args.preset).train.members
         if members > 1:  # LOSO folds average this many models; a --save-model checkpoint is one model
-            print(f"a {members}-member ensemble: {max(rates) / members:.0f} clips/s")
+            print(f"a {members}-member ensemble as in the LOSO folds: ≈ {max(rates) / members:.0f} clips/s "
+                  f"(the last line / {members})")
 
 
 if __name__ == "__main__":
