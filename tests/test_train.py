@@ -312,3 +312,18 @@ def test_cosine_schedule_decays_to_zero_and_constant_stays():
     assert all(lr_factor("constant", s, 100) == 1.0 for s in (0, 50, 99))
     with pytest.raises(ValueError, match="schedule"):
         TrainConfig(schedule="linear")
+
+
+def test_run_folder_from_before_a_new_config_field_still_resumes(fake_composite, tmp_path):
+    clips = load_composite(fake_composite)
+    out = tmp_path / "run"
+    old = {"train.mirror": "false", "train.mirror_tta": "false", "train.schedule": "constant"}  # their defaults
+    LosoRun(out, clips, small_cfg(**old), subjects=["sub01"]).run()
+    record = json.loads((out / "config.json").read_text())
+    for new_field in ("mirror", "mirror_tta", "schedule"):  # as written before these fields existed
+        del record["experiment"]["train"][new_field]
+    (out / "config.json").write_text(json.dumps(record))
+    LosoRun(out, clips, small_cfg(**old), subjects=["sub01", "s01"]).run()  # resumes, adds a fold
+    assert (out / "folds" / "run0" / "s01.npz").is_file()
+    with pytest.raises(ValueError, match="different experiment"):  # a real difference is still refused
+        LosoRun(out, clips, small_cfg(**{**old, "train.mirror": "true"}), subjects=["sub01"]).run()

@@ -18,6 +18,9 @@ SCHEDULES = ("constant", "cosine")
 class TrainConfig(PresetMixin):
     """How one model is trained (SPEC §5 reference values by default).
 
+    A field added later must default to the old behaviour: run folders written before it existed
+    resume with that default (:meth:`causalnet.train.LosoRun.write_config`).
+
     Attributes:
         epochs: passes over the training set.
         lr: Adam learning rate.

@@ -219,7 +219,7 @@ class LosoRun:
         path = self.out / "config.json"
         if path.is_file():
             old = read_json(path)
-            if old.get("experiment") != record["experiment"] or old.get("data") != record["data"]:
+            if _normalised(old.get("experiment")) != record["experiment"] or old.get("data") != record["data"]:
                 raise ValueError(f"{path}: this run folder holds a different experiment or data; "
                                  "use a new --out folder (or delete this one)")
         write_json_atomic(path, record)
@@ -291,6 +291,15 @@ class LosoRun:
                                  "clip": clip, "label": int(label), "pred": int(np.argmax(p)),
                                  "probs": [float(v) for v in p], "epoch": epoch})
         return rows
+
+
+def _normalised(experiment: dict | None) -> dict | None:
+    """A stored experiment as the current code writes it: fields added to the configs since the run
+    was started take their defaults (which reproduce the old behaviour), so the run still resumes."""
+    try:
+        return ExperimentConfig.from_dict(experiment).to_dict()
+    except (TypeError, ValueError, KeyError):
+        return experiment
 
 
 def _progress(enabled: bool, total: int, desc: str):
