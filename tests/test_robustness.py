@@ -37,7 +37,8 @@ from causalnet.train.loop import fit_members
 
 PREP = PreprocessConfig(face_method="none", face_size=32)
 #: a compact experiment small enough for tests: one member, no validation split, 2 epochs
-FAST = {"train.members": 1, "train.member_validation": False, "train.epochs": 2}
+FAST = {"train.members": 1, "train.member_validation": False, "train.epochs": 2, "train.mirror": False,
+        "train.mirror_tta": False}  # the robustness engine does not mirror (the command switches it off)
 CLASSES = ("negative", "positive", "surprise")
 
 
@@ -355,3 +356,11 @@ def test_robustness_command_switches_mirroring_off():
     assert ExperimentConfig.preset("compact").train.mirror  # the preset mirrors; the robustness engine does not
     exps = build_experiments(Namespace(preset="compact", epochs=None, protocol=None), ["causalnet", "htnet"], 3, {})
     assert all(not e.train.mirror and not e.train.mirror_tta for e in exps.values())
+
+
+def test_engine_refuses_mirroring_it_would_not_do(synth_raw, tmp_path):
+    clips, _ = clips_from_plan(read_plan("generic", synth_raw))
+    exp = {"htnet": ExperimentConfig.preset("compact", model_name="htnet").with_overrides(
+        {**FAST, "train.mirror": True}, protocol="fixed")}
+    with pytest.raises(ValueError, match="do not mirror"):
+        RobustnessRun(tmp_path, clips, PREP, RobustnessConfig(), parse_model_specs("htnet"), exp, CLASSES)

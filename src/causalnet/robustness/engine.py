@@ -234,6 +234,9 @@ class RobustnessRun:
             if exp.protocol not in HONEST_PROTOCOLS:
                 raise ValueError(f"{name}: robustness runs use honest protocols only {HONEST_PROTOCOLS}, "
                                  f"got {exp.protocol!r}")
+            if exp.train.mirror or exp.train.mirror_tta:  # the training variants here carry key-frame jitter
+                raise ValueError(f"{name}: robustness runs do not mirror clips; set train.mirror=false and "
+                                 "train.mirror_tta=false")
         self.needs = TripleNeeds(rcfg.runs, any(s.jitter for s in specs), any(s.tta for s in specs))
         self.views = tuple(sorted({input_view_of(get_entry(s.name).model_cls) for s in specs}))
         trainings: dict[str, Training] = {}
