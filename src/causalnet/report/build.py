@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from causalnet.eval.metrics import METRICS, confusion
 from causalnet.eval.report import protocol_label
 from causalnet.report import figures as F
 from causalnet.report.document import Document, FigureItem, Section, Table
-from causalnet.report.runs import Predictions, RunFolder, load_predictions, open_run, safe_name
+from causalnet.report.runs import Predictions, RunFolder, dataset_order, load_predictions, open_run, safe_name
 from causalnet.report.stats import confusion_metrics, subject_confusions
 
 log = logging.getLogger(__name__)
@@ -227,7 +228,7 @@ class TrainReport:
         p = self.preds
         runs = len(set(p.run.tolist()))
         groups = {COMPOSITE: np.ones(len(p), bool)}
-        names = [d for d in dict.fromkeys(p.dataset.tolist()) if d]
+        names = dataset_order(p.dataset.tolist())
         if len(names) > 1:
             groups.update({d: p.dataset == d for d in names})
         matrices = {g: confusion(p.label[m], p.pred[m], self.num_classes) for g, m in groups.items()}
@@ -438,10 +439,7 @@ def pick_examples(preds: Predictions, k: int) -> list[dict[str, Any]]:
     n_wrong = min(len(wrong_idx), k // 2)
     chosen: list[int] = []
     for pool, quota in ((right_idx, k - n_wrong), (wrong_idx, n_wrong)):
-        seen: set[str] = set()
-        firsts = [i for i in pool if not (preds.subject[sel[i]] in seen or seen.add(preds.subject[sel[i]]))]
-        rest = [i for i in pool if i not in firsts]
-        chosen += (firsts + rest)[:quota]
+        chosen += _spread(pool, preds.subject[sel], preds.dataset[sel])[:quota]
     out = []
     for i in chosen[:k]:
         j = sel[i]
@@ -449,6 +447,17 @@ def pick_examples(preds: Predictions, k: int) -> list[dict[str, Any]]:
                     "dataset": str(preds.dataset[j]), "label": int(preds.label[j]), "pred": int(preds.pred[j]),
                     "conf": float(conf[i])})
     return out
+
+
+def _spread(order: list[int], subjects: np.ndarray, datasets: np.ndarray) -> list[int]:
+    """``order`` re-ranked so that the first picks come from different datasets, then different subjects."""
+    seen: set[str] = set()
+    firsts = [i for i in order if not (subjects[i] in seen or seen.add(subjects[i]))]  # best clip per subject
+    by_dataset: dict[str, list[int]] = {}
+    for i in firsts:
+        by_dataset.setdefault(str(datasets[i]), []).append(i)
+    interleaved = [i for group in itertools.zip_longest(*by_dataset.values()) for i in group if i is not None]
+    return interleaved + [i for i in order if i not in set(firsts)]
 
 
 # ---------------------------------------------------------------------------------------- robustness
@@ -522,6 +531,7 @@ def _keyframe_section(run: RunFolder, res: dict, models: list[str], conditions: 
         got = _keyframe_errors(p, conditions)
         if got is not None:
             per_condition, per_model = got
+            per_condition = {condition_label(c): e for c, e in per_condition.items()}
             fig = F.keyframe_error_figure(per_condition, per_model, APEX_BINS)
             section.figures.append(FigureItem("keyframe_errors", "Key-frame errors and accuracy", F.png_bytes(fig),
                                               "Left: |error| of onset, apex and offset against the annotated "

@@ -72,12 +72,14 @@ def per_subject_figure(subjects: list[dict], title: str = "") -> Figure:
     ``subjects``: dicts with ``subject``, ``dataset``, ``n`` (clips), ``acc``, ``uf1`` (means over runs).
     """
     order = sorted(subjects, key=lambda s: (s["acc"], s["uf1"]))
-    datasets = list(dict.fromkeys(s["dataset"] for s in subjects))
+    from causalnet.report.runs import dataset_order
+
+    datasets = dataset_order(s["dataset"] for s in subjects) or [""]
     colors = dict(zip(datasets, _class_colors(len(datasets) + 3)[3:], strict=False))
     fig = Figure(figsize=(7.2, 1.0 + 0.17 * len(order)))
     ax = fig.subplots()
     y = np.arange(len(order))
-    ax.barh(y, [s["acc"] for s in order], color=[colors[s["dataset"]] for s in order], height=0.75)
+    ax.barh(y, [s["acc"] for s in order], color=[colors.get(s["dataset"], "tab:gray") for s in order], height=0.75)
     ax.plot([s["uf1"] for s in order], y, "k.", markersize=4, label="UF1 of the subject's clips")
     for i, s in enumerate(order):
         ax.text(1.01, i, f"n={s['n']}", va="center", fontsize=6)
@@ -88,7 +90,7 @@ def per_subject_figure(subjects: list[dict], title: str = "") -> Figure:
     ax.set_xlabel("accuracy on the subject's clips (bar) / UF1 (dot)")
     from matplotlib.patches import Patch
 
-    handles = [Patch(color=colors[d], label=d or "?") for d in datasets]
+    handles = [Patch(color=colors.get(d, "tab:gray"), label=d or "?") for d in datasets]
     ax.legend(handles=[*handles, ax.lines[0]], fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0),
               ncol=len(handles) + 1, frameon=False)
     ax.grid(axis="x", alpha=0.3)

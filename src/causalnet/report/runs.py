@@ -36,6 +36,14 @@ def safe_name(text: str) -> str:
     return _SAFE.sub("_", str(text)).lstrip(".") or "x"
 
 
+def dataset_order(names) -> list[str]:
+    """Source datasets in the benchmark's order (CASME II, SMIC, SAMM), others after them; no blanks."""
+    from causalnet.data.composite import DATASETS
+
+    present = [n for n in dict.fromkeys(names) if n]
+    return [d for d in DATASETS if d in present] + sorted(set(present) - set(DATASETS))
+
+
 @dataclass
 class Predictions:
     """Predictions as arrays (one row per clip, run and — for robustness — model and condition).
