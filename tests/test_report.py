@@ -148,6 +148,22 @@ def test_metrics_json_disagreeing_with_the_folds_is_flagged(train_run, tmp_path)
     assert numbers["metrics_json_matches_folds"] is False and "metrics.json differs from the fold files" in html
 
 
+def test_unfinished_run_and_missing_fold_files(train_run, tmp_path):
+    run = tmp_path / "RUN"
+    shutil.copytree(train_run, run, ignore=shutil.ignore_patterns("checkpoints"))
+    (run / "folds" / "run1" / "s01.npz").unlink()
+    assert main(["report", str(run), "--examples", "0"]) == 0  # predictions.csv names a fold that is gone
+    html, numbers = check_report(run / "report.html")
+    assert "Fold files incomplete" in html and list(numbers["protocols"]) == ["val"]
+    for name in ("predictions.csv", "metrics.json"):
+        (run / name).unlink()
+    assert main(["report", str(run)]) == 0  # still training: tables from the fold files of finished runs
+    html, numbers = check_report(run / "report.html")
+    assert "No predictions.csv yet" in html and "Runs [1] are unfinished" in html
+    assert list(numbers["protocols"]) == ["val", "fixed", "oracle"]
+    assert numbers["protocols"]["val"]["runs"] == 1 and numbers["protocols"]["val"]["smic"]["n"] == 3
+
+
 def test_released_and_sweep_folders_without_folds(train_run, tmp_path):
     released = tmp_path / "released"
     released.mkdir()

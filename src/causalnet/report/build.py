@@ -110,6 +110,8 @@ class TrainReport:
         self.preds: Predictions | None = None
         self.folds = None
         self.clips = None
+        self.notes: list[str] = []  # said in the results section
+        self._uncaptured = False  # a CMPLM whose attention weights no hook could see
 
     def build(self) -> None:
         run = self.run
@@ -117,7 +119,7 @@ class TrainReport:
             self.preds = self.timed("predictions", lambda: load_predictions(run.predictions_path))
         if run.has_folds:
             self.timed("folds", self._load_folds)
-        if self.preds is None and self.folds is None:
+        if self.preds is None and self.folds is None:  # no predictions.csv and no fold file
             raise ValueError(f"{run.path}: neither predictions.csv nor fold files to report on")
         self.num_classes = self.preds.num_classes if self.preds is not None else next(
             iter(self.folds.folds.values())).probs.shape[-1]
@@ -143,7 +145,22 @@ class TrainReport:
             p = self.preds
             datasets = {(s, c): d for s, c, d in zip(p.subject, p.clip, p.dataset, strict=True)}
             keys = sorted(set(zip(p.run.tolist(), p.subject.tolist(), strict=True)))
-        self.folds = load_folds(self.run.path, keys, datasets)
+        elif self.run.data_root is not None:  # a run still training: datasets from the clip list
+            from causalnet.data.composite import read_index
+
+            datasets = {(r["sub"], r["filename_o"]): r["dataset"] for r in read_index(self.run.data_root)}
+        try:
+            self.folds = load_folds(self.run.path, keys, datasets)
+        except FileNotFoundError as exc:
+            self.notes.append(f"Fold files incomplete ({exc}): the sections that need them are left out.")
+            log.warning("%s", exc)
+            return
+        if keys is None:  # an unfinished run: keep the runs that have every subject seen so far
+            from causalnet.report.folds import complete_runs
+
+            self.folds, dropped = complete_runs(self.folds)
+            if dropped:
+                self.notes.append(f"Runs {dropped} are unfinished and left out.")
 
     def _clipset(self):
         """The run's clips (images), when its data folder is still there."""
@@ -209,6 +226,10 @@ class TrainReport:
             from causalnet.train.loso import metrics_from_rows
 
             tables = {run.protocol: metrics_from_rows(self.preds.rows(), run.protocol)}
+        section.notes += self.notes
+        if self.folds is not None and self.preds is None:
+            section.notes.append("No predictions.csv yet (the run is unfinished?): every table comes from the "
+                                 f"{len(self.folds.folds)} fold files present.")
         for protocol, metrics in tables.items():
             cls = "oracle" if protocol == "oracle" else ("run-protocol" if protocol == run.protocol else "")
             title = protocol_label(protocol) + (" — the protocol of predictions.csv" if protocol == run.protocol
@@ -301,7 +322,6 @@ class TrainReport:
         from causalnet.report.embedding import tsne
 
         xy = tsne(feats, seed=self.options.tsne_seed)
-        p = self.preds
         labels, datasets, correct = self._clip_facts(keys)
         fig = F.embedding_figure(xy, labels, datasets, correct, self.class_names,
                                  f"t-SNE of pre-head features, run 0 ({len(feats)} test clips)")
@@ -312,7 +332,6 @@ class TrainReport:
                                 "true class, marker = source dataset, hollow = misclassified "
                                 f"(protocol {self.run.protocol}). t-SNE: PCA to ≤ 50 dimensions, perplexity ≤ 30, "
                                 f"seed {self.options.tsne_seed}; distances between clusters mean little.")]))
-        del p
 
     def _features(self) -> tuple[np.ndarray, list[tuple[str, str]], str] | None:
         if self.folds is not None:
@@ -396,6 +415,9 @@ class TrainReport:
                      *(["CMPLM attention"] if attention else [])]
             section.figures.append(FigureItem(f"clip{n}_{safe_name(verdict.lower())}", f"Clip {n} ({verdict})",
                                               F.png_bytes(fig), f"{title}. Shown: {', '.join(shown)}."))
+        if self._uncaptured:
+            section.notes.append("The model has a CMPLM module but no attention weights could be captured from it "
+                                 "(no sub-module outputs weights shaped [B, heads, n, n]); attention is not shown.")
         if missing_ckpt:
             section.notes.append("Attention and saliency need the fold checkpoints: train with `--checkpoints`.")
         if section.figures:
@@ -403,10 +425,11 @@ class TrainReport:
 
     def _look_inside(self, path: Path, x: np.ndarray):
         from causalnet.models import load_checkpoint
-        from causalnet.report.attention import gradient_saliency, look_inside
+        from causalnet.report.attention import CMPLM_SCOPE, find_module, gradient_saliency, look_inside
 
         model = load_checkpoint(path)
         probs, attention = look_inside(model, x)
+        self._uncaptured = self._uncaptured or (not attention and find_module(model, CMPLM_SCOPE) is not None)
         pred = int(probs[0].argmax())
         saliency = gradient_saliency(model, x, np.array([pred]))[0]
         note = (f"; the fold checkpoint (member 0, final epoch) predicts {self.class_names[pred]} "

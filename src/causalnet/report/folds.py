@@ -76,6 +76,17 @@ def load_folds(run_dir: str | Path, keys: list[tuple[int, str]] | None = None,
     return Folds(folds, features, datasets or {})
 
 
+def complete_runs(folds: Folds) -> tuple[Folds, list[int]]:
+    """Only the runs whose fold files cover every subject seen in any run, and the runs left out."""
+    subjects = {s for _, s in folds.folds}
+    keep = [r for r in folds.runs if set(folds.subjects(r)) == subjects]
+    if not keep:  # no run complete yet: the run with the most folds
+        keep = [max(folds.runs, key=lambda r: len(folds.subjects(r)))]
+    dropped = [r for r in folds.runs if r not in keep]
+    sel = lambda d: {k: v for k, v in d.items() if k[0] in keep}
+    return Folds(sel(folds.folds), sel(folds.features), folds.datasets), dropped
+
+
 def protocol_rows(folds: Folds, protocol: str) -> list[dict[str, Any]]:
     """Prediction rows (as ``predictions.csv``) of every fold under ``protocol``."""
     rows = []
