@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from causalnet.report.runs import PREDICTIONS, Predictions, load_predictions
+from causalnet.report.runs import PREDICTIONS, Predictions, dataset_order, load_predictions
 from causalnet.report.stats import (
     N_BOOT,
     N_PERM,
@@ -138,7 +138,7 @@ def compare_pair(a: Side, b: Side, n_boot: int = N_BOOT, n_perm: int = N_PERM, s
     clips = check_same_clips([a, b])
     pa = a.predictions
     datasets = {(s, c): d for s, c, d in zip(pa.subject, pa.clip, pa.dataset, strict=True)}
-    names = [n for n in dict.fromkeys(datasets[k] for k in clips) if n]
+    names = dataset_order(datasets[k] for k in clips)
     groups: dict[str, Any] = {}
     for name in [COMPOSITE, *(names if len(names) > 1 else [])]:
         data = paired_data(a, b, clips, None if name == COMPOSITE else name)
