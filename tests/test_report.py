@@ -134,6 +134,12 @@ def test_figures_only_and_bad_input(train_run, tmp_path, capsys):
     assert main(["report", str(tmp_path / "empty")]) == 1
     assert "not a run folder" in capsys.readouterr().err
     assert main(["report", str(run), "--out", str(tmp_path / "r.txt")]) == 1
+    assert "must name a .html file" in capsys.readouterr().err
+    assert main(["report", str(run), "--examples", "-1"]) == 1
+    assert "--examples" in capsys.readouterr().err
+    (tmp_path / "afile").write_text("x")
+    assert main(["report", str(run), "--out", str(tmp_path / "afile" / "r.html")]) == 1
+    assert "names an existing file, not a folder" in capsys.readouterr().err
 
 
 def test_metrics_json_disagreeing_with_the_folds_is_flagged(train_run, tmp_path):
@@ -322,6 +328,8 @@ def test_compare_refuses_runs_on_different_clips(tmp_path, capsys):
     assert main(["compare", str(pa), str(pc)]) == 1
     assert "label of clip s1/c0 differs" in capsys.readouterr().err
     assert main(["compare", str(pa)]) == 1
+    assert main(["compare", str(pa), str(pa), "--bootstrap", "5"]) == 1
+    assert "--bootstrap" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------------------- statistics

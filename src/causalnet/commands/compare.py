@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,24 +31,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from causalnet.checks import between, check_option
     from causalnet.report.compare import compare_runs, comparison_text
+    from causalnet.report.document import check_html_path
 
     if len(args.runs) < 2:
         raise ValueError("compare needs at least two runs")
-    if args.bootstrap < 100 or args.permutations < 100:
-        raise ValueError("--bootstrap and --permutations need at least 100 draws")
+    check_option("--bootstrap", args.bootstrap, between(100, 10_000_000))
+    check_option("--permutations", args.permutations, between(100, 10_000_000))
+    out = check_html_path(args.out) if args.out else None
     results = compare_runs(args.runs, n_boot=args.bootstrap, n_perm=args.permutations, seed=args.seed)
     for i, result in enumerate(results):
         if i:
             print()
         print(comparison_text(result))
-    if args.out:
+    if out is not None:
         from causalnet.report.compare import comparison_document
         from causalnet.report.document import write_document
 
-        out = Path(args.out)
-        if out.suffix.lower() not in (".html", ".htm"):
-            raise ValueError(f"--out {out}: expected a .html file name")
         written = write_document(comparison_document(results), out)
         print(f"\nreport: {written['html'].resolve()}")
     return 0

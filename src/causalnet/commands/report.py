@@ -35,14 +35,15 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
+    from causalnet.checks import at_least, check_option
     from causalnet.report import ReportOptions, build_report, write_document
+    from causalnet.report.document import check_html_path
 
     torch.set_num_threads(1)  # the model work is a few clips: extra threads only contend on shared cores
     t0 = time.perf_counter()
-    out = Path(args.out) if args.out else Path(args.run_dir) / "report.html"
-    if out.suffix.lower() not in (".html", ".htm"):
-        raise ValueError(f"--out {out}: expected a .html file name")
-    options = ReportOptions(model=not args.no_model, examples=max(0, args.examples), tsne_seed=args.tsne_seed)
+    out = check_html_path(args.out or Path(args.run_dir) / "report.html")
+    check_option("--examples", args.examples, at_least(0))
+    options = ReportOptions(model=not args.no_model, examples=args.examples, tsne_seed=args.tsne_seed)
     doc = build_report(args.run_dir, options)
     written = write_document(doc, out, figures_only=args.figures_only)
     print(f"{doc.data['kind']} run: {len(doc.sections)} sections, {len(written['figures'])} figures "

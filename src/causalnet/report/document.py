@@ -83,6 +83,20 @@ def render_html(doc: Document) -> str:
     return env.get_template(TEMPLATE).render(doc=doc, generated=generated, version=__version__)
 
 
+def check_html_path(path: str | Path) -> Path:
+    """An output ``.html`` path whose folder (and figure folder) can be written; checked before any work."""
+    from causalnet.checks import check_output_dir
+
+    path = Path(path)
+    if path.suffix.lower() not in (".html", ".htm"):
+        raise ValueError(f"{path}: --out must name a .html file")
+    if path.is_dir():
+        raise ValueError(f"{path}: --out names a folder, not a .html file")
+    check_output_dir(path.parent, "--out's folder")
+    check_output_dir(figure_dir(path), "the figure folder")
+    return path
+
+
 def figure_dir(html_path: Path) -> Path:
     """The folder of a report's PNG files: ``<name>_figures/`` beside ``<name>.html``."""
     return html_path.with_name(f"{html_path.stem}_figures")
