@@ -160,7 +160,7 @@ def test_unfinished_run_and_missing_fold_files(train_run, tmp_path):
     (run / "folds" / "run1" / "s01.npz").unlink()
     assert main(["report", str(run), "--examples", "0"]) == 0  # predictions.csv names a fold that is gone
     html, numbers = check_report(run / "report.html")
-    assert "Fold files incomplete" in html and list(numbers["protocols"]) == ["val"]
+    assert "Fold files not usable" in html and list(numbers["protocols"]) == ["val"]
     for name in ("predictions.csv", "metrics.json"):
         (run / name).unlink()
     assert main(["report", str(run)]) == 0  # still training: tables from the fold files of finished runs

@@ -151,8 +151,10 @@ class TrainReport:
             datasets = {(r["sub"], r["filename_o"]): r["dataset"] for r in read_index(self.run.data_root)}
         try:
             self.folds = load_folds(self.run.path, keys, datasets)
-        except FileNotFoundError as exc:
-            self.notes.append(f"Fold files incomplete ({exc}): the sections that need them are left out.")
+        except (FileNotFoundError, ValueError) as exc:  # missing, or of a layout this report does not know
+            if self.preds is None:
+                raise
+            self.notes.append(f"Fold files not usable ({exc}): the sections that need them are left out.")
             log.warning("%s", exc)
             return
         if keys is None:  # an unfinished run: keep the runs that have every subject seen so far
