@@ -176,10 +176,12 @@ def test_released_and_sweep_folders_without_folds(train_run, tmp_path):
     for name in ("config.json", "predictions.csv"):
         shutil.copy(train_run / name, released / name)
     metrics = json.loads((train_run / "metrics.json").read_text())
-    (released / "metrics.json").write_text(json.dumps({**metrics, "protocol": "released"}))
+    (released / "metrics.json").write_text(json.dumps({**metrics, "protocol": "released",
+                                                       "missing_subjects": ["sub02", "s02"]}))
     assert main(["report", str(released), "--no-model"]) == 0
     html, numbers = check_report(released / "report.html")
     assert numbers["kind"] == "released"
+    assert "2 subject(s) of the data have no result in this folder and are not in these tables: sub02, s02" in html
     assert list(numbers["protocols"]) == ["released"]
     assert f"<td>{cell(metrics['composite'], 'uf1')}</td>" in html
     sections = {s["id"] for s in numbers["sections"]}

@@ -229,6 +229,10 @@ class TrainReport:
 
             tables = {run.protocol: metrics_from_rows(self.preds.rows(), run.protocol)}
         section.notes += self.notes
+        missing = (run.metrics or {}).get("missing_subjects") or run.config.get("missing_subjects")
+        if missing:
+            section.notes.append(f"{len(missing)} subject(s) of the data have no result in this folder and are not "
+                                 f"in these tables: {', '.join(map(str, missing))}.")
         if self.folds is not None and self.preds is None:
             section.notes.append("No predictions.csv yet (the run is unfinished?): every table comes from the "
                                  f"{len(self.folds.folds)} fold files present.")
