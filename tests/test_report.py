@@ -104,7 +104,7 @@ def test_report_of_a_fresh_train_run(train_run, tmp_path, capsys):
     assert "ORACLE" in html and 'class="oracle"' in html
     sections = {s["id"] for s in numbers["sections"]}
     assert {"overview", "results", "confusion", "subjects", "curves", "embedding", "clips"} <= sections
-    assert "computed from the fold checkpoints" in html  # no stored features: t-SNE from --checkpoints
+    assert "computed with the weights of each fold: the fold checkpoint" in html  # no stored features: from --checkpoints
     assert "CMPLM attention" in html
     assert len(numbers["learning_curves"]["test_uf1"]) == 2 and len(numbers["learning_curves"]["test_uf1"][0]) == 2
     assert sum(numbers["chosen_epochs"]["fixed"]) == 6 and numbers["chosen_epochs"]["fixed"][0] == 0
@@ -170,7 +170,7 @@ def test_unfinished_run_and_missing_fold_files(train_run, tmp_path):
     assert numbers["protocols"]["val"]["runs"] == 1 and numbers["protocols"]["val"]["smic"]["n"] == 3
 
 
-def test_released_and_sweep_folders_without_folds(train_run, tmp_path):
+def test_released_and_sweep_folders_without_folds(train_run, tmp_path, monkeypatch):
     released = tmp_path / "released"
     released.mkdir()
     for name in ("config.json", "predictions.csv"):
@@ -186,6 +186,29 @@ def test_released_and_sweep_folders_without_folds(train_run, tmp_path):
     assert f"<td>{cell(metrics['composite'], 'uf1')}</td>" in html
     sections = {s["id"] for s in numbers["sections"]}
     assert {"results", "confusion", "subjects", "clips"} <= sections and "curves" not in sections
+
+    # the authors' <subject>.pth files the folder was converted from give attention, saliency and features
+    import causalnet.models as models
+
+    reference = tmp_path / "pth"
+    reference.mkdir()
+    for s in SUBJECTS.split(","):
+        (reference / f"{s}.pth").write_bytes(b"stand-in")
+    config = json.loads((released / "config.json").read_text())
+    (released / "config.json").write_text(json.dumps({**config, "reference": str(reference)}))
+    loaded = []
+
+    def fake_load_reference(path):  # stands in for issue 10's loader of the authors' weights
+        loaded.append(Path(path).name)
+        return models.load_checkpoint(train_run / "checkpoints" / "run0" / Path(path).with_suffix(".safetensors").name)
+
+    monkeypatch.setattr(models, "load_reference", fake_load_reference, raising=False)
+    assert main(["report", str(released), "--out", str(tmp_path / "rel2.html")]) == 0
+    html, numbers = check_report(tmp_path / "rel2.html")
+    assert "the released weights predicts" in html and "CMPLM attention" in html
+    assert "computed with the weights of each fold: the released weights" in html
+    assert set(loaded) == {f"{s}.pth" for s in SUBJECTS.split(",")}
+    monkeypatch.undo()
 
     sweep = tmp_path / "sweep"
     shutil.copytree(released, sweep)

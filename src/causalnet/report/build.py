@@ -177,11 +177,28 @@ class TrainReport:
         return self.clips or None
 
     def _checkpoint(self, run: int, subject: str) -> Path | None:
-        for path in (self.run.path / "checkpoints" / f"run{run}" / f"{subject}.safetensors",
-                     self.run.path / "checkpoints" / f"{subject}.safetensors"):
-            if path.is_file():
-                return path
-        return None
+        """The weights of a fold: ``checkpoints/run<r>/<subject>.safetensors`` (``causalnet train
+        --checkpoints``), or the authors' ``<subject>.pth`` a released-weights folder was converted from."""
+        candidates = [self.run.path / "checkpoints" / f"run{run}" / f"{subject}.safetensors",
+                      self.run.path / "checkpoints" / f"{subject}.safetensors"]
+        if self.run.kind == "released" and self.run.config.get("reference"):
+            candidates.append(Path(self.run.config["reference"]) / f"{subject}.pth")
+        return next((p for p in candidates if p.is_file()), None)
+
+    @staticmethod
+    def _load_model(path: Path):
+        """A model from a causalnet checkpoint or, for ``.pth``, from the authors' released weights
+        (``causalnet.models.load_reference``, safe loading); None when this install cannot read it."""
+        import causalnet.models as models
+
+        if path.suffix == ".pth":
+            loader = getattr(models, "load_reference", None)
+            return loader(path).eval() if loader is not None else None
+        return models.load_checkpoint(path)
+
+    @staticmethod
+    def _weights_label(path: Path) -> str:
+        return "the released weights" if path.suffix == ".pth" else "the fold checkpoint (member 0, final epoch)"
 
     # -- sections -------------------------------------------------------------------------
     def _overview(self) -> Section:
@@ -354,18 +371,19 @@ class TrainReport:
         clips = self._clipset() if all(paths.values()) else None
         if clips is None:
             return None
-        from causalnet.models import load_checkpoint
         from causalnet.report.attention import model_features
 
         feats, keys = [], []
         for s in subjects:
             rows = np.flatnonzero(clips.subjects == s)
-            f = model_features(load_checkpoint(paths[s]), clips.x[rows])
+            model = self._load_model(paths[s])
+            f = model_features(model, clips.x[rows]) if model is not None else None
             if f is None:
                 return None
             feats.append(f)
             keys += [(s, c) for c in clips.clips[rows].tolist()]
-        return np.concatenate(feats), keys, "computed from the fold checkpoints: member 0, final epoch"
+        source = f"computed with the weights of each fold: {self._weights_label(paths[subjects[0]])}"
+        return np.concatenate(feats), keys, source
 
     def _clip_facts(self, keys: list[tuple[str, str]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Label, dataset and correctness (run 0 of predictions.csv, or the run's protocol on the folds)."""
@@ -408,8 +426,9 @@ class TrainReport:
             images = clips.raw[i]
             saliency, attention, ckpt_note = None, None, ""
             path = self._checkpoint(row["run"], row["subject"]) if self.options.model else None
-            if path is not None:
-                saliency, attention, ckpt_note = self._look_inside(path, clips.x[i: i + 1])
+            inside = self._look_inside(path, clips.x[i: i + 1]) if path is not None else None
+            if inside is not None:
+                saliency, attention, ckpt_note = inside
             else:
                 missing_ckpt += 1
             names = self.class_names
@@ -425,21 +444,22 @@ class TrainReport:
             section.notes.append("The model has a CMPLM module but no attention weights could be captured from it "
                                  "(no sub-module outputs weights shaped [B, heads, n, n]); attention is not shown.")
         if missing_ckpt:
-            section.notes.append("Attention and saliency need the fold checkpoints: train with `--checkpoints`.")
+            section.notes.append("Attention and saliency need each fold's weights: train with `--checkpoints` "
+                                 "(released-weights folders: the authors' <subject>.pth files named in config.json).")
         if section.figures:
             self.doc.sections.append(section)
 
     def _look_inside(self, path: Path, x: np.ndarray):
-        from causalnet.models import load_checkpoint
         from causalnet.report.attention import CMPLM_SCOPE, find_module, gradient_saliency, look_inside
 
-        model = load_checkpoint(path)
+        model = self._load_model(path)
+        if model is None:
+            return None
         probs, attention = look_inside(model, x)
         self._uncaptured = self._uncaptured or (not attention and find_module(model, CMPLM_SCOPE) is not None)
         pred = int(probs[0].argmax())
         saliency = gradient_saliency(model, x, np.array([pred]))[0]
-        note = (f"; the fold checkpoint (member 0, final epoch) predicts {self.class_names[pred]} "
-                f"(p = {probs[0, pred]:.2f})")
+        note = f"; {self._weights_label(path)} predicts {self.class_names[pred]} (p = {probs[0, pred]:.2f})"
         return saliency, [a[0] for a in attention] or None, note
 
     def _extra_tables(self) -> None:
