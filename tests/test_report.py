@@ -104,7 +104,7 @@ def test_report_of_a_fresh_train_run(train_run, tmp_path, capsys):
     assert "ORACLE" in html and 'class="oracle"' in html
     sections = {s["id"] for s in numbers["sections"]}
     assert {"overview", "results", "confusion", "subjects", "curves", "embedding", "clips"} <= sections
-    assert "computed with the weights of each fold: the fold checkpoint" in html  # no stored features: from --checkpoints
+    assert "computed with the weights of each fold: the fold checkpoint" in html  # no stored features
     assert "CMPLM attention" in html
     assert len(numbers["learning_curves"]["test_uf1"]) == 2 and len(numbers["learning_curves"]["test_uf1"][0]) == 2
     assert sum(numbers["chosen_epochs"]["fixed"]) == 6 and numbers["chosen_epochs"]["fixed"][0] == 0
