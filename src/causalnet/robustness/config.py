@@ -20,13 +20,12 @@ A *model spec* is a registered model name with optional robustness techniques ap
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from causalnet.config import PresetMixin
+from causalnet.config import PresetMixin, config_hash
+from causalnet.data.builders.build import APEX_METHODS
 from causalnet.keyframes import KeyframeNoise, SpotterConfig
 
 __all__ = ["APEX_METHODS", "SPOTTING", "TECHNIQUES", "TTA_POOLINGS", "ModelSpec", "RobustnessConfig", "config_hash",
@@ -38,21 +37,11 @@ SPOTTING = "spotting"
 TECHNIQUES = ("jitter", "tta", "ttaconf")
 #: Pooling of the test-time ensemble, by technique name.
 TTA_POOLINGS = {"tta": "mean", "ttaconf": "confidence"}
-#: How an apex missing from the annotations (SMIC) is chosen.
-APEX_METHODS = ("middle", "spot")
-#: Hex digits of the configuration hashes in cache and fold folder names.
-HASH_DIGITS = 12
 
 
 def sigma_condition(sigma: float) -> str:
     """The condition name of a noise level: ``sigma0``, ``sigma10``, ``sigma12.5``."""
     return f"sigma{sigma:g}"
-
-
-def config_hash(obj: Any) -> str:
-    """A short, stable hash of a JSON-serialisable object (cache and fold folder names)."""
-    text = json.dumps(obj, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:HASH_DIGITS]
 
 
 @dataclass(frozen=True)
