@@ -215,8 +215,9 @@ def test_member_validation_splits_training_subjects_only(fake_composite, tmp_pat
 
 
 def test_val_protocol_uses_each_members_best_validation_epoch():
-    from causalnet.train.loso import FoldResult
     from causalnet.train.protocols import select_probs, validation_epoch
+
+    from causalnet.train.loso import FoldResult
 
     assert validation_epoch(np.array([0.5, 0.7, 0.7]), np.array([1.0, 0.9, 0.8])) == 2  # tie -> lower loss
     assert validation_epoch(np.array([0.5, 0.7, 0.7]), np.array([1.0, 0.8, 0.8])) == 1  # then earlier

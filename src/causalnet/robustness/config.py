@@ -24,9 +24,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from causalnet.checks import Check, between, one_of, positive
 from causalnet.config import PresetMixin, config_hash
 from causalnet.data.builders.build import APEX_METHODS
-from causalnet.keyframes import KeyframeNoise, SpotterConfig
+from causalnet.keyframes import ORDER_POLICIES, KeyframeNoise, SpotterConfig
 
 __all__ = ["APEX_METHODS", "SPOTTING", "TECHNIQUES", "TTA_POOLINGS", "ModelSpec", "RobustnessConfig", "config_hash",
            "parse_model_specs", "sigma_condition"]
@@ -138,6 +139,15 @@ class RobustnessConfig(PresetMixin):
     tta_sigma: float = 10.0
 
     PRESETS: ClassVar[dict] = {}
+    #: allowed ranges, checked on construction (the rules below add distinctness)
+    FIELD_CHECKS: ClassVar[dict[str, Check]] = {
+        "sigmas": between(0, 1000, items=(1, 32)), "runs": between(1, 100), "noise_seed": between(0, 2**32 - 1),
+        "reference_fps": positive(hi=100_000), "order": one_of(*ORDER_POLICIES),
+        "spotter": one_of(*SpotterConfig.PRESETS), "apex_method": one_of(*APEX_METHODS),
+        "jitter_sigmas": positive(hi=1000, items=(1, 32)), "jitter_variants": between(1, 64),
+        "jitter_annotated_share": between(0, 1, lo_open=True, hi_open=True), "tta_k": between(2, 64),
+        "tta_sigma": positive(hi=1000),
+    }
 
     def __post_init__(self) -> None:
         for name in ("sigmas", "jitter_sigmas"):  # 10 and 10.0 are one level (and one hash)
@@ -146,8 +156,6 @@ class RobustnessConfig(PresetMixin):
             raise ValueError(f"sigmas must be distinct numbers >= 0, got {self.sigmas}")
         if self.runs < 1 or self.noise_seed < 0:
             raise ValueError(f"runs must be >= 1 and noise_seed >= 0 (got {self.runs}, {self.noise_seed})")
-        if self.apex_method not in APEX_METHODS:
-            raise ValueError(f"apex_method must be one of {APEX_METHODS}, got {self.apex_method!r}")
         if self.jitter_variants < 1 or not self.jitter_sigmas or min(self.jitter_sigmas) <= 0:
             raise ValueError("jitter needs jitter_variants >= 1 and jitter_sigmas > 0")
         if not 0 < self.jitter_annotated_share < 1:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from causalnet.checks import Check, at_least, between, one_of, positive
 from causalnet.config import PresetMixin, split_scopes
 from causalnet.eval.protocols import PROTOCOLS
 from causalnet.models.registry import get_entry, make_config
@@ -60,16 +61,13 @@ class TrainConfig(PresetMixin):
     mirror_tta: bool = False
     schedule: str = "constant"
 
-    def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
-            raise ValueError(f"invalid training config: {self}")
-        if self.members < 1 or self.shift < 0:
-            raise ValueError(f"members must be >= 1 and shift >= 0: {self}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
-        if self.class_weights not in ("none", "balanced"):
-            raise ValueError(f"class_weights must be 'none' or 'balanced', got {self.class_weights!r}")
-
+    #: allowed ranges, checked on construction (also of --set values) before the rules below
+    FIELD_CHECKS: ClassVar[dict[str, Check]] = {
+        "epochs": between(1, 100_000), "lr": positive(), "weight_decay": at_least(0),
+        "batch_size": between(1, 1_000_000), "seed": between(0, 2**32 - 1), "class_weights": one_of("none", "balanced"),
+        "label_smoothing": between(0, 1, hi_open=True), "members": between(1, 64), "shift": between(0, 27),
+        "schedule": one_of(*SCHEDULES),
+    }
 
     #: renamed fields: old name -> new name (stored configs written with the old name still load)
     RENAMED: ClassVar[dict[str, str]] = {"bf16": "amp"}
