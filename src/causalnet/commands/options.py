@@ -8,12 +8,12 @@ thread), which measured fastest for the compact preset on the project's 2-core m
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from causalnet.checks import check_option, workers_check
 from causalnet.engine.backends import BACKENDS
 from causalnet.engine.device import DEVICE_CHOICES
 
-__all__ = ["add_engine_options", "backend_from_args", "check_out_dir", "parse_subjects"]
+__all__ = ["add_engine_options", "backend_from_args", "parse_subjects"]
 
 
 def add_engine_options(p: argparse.ArgumentParser) -> None:
@@ -41,6 +41,12 @@ def backend_from_args(args: argparse.Namespace):
         raise ValueError("--ray-address and --gpus-per-fold apply to --backend ray")
     if args.backend == "ray" and args.workers is not None:
         raise ValueError("--workers applies to --backend local; with --backend ray use --cpus-per-fold")
+    if args.workers is not None:
+        check_option("--workers", args.workers, workers_check())
+    if not args.ray_address:  # folds run here: the device must exist here (a cluster checks its own)
+        from causalnet.engine.device import check_device
+
+        args.device = check_device(args.device)
     return make_backend(args.backend, workers=args.workers, ray_address=args.ray_address,
                         cpus_per_fold=args.cpus_per_fold, gpus_per_fold=args.gpus_per_fold)
 
@@ -53,11 +59,3 @@ def parse_subjects(text: str | None) -> list[str] | None:
     if not subjects:
         raise ValueError(f"--subjects {text!r} names no subject (omit the option to test every subject)")
     return list(dict.fromkeys(subjects))
-
-
-def check_out_dir(path: str | Path, option: str = "--out") -> Path:
-    """``path`` as a folder to write into: refused (before any work) when it is an existing file."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise ValueError(f"{option} {path}: exists and is not a folder")
-    return path

@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from causalnet.commands.options import add_engine_options, backend_from_args, check_out_dir, parse_subjects
+from causalnet.checks import check_output_dir
+from causalnet.commands.options import add_engine_options, backend_from_args, parse_subjects
 from causalnet.data.builders import APEX_METHODS, FORMATS
 from causalnet.data.builders.emotions import LABEL_SCHEMES
 from causalnet.eval.protocols import HONEST_PROTOCOLS
@@ -136,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
     from causalnet.robustness import RobustnessConfig, RobustnessRun, clips_from_plan, parse_model_specs
 
     start = time.perf_counter()
-    check_out_dir(args.out)
+    check_output_dir(args.out)
     backend = backend_from_args(args)
     workers = args.workers if args.workers is not None else available_cpus()
     specs = parse_model_specs(args.models)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from causalnet.commands.options import add_engine_options, backend_from_args, check_out_dir, parse_subjects
+from causalnet.checks import check_output_dir
+from causalnet.commands.options import add_engine_options, backend_from_args, parse_subjects
 from causalnet.eval.protocols import HONEST_PROTOCOLS
 
 
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.runs < 1:
         raise ValueError(f"--runs must be >= 1, got {args.runs}")
-    check_out_dir(args.out)
+    check_output_dir(args.out)
     base = build_config(args)
     candidates = parse_grid(args.grid)
     for cand in candidates:  # every candidate must be a valid config before any work starts

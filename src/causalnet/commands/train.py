@@ -6,7 +6,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from causalnet.commands.options import add_engine_options, backend_from_args, check_out_dir, parse_subjects
+from causalnet.checks import check_output_dir
+from causalnet.commands.options import add_engine_options, backend_from_args, parse_subjects
 from causalnet.eval.protocols import PROTOCOLS
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ def run_train(args: argparse.Namespace) -> int:
     elif not args.out:
         raise ValueError("--out RUN_DIR is required for a LOSO run")
     else:
-        check_out_dir(args.out)
+        check_output_dir(args.out)
     clips = load_composite(args.data, subjects=subjects)
     if clips.num_classes != cfg.model.num_classes:  # e.g. a folder built with --labels mmew5
         cfg = cfg.with_overrides({"model.num_classes": clips.num_classes})

@@ -18,6 +18,7 @@ from causalnet.engine.backends import Backend, LocalBackend
 from causalnet.engine.device import check_device
 from causalnet.engine.fold import FoldJob, FoldKey, FoldOutcome
 from causalnet.engine.store import FoldStore
+from causalnet.io import clean_stale_temp_files
 
 __all__ = ["FoldProgress", "run_folds"]
 
@@ -72,6 +73,8 @@ def run_folds(store: FoldStore, keys: Sequence[FoldKey], make_job: Callable[[Fol
     backend = backend or LocalBackend()
     device = check_device(device) if not _remote(backend) else device
     with store.lock():
+        for stale in clean_stale_temp_files(store.out, older_than=0):  # we hold the folder: no writer is live
+            log.info("removed %s, left by an interrupted write", stale)
         todo = store.pending(keys)
         done = len(keys) - len(todo)
         if done:

@@ -184,6 +184,10 @@ def fit(models: list[nn.Module], x: np.ndarray, y: np.ndarray, train_sets: Seque
     m_count = len(models)
     for model in models:
         model.to(device)
+    # functional_call under vmap can leave a batched tensor in a buffer that several modules share (the
+    # sparse mask); keep every module's own buffers to put back afterwards
+    own_buffers = [[(mod, name, buf) for mod in model.modules() for name, buf in mod._buffers.items()
+                    if buf is not None] for model in models]
     params, buffers = stack_module_state(models)
     base = models[0]
     gen = torch.Generator().manual_seed(seed)
@@ -243,7 +247,11 @@ def fit(models: list[nn.Module], x: np.ndarray, y: np.ndarray, train_sets: Seque
             on_epoch(epoch)
     with torch.no_grad():
         for k, model in enumerate(models):
+            for mod, name, buf in own_buffers[k]:
+                mod._buffers[name] = buf
             for name, p in model.named_parameters():
                 p.copy_(params[name][k])
+            for name, b in model.named_buffers():  # trained buffers, e.g. batch-norm statistics
+                b.copy_(buffers[name][k])
             model.cpu()
     return [_average_columns(history[k], n, cols) for k, (n, cols) in enumerate(eval_shapes)]
