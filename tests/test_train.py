@@ -172,7 +172,7 @@ def test_train_config_validation():
         TrainConfig(epochs=0)
     with pytest.raises(ValueError, match="no field 'nope'"):
         small_cfg(**{"train.nope": "1"})
-    with pytest.raises(ValueError, match="unknown setting"):
+    with pytest.raises(ValueError, match="unknown scope"):
         small_cfg(**{"optim.lr": "1"})
 
 
