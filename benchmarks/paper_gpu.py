@@ -188,13 +188,14 @@ class Bench:
         self.results["table4"] = {"step": steps, "amp_fixed": self.metrics(amp_run, "fixed"),
                                   "timings": self.results.get("timings", {})}
         ratio = steps["fp32"]["step_s_median"] / steps["bf16"]["step_s_median"]
+        amp_fixed = self.results["table4"]["amp_fixed"]
         name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
         fp32, bf16 = steps["fp32"], steps["bf16"]
         self.emit(f"## Table 4: speed on {device} ({name})",
                   "", f"- full-batch training step ({len(x)} clips), median of {fp32['steps']} epochs: "
                   f"fp32 {fp32['step_s_median']:.3f} s, bf16 autocast {bf16['step_s_median']:.3f} s "
                   f"({ratio:.2f}x); peak GPU memory {fp32['peak_gpu_gib']} / {bf16['peak_gpu_gib']} GiB",
-                  f"- bf16 full LOSO, fixed: composite UF1 {cell(self.results['table4']['amp_fixed']['composite'], 'uf1')}",
+                  f"- bf16 full LOSO, fixed: composite UF1 {cell(amp_fixed['composite'], 'uf1')}",
                   "- timings of every LOSO this invocation trained (wall s, peak GPU GiB):",
                   *[f"  - {k}: {v['wall_s']} s for {v['folds_trained']} folds, {v['peak_gpu_gib']} GiB"
                     for k, v in self.results.get("timings", {}).items()], "")
