@@ -53,7 +53,8 @@ def build_folder(out: Path, runs: int, data: Path | None) -> None:
     from causalnet.models import CausalNet, save_checkpoint
     from causalnet.report.folds import load_folds, protocol_rows
     from causalnet.train import ExperimentConfig
-    from causalnet.train.loso import FoldResult, metrics_from_rows, predictions_csv
+    from causalnet.engine import FoldResult
+    from causalnet.eval.predictions import metrics_from_rows, predictions_csv
 
     rng = np.random.default_rng(0)
     clips, data_root = clip_list(data, rng)
@@ -72,13 +73,10 @@ def build_folder(out: Path, runs: int, data: Path | None) -> None:
             logits = rng.normal(size=(MEMBERS, EPOCHS, n, CLASSES)) + skill * np.eye(CLASSES)[labels][None, None]
             probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
             val = (0.5 + 0.25 * np.linspace(0, 1, EPOCHS)[None] + rng.normal(0, 0.03, (MEMBERS, EPOCHS)))
-            fold = FoldResult(probs.astype(np.float32), np.array([c[1] for c in rows]), labels,
-                              val.astype(np.float32), (1 - val).astype(np.float32))
-            path = out / "folds" / f"run{run}" / f"{subject}.npz"
-            path.parent.mkdir(parents=True, exist_ok=True)
             feats = (centres[labels] + rng.normal(size=(n, FEATURES))).astype(np.float32)
-            np.savez(path, probs=fold.probs, clips=fold.clips, labels=fold.labels, val_uf1=fold.val_uf1,
-                     val_nll=fold.val_nll, features=feats)
+            fold = FoldResult(probs.astype(np.float32), np.array([c[1] for c in rows]), labels,
+                              val.astype(np.float32), (1 - val).astype(np.float32), features=feats)
+            fold.save(out / "folds" / f"run{run}" / f"{subject}.npz")
             if run == 0:
                 torch.manual_seed(len(subject))
                 save_checkpoint(out / "checkpoints" / "run0" / f"{subject}.safetensors", CausalNet(cfg.model),

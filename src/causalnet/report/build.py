@@ -242,7 +242,7 @@ class TrainReport:
         elif run.metrics:
             tables = {run.protocol: run.metrics}
         elif self.preds is not None:
-            from causalnet.train.loso import metrics_from_rows
+            from causalnet.eval.predictions import metrics_from_rows
 
             tables = {run.protocol: metrics_from_rows(self.preds.rows(), run.protocol)}
         section.notes += self.notes

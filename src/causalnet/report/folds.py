@@ -1,8 +1,8 @@
 """What a ``causalnet train`` run folder's fold files tell beyond ``predictions.csv``.
 
 Every fold file keeps the per-member, per-epoch test probabilities and validation scores
-(:class:`causalnet.train.loso.FoldResult`), so the report recomputes each protocol's predictions with
-the protocols' own selection code (:func:`causalnet.train.protocols.select_probs`), draws learning
+(:class:`causalnet.engine.FoldResult`), so the report recomputes each protocol's predictions with
+the protocols' own selection code (:func:`causalnet.eval.predictions.fold_rows`), draws learning
 curves, marks the epochs each protocol picked, and reads the optional ``features`` ``[n_test, F]``
 (pre-head features of member 0 at the final epoch, written by ``causalnet train --save-features``).
 """
@@ -16,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from causalnet.engine import FoldResult
+from causalnet.eval.predictions import fold_rows, metrics_from_rows
+from causalnet.eval.protocols import PROTOCOLS, select_epoch, validation_epoch
 from causalnet.report.stats import confusion_metrics
-from causalnet.train.loso import FoldResult, metrics_from_rows
-from causalnet.train.protocols import PROTOCOLS, select_epoch, select_probs, validation_epoch
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +68,9 @@ def load_folds(run_dir: str | Path, keys: list[tuple[int, str]] | None = None,
         path = root / f"run{run}" / f"{subject}.npz"
         if not path.is_file():
             raise FileNotFoundError(f"{path}: fold file missing (the run is unfinished?)")
-        folds[(run, subject)] = FoldResult.load(path)
-        with np.load(path, allow_pickle=False) as z:
-            if "features" in z.files:
-                features[(run, subject)] = z["features"]
+        fold = folds[(run, subject)] = FoldResult.load(path)
+        if fold.features is not None:
+            features[(run, subject)] = fold.features
     if not folds:
         raise ValueError(f"{root}: no fold files")
     return Folds(folds, features, datasets or {})
@@ -89,14 +89,8 @@ def complete_runs(folds: Folds) -> tuple[Folds, list[int]]:
 
 def protocol_rows(folds: Folds, protocol: str) -> list[dict[str, Any]]:
     """Prediction rows (as ``predictions.csv``) of every fold under ``protocol``."""
-    rows = []
-    for (run, subject), fold in folds.folds.items():
-        probs, epoch = select_probs(fold, protocol)
-        for clip, label, p in zip(fold.clips.tolist(), fold.labels.tolist(), probs, strict=True):
-            rows.append({"run": run, "subject": subject, "dataset": folds.datasets.get((subject, clip), ""),
-                         "clip": clip, "label": int(label), "pred": int(np.argmax(p)), "probs": p.tolist(),
-                         "epoch": epoch})
-    return rows
+    return [row for (run, subject), fold in folds.folds.items()
+            for row in fold_rows(fold, protocol, run, subject, folds.datasets)]
 
 
 def protocol_metrics(folds: Folds) -> dict[str, dict[str, Any]]:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from causalnet.io import read_json
-from causalnet.train.loso import read_predictions
+from causalnet.eval.predictions import read_predictions
 
 KINDS = ("robustness", "train", "sweep", "released", "predictions")
 PREDICTIONS = "predictions.csv"
