@@ -50,11 +50,11 @@ def clip_list(data: Path | None, rng: np.random.Generator) -> tuple[list[tuple[s
 def build_folder(out: Path, runs: int, data: Path | None) -> None:
     import torch
 
+    from causalnet.engine import FoldResult
+    from causalnet.eval.predictions import metrics_from_rows, predictions_csv
     from causalnet.models import CausalNet, save_checkpoint
     from causalnet.report.folds import load_folds, protocol_rows
     from causalnet.train import ExperimentConfig
-    from causalnet.engine import FoldResult
-    from causalnet.eval.predictions import metrics_from_rows, predictions_csv
 
     rng = np.random.default_rng(0)
     clips, data_root = clip_list(data, rng)

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from causalnet.io import read_json
 from causalnet.eval.predictions import read_predictions
+from causalnet.io import read_json
 
 KINDS = ("robustness", "train", "sweep", "released", "predictions")
 PREDICTIONS = "predictions.csv"
