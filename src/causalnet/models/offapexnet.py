@@ -26,14 +26,18 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from causalnet.config import PresetMixin
+from causalnet.models.cnn import mlp_head
 from causalnet.models.registry import register_model
-from causalnet.models.views import APEX_VIEW, FLOW_VIEW, NUM_INPUT_IMAGES, check_input
+from causalnet.models.views import (
+    APEX_VIEW,
+    FLOW_U_CHANNEL,
+    FLOW_V_CHANNEL,
+    FLOW_VIEW,
+    NUM_INPUT_IMAGES,
+    input_planes,
+)
 
 __all__ = ["ApexNet", "ApexNetConfig", "OffApexNet", "OffApexNetConfig"]
-
-#: BGR channel indexes of the optical-flow image (see causalnet.flow.optical_flow): u and v.
-FLOW_U_CHANNEL = 2
-FLOW_V_CHANNEL = 1
 
 
 @dataclass
@@ -112,20 +116,11 @@ class StreamCNN(nn.Module):
                        nn.ReLU(), nn.MaxPool2d(cfg.pool)]
             width_in = width
         self.streams = nn.Sequential(*layers)
-        features = streams * width_in * cfg.feature_side**2
-        head: list[nn.Module] = []
-        for width in cfg.fc_widths:
-            head += [nn.Linear(features, width), nn.ReLU(), nn.Dropout(cfg.dropout)]
-            features = width
-        head.append(nn.Linear(features, cfg.num_classes))
-        self.head = nn.Sequential(*head)
+        self.head = mlp_head(streams * width_in * cfg.feature_side**2, cfg.fc_widths, cfg.dropout, cfg.num_classes)
 
     def forward_features(self, x: Tensor) -> Tensor:
         """Concatenated stream features ``[B, streams * w_last * side * side]`` (stream-major)."""
-        cfg = self.config
-        check_input(x, cfg.in_channels, cfg.image_size)
-        planes = x[:, cfg.image, list(cfg.channels)] * cfg.input_scale + cfg.input_shift  # [B, S, H, W]
-        return rearrange(self.streams(planes), "b c h w -> b (c h w)")
+        return rearrange(self.streams(input_planes(x, self.config)), "b c h w -> b (c h w)")
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.forward_features(x))
