@@ -309,7 +309,7 @@ def test_compact_presets_meet_the_compute_cap():
 
 
 def test_bad_configs_and_inputs_are_clear_errors():
-    with pytest.raises(ValueError, match="image must be"):
+    with pytest.raises(ValueError, match="HTNetConfig.image: must be an integer in \\[0, 3\\]"):
         HTNetConfig(image=4)
     with pytest.raises(ValueError, match="channels"):
         OffApexNetConfig(channels=(3,))
