@@ -319,7 +319,7 @@ def test_bad_configs_and_inputs_are_clear_errors():
         compact("offapexnet")(torch.zeros(2, 3, 3, 28, 28))
     with pytest.raises(ValueError, match="divisible by heads"):
         make_config("offtanet", "paper").with_overrides({"heads": 5})
-    with pytest.raises(ValueError, match="onset"):
+    with pytest.raises(ValueError, match="MMNetConfig.image: must be one of 0"):
         make_config("mmnet", "compact").with_overrides({"image": 1})
     with pytest.raises(ValueError, match="patch_size"):
         make_config("srmcl", "compact").with_overrides({"patch_size": 5})

@@ -34,6 +34,7 @@ import torch
 from einops import rearrange
 from torch import Tensor, nn
 
+from causalnet.checks import ANY, Check, between
 from causalnet.config import PresetMixin
 from causalnet.models.cnn import conv_bn_relu, mlp_head, pooled_side, resize_planes
 from causalnet.models.registry import register_model
@@ -75,13 +76,19 @@ class MicroAttentionConfig(PresetMixin):
     input_scale: float = 1.0 / 255.0
     input_shift: float = 0.0
 
+    #: allowed ranges (checked on construction); sizes are bounded so a crafted config cannot allocate absurd memory
+    FIELD_CHECKS: ClassVar[dict[str, Check]] = {
+        "num_classes": between(2, 1000), "image_size": between(1, 256), "in_channels": between(1, 16),
+        "image": between(0, NUM_INPUT_IMAGES - 1), "channels": between(0, 15, items=(1, 16)),
+        "resize": between(0, 512), "stem_width": between(1, 1024), "stem_kernel": between(1, 15, odd=True),
+        "stem_stride": between(1, 8), "widths": between(1, 1024, items=(1, 4)),
+        "fc_widths": between(1, 8192, items=(0, 4)), "dropout": between(0, 1, hi_open=True), "input_scale": ANY,
+        "input_shift": ANY,
+    }
+
     def __post_init__(self) -> None:
-        if not 0 <= self.image < NUM_INPUT_IMAGES:
-            raise ValueError(f"image must be in 0..{NUM_INPUT_IMAGES - 1}, got {self.image}")
-        if not self.channels or any(not 0 <= c < self.in_channels for c in self.channels):
-            raise ValueError(f"channels must be a non-empty tuple of indexes < {self.in_channels}: {self.channels}")
-        if not self.widths or self.stem_kernel % 2 == 0 or self.resize < 0:
-            raise ValueError("need >= 1 unit, an odd stem_kernel and resize >= 0")
+        if any(c >= self.in_channels for c in self.channels):
+            raise ValueError(f"channels must be indexes < in_channels {self.in_channels}: {self.channels}")
 
     @property
     def feature_side(self) -> int:

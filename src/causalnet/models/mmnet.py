@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
+from causalnet.checks import ANY, Check, between, one_of
 from causalnet.config import PresetMixin
 from causalnet.models.cnn import SpatialGate, conv_bn_relu, resize_planes
 from causalnet.models.registry import register_model
@@ -87,17 +88,23 @@ class MMNetConfig(PresetMixin):
     input_scale: float = 1.0 / 255.0
     input_shift: float = 0.0
 
+    #: allowed ranges (checked on construction); sizes are bounded so a crafted config cannot allocate absurd memory
+    FIELD_CHECKS: ClassVar[dict[str, Check]] = {
+        "num_classes": between(2, 1000), "image_size": between(1, 256), "in_channels": between(1, 16),
+        "image": one_of(ONSET_IMAGE), "channels": between(0, 15, items=(1, 16)), "resize": between(0, 512),
+        "stem_width": between(1, 1024), "stem_stride": between(1, 8), "widths": between(1, 1024, items=(1, 6)),
+        "strides": between(1, 2, items=(1, 6)), "pos_depth": between(1, 32), "pos_heads": between(1, 64),
+        "pos_mlp_ratio": between(1, 16), "dropout": between(0, 1, hi_open=True), "input_scale": ANY,
+        "input_shift": ANY,
+    }
+
     def __post_init__(self) -> None:
-        if self.image != ONSET_IMAGE:
-            raise ValueError(f"image must be {ONSET_IMAGE}: the onset–apex view holds the onset in image 0")
-        if not self.channels or any(not 0 <= c < self.in_channels for c in self.channels):
-            raise ValueError(f"channels must be a non-empty tuple of indexes < {self.in_channels}: {self.channels}")
-        if not self.widths or len(self.strides) != len(self.widths) or any(s not in (1, 2) for s in self.strides):
-            raise ValueError(f"need one stride (1 or 2) per stage width: widths {self.widths}, strides {self.strides}")
+        if any(c >= self.in_channels for c in self.channels):
+            raise ValueError(f"channels must be indexes < in_channels {self.in_channels}: {self.channels}")
+        if len(self.strides) != len(self.widths):
+            raise ValueError(f"need one stride per stage width: widths {self.widths}, strides {self.strides}")
         if self.widths[-1] % self.pos_heads:
             raise ValueError(f"the last width {self.widths[-1]} must be divisible by pos_heads {self.pos_heads}")
-        if self.resize < 0 or self.stem_stride < 1:
-            raise ValueError("resize must be >= 0 (0 = no resize) and stem_stride >= 1")
 
     @property
     def feature_side(self) -> int:

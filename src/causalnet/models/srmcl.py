@@ -46,6 +46,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
+from causalnet.checks import ANY, Check, at_least, between, positive
 from causalnet.config import PresetMixin
 from causalnet.models.registry import register_model
 from causalnet.models.views import (
@@ -101,20 +102,25 @@ class SRMCLConfig(PresetMixin):
     input_scale: float = 1.0 / 255.0
     input_shift: float = 0.0
 
+    #: allowed ranges (checked on construction); sizes are bounded so a crafted config cannot allocate absurd memory
+    FIELD_CHECKS: ClassVar[dict[str, Check]] = {
+        "num_classes": between(2, 1000), "image_size": between(1, 256), "in_channels": between(1, 16),
+        "image": between(0, NUM_INPUT_IMAGES - 1), "channels": between(0, 15, items=(1, 16)),
+        "patch_size": between(1, 64), "dim": between(4, 2048), "depth": between(1, 32), "heads": between(1, 64),
+        "mlp_ratio": between(1, 16), "dropout": between(0, 1, hi_open=True), "decoder_dim": between(2, 2048),
+        "decoder_depth": between(1, 32), "decoder_heads": between(1, 64),
+        "mask_ratio": between(0, 1, lo_open=True, hi_open=True), "mask_rounds": between(1, 8),
+        "recon_weight": at_least(0), "memory_weight": at_least(0), "temperature": positive(),
+        "memory_momentum": between(0, 1, hi_open=True), "input_scale": ANY, "input_shift": ANY,
+    }
+
     def __post_init__(self) -> None:
-        if not 0 <= self.image < NUM_INPUT_IMAGES:
-            raise ValueError(f"image must be in 0..{NUM_INPUT_IMAGES - 1}, got {self.image}")
-        if not self.channels or any(not 0 <= c < self.in_channels for c in self.channels):
-            raise ValueError(f"channels must be a non-empty tuple of indexes < {self.in_channels}: {self.channels}")
+        if any(c >= self.in_channels for c in self.channels):
+            raise ValueError(f"channels must be indexes < in_channels {self.in_channels}: {self.channels}")
         if self.image_size % self.patch_size:
             raise ValueError(f"image_size {self.image_size} is not a multiple of patch_size {self.patch_size}")
         if self.dim % 4 or self.decoder_dim % 2:
             raise ValueError("dim must be a multiple of 4 and decoder_dim even (2-D sin-cos position codes)")
-        if not 0.0 < self.mask_ratio < 1.0 or self.mask_rounds < 1:
-            raise ValueError(f"mask_ratio must be in (0, 1) and mask_rounds >= 1, got {self.mask_ratio}, "
-                             f"{self.mask_rounds}")
-        if not 0.0 <= self.memory_momentum < 1.0 or self.temperature <= 0:
-            raise ValueError("memory_momentum must be in [0, 1) and temperature > 0")
 
     @property
     def grid(self) -> int:
