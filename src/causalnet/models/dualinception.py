@@ -26,52 +26,35 @@ import torch
 from einops import rearrange
 from torch import Tensor, nn
 
-from causalnet.checks import ANY, Check, between
-from causalnet.config import PresetMixin
+from causalnet.checks import Check, between
 from causalnet.models.cnn import mlp_head, pooled_side
 from causalnet.models.registry import register_model
-from causalnet.models.views import FLOW_U_CHANNEL, FLOW_V_CHANNEL, FLOW_VIEW, NUM_INPUT_IMAGES, input_planes
+from causalnet.models.views import FLOW_U_CHANNEL, FLOW_V_CHANNEL, FLOW_VIEW, ImageInputConfig, input_planes
 
 __all__ = ["DualInception", "DualInceptionConfig", "InceptionBlock"]
 
 
 @dataclass
-class DualInceptionConfig(PresetMixin):
+class DualInceptionConfig(ImageInputConfig):
     """Hyperparameters of Dual-Inception. Presets: ``paper`` (the published sizes), ``compact`` (CPU).
 
-    Attributes:
-        num_classes: output classes.
-        image_size, in_channels: input geometry (28, 3).
-        image: which of the four input images the model reads (0 = onset→apex flow).
-        channels: channels of that image, one Inception stream each (default u, v).
+    Attributes (besides :class:`~causalnet.models.views.ImageInputConfig`'s input fields):
+        channels: channels of image ``image``, one Inception stream each (default u, v).
         widths: filters per branch of each Inception block (6, 16).
         fc_widths: widths of the hidden fully connected layers (1024).
         dropout: dropout after each hidden fully connected layer.
-        input_scale, input_shift: the model sees ``x * input_scale + input_shift``.
     """
 
-    num_classes: int = 3
-    image_size: int = 28
-    in_channels: int = 3
-    image: int = 0
     channels: tuple[int, ...] = (FLOW_U_CHANNEL, FLOW_V_CHANNEL)
     widths: tuple[int, ...] = (6, 16)
     fc_widths: tuple[int, ...] = (1024,)
     dropout: float = 0.0
-    input_scale: float = 1.0 / 255.0
-    input_shift: float = 0.0
 
     #: allowed ranges (checked on construction); sizes are bounded so a crafted config cannot allocate absurd memory
     FIELD_CHECKS: ClassVar[dict[str, Check]] = {
-        "num_classes": between(2, 1000), "image_size": between(1, 256), "in_channels": between(1, 16),
-        "image": between(0, NUM_INPUT_IMAGES - 1), "channels": between(0, 15, items=(1, 16)),
-        "widths": between(1, 1024, items=(1, 4)), "fc_widths": between(1, 8192, items=(0, 4)),
-        "dropout": between(0, 1, hi_open=True), "input_scale": ANY, "input_shift": ANY,
+        **ImageInputConfig.FIELD_CHECKS, "widths": between(1, 1024, items=(1, 4)),
+        "fc_widths": between(1, 8192, items=(0, 4)), "dropout": between(0, 1, hi_open=True),
     }
-
-    def __post_init__(self) -> None:
-        if any(c >= self.in_channels for c in self.channels):
-            raise ValueError(f"channels must be indexes < in_channels {self.in_channels}: {self.channels}")
 
     @property
     def feature_side(self) -> int:

@@ -34,37 +34,27 @@ import torch
 from einops import rearrange
 from torch import Tensor, nn
 
-from causalnet.checks import ANY, Check, between
-from causalnet.config import PresetMixin
+from causalnet.checks import Check, between
 from causalnet.models.cnn import conv_bn_relu, mlp_head, pooled_side, resize_planes
 from causalnet.models.registry import register_model
-from causalnet.models.views import APEX_VIEW, NUM_INPUT_IMAGES, input_planes
+from causalnet.models.views import APEX_VIEW, ImageInputConfig, input_planes
 
 __all__ = ["MicroAttention", "MicroAttentionConfig", "MicroAttentionUnit"]
 
 
 @dataclass
-class MicroAttentionConfig(PresetMixin):
+class MicroAttentionConfig(ImageInputConfig):
     """Hyperparameters of Micro-attention. Presets: ``paper`` (published sizes, 224 px), ``compact`` (28 px, CPU).
 
-    Attributes:
-        num_classes: output classes.
-        image_size, in_channels: geometry of the input the model receives (28, 3).
-        image: which of the four input images the model reads (0 = the apex face of the apex view).
-        channels: channels of that image fed to the stem (all three; grey in the apex view).
+    Attributes (besides :class:`~causalnet.models.views.ImageInputConfig`'s input fields):
+        image, channels: image 0 (the apex face of the apex view), all three channels (grey in the apex view).
         resize: side the planes are resized to (bilinear) before the stem; 0 = as they come.
         stem_width, stem_kernel, stem_stride: the first convolution (32, 7, 2).
         stem_pool: a ``3×3`` stride-2 max-pool after the stem.
         widths: widths of the micro-attention units (64, 128, 256).
         fc_widths, dropout: hidden fully connected layers (4096) and their dropout (0.5).
-        input_scale, input_shift: the model sees ``x * input_scale + input_shift``.
     """
 
-    num_classes: int = 3
-    image_size: int = 28
-    in_channels: int = 3
-    image: int = 0
-    channels: tuple[int, ...] = (0, 1, 2)
     resize: int = 224
     stem_width: int = 32
     stem_kernel: int = 7
@@ -73,22 +63,14 @@ class MicroAttentionConfig(PresetMixin):
     widths: tuple[int, ...] = (64, 128, 256)
     fc_widths: tuple[int, ...] = (4096,)
     dropout: float = 0.5
-    input_scale: float = 1.0 / 255.0
-    input_shift: float = 0.0
 
     #: allowed ranges (checked on construction); sizes are bounded so a crafted config cannot allocate absurd memory
     FIELD_CHECKS: ClassVar[dict[str, Check]] = {
-        "num_classes": between(2, 1000), "image_size": between(1, 256), "in_channels": between(1, 16),
-        "image": between(0, NUM_INPUT_IMAGES - 1), "channels": between(0, 15, items=(1, 16)),
+        **ImageInputConfig.FIELD_CHECKS,
         "resize": between(0, 512), "stem_width": between(1, 1024), "stem_kernel": between(1, 15, odd=True),
         "stem_stride": between(1, 8), "widths": between(1, 1024, items=(1, 4)),
-        "fc_widths": between(1, 8192, items=(0, 4)), "dropout": between(0, 1, hi_open=True), "input_scale": ANY,
-        "input_shift": ANY,
+        "fc_widths": between(1, 8192, items=(0, 4)), "dropout": between(0, 1, hi_open=True),
     }
-
-    def __post_init__(self) -> None:
-        if any(c >= self.in_channels for c in self.channels):
-            raise ValueError(f"channels must be indexes < in_channels {self.in_channels}: {self.channels}")
 
     @property
     def feature_side(self) -> int:

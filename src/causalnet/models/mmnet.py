@@ -41,11 +41,10 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-from causalnet.checks import ANY, Check, between, one_of
-from causalnet.config import PresetMixin
+from causalnet.checks import Check, between, one_of
 from causalnet.models.cnn import SpatialGate, conv_bn_relu, resize_planes
 from causalnet.models.registry import register_model
-from causalnet.models.views import ONSET_APEX_VIEW, input_planes
+from causalnet.models.views import ONSET_APEX_VIEW, ImageInputConfig, input_planes
 from causalnet.models.vit import TransformerStack
 
 __all__ = ["CABlock", "MMNet", "MMNetConfig"]
@@ -55,12 +54,11 @@ ONSET_IMAGE, APEX_IMAGE = 0, 1
 
 
 @dataclass
-class MMNetConfig(PresetMixin):
+class MMNetConfig(ImageInputConfig):
     """Hyperparameters of the MMNet-style baseline. Presets: ``paper`` (MMNet's widths), ``compact`` (CPU).
 
-    Attributes:
-        num_classes: output classes.
-        image_size, in_channels: input geometry (28, 3).
+    Attributes (besides :class:`~causalnet.models.views.ImageInputConfig`'s input fields; each face is seen as
+    ``face * input_scale + input_shift``):
         image: the onset image of the view (0; the apex is image 1). Fixed by the view.
         channels: channels of the faces the model reads (one: the view's faces are grey).
         resize: side the apex−onset difference is resized to (bilinear) before the stem; 0 = as it comes.
@@ -68,13 +66,8 @@ class MMNetConfig(PresetMixin):
         widths, strides: one CA block per stage (MMNet: 128, 128, 256, 512; strides 1, 2, 2, 2).
         pos_depth, pos_heads, pos_mlp_ratio: the position-calibration transformer (3, 4, 2).
         dropout: dropout in the transformer's MLPs.
-        input_scale, input_shift: each face is seen as ``face * input_scale + input_shift``.
     """
 
-    num_classes: int = 3
-    image_size: int = 28
-    in_channels: int = 3
-    image: int = ONSET_IMAGE
     channels: tuple[int, ...] = (0,)
     resize: int = 224
     stem_width: int = 128
@@ -85,22 +78,17 @@ class MMNetConfig(PresetMixin):
     pos_heads: int = 4
     pos_mlp_ratio: int = 2
     dropout: float = 0.0
-    input_scale: float = 1.0 / 255.0
-    input_shift: float = 0.0
 
     #: allowed ranges (checked on construction); sizes are bounded so a crafted config cannot allocate absurd memory
     FIELD_CHECKS: ClassVar[dict[str, Check]] = {
-        "num_classes": between(2, 1000), "image_size": between(1, 256), "in_channels": between(1, 16),
-        "image": one_of(ONSET_IMAGE), "channels": between(0, 15, items=(1, 16)), "resize": between(0, 512),
+        **ImageInputConfig.FIELD_CHECKS, "image": one_of(ONSET_IMAGE), "resize": between(0, 512),
         "stem_width": between(1, 1024), "stem_stride": between(1, 8), "widths": between(1, 1024, items=(1, 6)),
         "strides": between(1, 2, items=(1, 6)), "pos_depth": between(1, 32), "pos_heads": between(1, 64),
-        "pos_mlp_ratio": between(1, 16), "dropout": between(0, 1, hi_open=True), "input_scale": ANY,
-        "input_shift": ANY,
+        "pos_mlp_ratio": between(1, 16), "dropout": between(0, 1, hi_open=True),
     }
 
     def __post_init__(self) -> None:
-        if any(c >= self.in_channels for c in self.channels):
-            raise ValueError(f"channels must be indexes < in_channels {self.in_channels}: {self.channels}")
+        super().__post_init__()
         if len(self.strides) != len(self.widths):
             raise ValueError(f"need one stride per stage width: widths {self.widths}, strides {self.strides}")
         if self.widths[-1] % self.pos_heads:

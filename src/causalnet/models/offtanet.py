@@ -39,8 +39,7 @@ import torch
 from einops import rearrange
 from torch import Tensor, nn
 
-from causalnet.checks import ANY, Check, between
-from causalnet.config import PresetMixin
+from causalnet.checks import Check, between
 from causalnet.models.cnn import SpatialGate, conv_bn_relu, mlp_head, pooled_side, resize_planes
 from causalnet.models.registry import register_model
 from causalnet.models.views import (
@@ -48,7 +47,7 @@ from causalnet.models.views import (
     FLOW_U_CHANNEL,
     FLOW_V_CHANNEL,
     FLOW_VIEW,
-    NUM_INPUT_IMAGES,
+    ImageInputConfig,
     input_planes,
 )
 from causalnet.models.vit import sincos_code
@@ -57,14 +56,11 @@ __all__ = ["OffTANet", "OffTANetConfig"]
 
 
 @dataclass
-class OffTANetConfig(PresetMixin):
+class OffTANetConfig(ImageInputConfig):
     """Hyperparameters of Off-TANet. Presets: ``paper`` (published, 59,403 parameters), ``compact`` (CPU).
 
-    Attributes:
-        num_classes: output classes.
-        image_size, in_channels: geometry of the input the model receives (28, 3).
-        image: which of the four input images the model reads (0 = onset→apex flow).
-        channels: channels of that image (u, v, strain).
+    Attributes (besides :class:`~causalnet.models.views.ImageInputConfig`'s input fields):
+        channels: channels of image ``image`` (u, v, strain).
         resize: side the planes are resized to (bilinear) before the stem; 0 = as they come.
         stem_width, stem_kernel, stem_stride: the first convolution (8, 7, 2).
         res_widths: widths of the residual blocks (18, 28).
@@ -73,13 +69,8 @@ class OffTANetConfig(PresetMixin):
         channel_hidden: bottleneck width of the channel attention (1 = ``28 / 28``).
         spatial_kernel: kernel of the spatial attention's convolution (3).
         fc_widths, dropout: hidden fully connected layers (64, 64) and their dropout (0.5).
-        input_scale, input_shift: the model sees ``x * input_scale + input_shift``.
     """
 
-    num_classes: int = 3
-    image_size: int = 28
-    in_channels: int = 3
-    image: int = 0
     channels: tuple[int, ...] = (FLOW_U_CHANNEL, FLOW_V_CHANNEL, FLOW_STRAIN_CHANNEL)
     resize: int = 112
     stem_width: int = 8
@@ -92,23 +83,19 @@ class OffTANetConfig(PresetMixin):
     spatial_kernel: int = 3
     fc_widths: tuple[int, ...] = (64, 64)
     dropout: float = 0.5
-    input_scale: float = 1.0 / 255.0
-    input_shift: float = 0.0
 
     #: allowed ranges (checked on construction); sizes are bounded so a crafted config cannot allocate absurd memory
     FIELD_CHECKS: ClassVar[dict[str, Check]] = {
-        "num_classes": between(2, 1000), "image_size": between(1, 256), "in_channels": between(1, 16),
-        "image": between(0, NUM_INPUT_IMAGES - 1), "channels": between(0, 15, items=(1, 16)),
+        **ImageInputConfig.FIELD_CHECKS,
         "resize": between(0, 512), "stem_width": between(1, 1024), "stem_kernel": between(1, 15, odd=True),
         "stem_stride": between(1, 8), "res_widths": between(1, 1024, items=(1, 4)),
         "attention_width": between(1, 1024), "heads": between(1, 64), "channel_hidden": between(1, 1024),
         "spatial_kernel": between(1, 15, odd=True), "fc_widths": between(1, 8192, items=(0, 4)),
-        "dropout": between(0, 1, hi_open=True), "input_scale": ANY, "input_shift": ANY,
+        "dropout": between(0, 1, hi_open=True),
     }
 
     def __post_init__(self) -> None:
-        if any(c >= self.in_channels for c in self.channels):
-            raise ValueError(f"channels must be indexes < in_channels {self.in_channels}: {self.channels}")
+        super().__post_init__()
         if self.res_widths[-1] % self.heads:
             raise ValueError(f"the last residual width {self.res_widths[-1]} must be divisible by heads {self.heads}")
 

@@ -46,15 +46,14 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-from causalnet.checks import ANY, Check, at_least, between, positive
-from causalnet.config import PresetMixin
+from causalnet.checks import Check, at_least, between, positive
 from causalnet.models.registry import register_model
 from causalnet.models.views import (
     FLOW_STRAIN_CHANNEL,
     FLOW_U_CHANNEL,
     FLOW_V_CHANNEL,
     FLOW_VIEW,
-    NUM_INPUT_IMAGES,
+    ImageInputConfig,
     input_planes,
 )
 from causalnet.models.vit import TransformerStack, sincos_grid
@@ -63,12 +62,10 @@ __all__ = ["SRMCL", "SRMCLConfig"]
 
 
 @dataclass
-class SRMCLConfig(PresetMixin):
+class SRMCLConfig(ImageInputConfig):
     """Hyperparameters of the SRMCL-style baseline. Presets: ``paper`` (the release's sizes), ``compact`` (CPU).
 
-    Attributes:
-        num_classes: output classes.
-        image_size, in_channels: input geometry (28, 3).
+    Attributes (besides :class:`~causalnet.models.views.ImageInputConfig`'s input fields):
         image, channels: the image read (0 = onset→apex flow) and its channels (u, v, strain).
         patch_size: side of a patch (2: a 14×14 token grid on 28 px).
         dim, depth, heads, mlp_ratio, dropout: the encoder (a last layer of the same kind follows it).
@@ -76,13 +73,8 @@ class SRMCLConfig(PresetMixin):
         mask_ratio, mask_rounds: share of patch tokens masked, and how many masking rounds.
         recon_weight, memory_weight: weights of the reconstruction and memory-contrastive losses.
         temperature, memory_momentum: the memory's logit temperature and prototype momentum.
-        input_scale, input_shift: the model sees ``x * input_scale + input_shift``.
     """
 
-    num_classes: int = 3
-    image_size: int = 28
-    in_channels: int = 3
-    image: int = 0
     channels: tuple[int, ...] = (FLOW_U_CHANNEL, FLOW_V_CHANNEL, FLOW_STRAIN_CHANNEL)
     patch_size: int = 2
     dim: int = 768
@@ -99,24 +91,20 @@ class SRMCLConfig(PresetMixin):
     memory_weight: float = 0.5
     temperature: float = 0.05
     memory_momentum: float = 0.1
-    input_scale: float = 1.0 / 255.0
-    input_shift: float = 0.0
 
     #: allowed ranges (checked on construction); sizes are bounded so a crafted config cannot allocate absurd memory
     FIELD_CHECKS: ClassVar[dict[str, Check]] = {
-        "num_classes": between(2, 1000), "image_size": between(1, 256), "in_channels": between(1, 16),
-        "image": between(0, NUM_INPUT_IMAGES - 1), "channels": between(0, 15, items=(1, 16)),
+        **ImageInputConfig.FIELD_CHECKS,
         "patch_size": between(1, 64), "dim": between(4, 2048), "depth": between(1, 32), "heads": between(1, 64),
         "mlp_ratio": between(1, 16), "dropout": between(0, 1, hi_open=True), "decoder_dim": between(2, 2048),
         "decoder_depth": between(1, 32), "decoder_heads": between(1, 64),
         "mask_ratio": between(0, 1, lo_open=True, hi_open=True), "mask_rounds": between(1, 8),
         "recon_weight": at_least(0), "memory_weight": at_least(0), "temperature": positive(),
-        "memory_momentum": between(0, 1, hi_open=True), "input_scale": ANY, "input_shift": ANY,
+        "memory_momentum": between(0, 1, hi_open=True),
     }
 
     def __post_init__(self) -> None:
-        if any(c >= self.in_channels for c in self.channels):
-            raise ValueError(f"channels must be indexes < in_channels {self.in_channels}: {self.channels}")
+        super().__post_init__()
         if self.image_size % self.patch_size:
             raise ValueError(f"image_size {self.image_size} is not a multiple of patch_size {self.patch_size}")
         if self.dim % 4 or self.decoder_dim % 2:

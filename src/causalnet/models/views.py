@@ -24,12 +24,17 @@ The apex and onset–apex views are produced by the robustness engine from raw c
 
 from __future__ import annotations
 
-from typing import Protocol
+from dataclasses import dataclass
+from typing import ClassVar
 
 from torch import Tensor
 
+from causalnet.checks import ANY, Check, between
+from causalnet.config import PresetMixin
+
 __all__ = ["APEX_VIEW", "FLOW_STRAIN_CHANNEL", "FLOW_U_CHANNEL", "FLOW_VIEW", "FLOW_V_CHANNEL", "INPUT_VIEWS",
-           "NUM_INPUT_IMAGES", "ONSET_APEX_VIEW", "check_input", "input_planes", "input_view_of"]
+           "NUM_INPUT_IMAGES", "ONSET_APEX_VIEW", "ImageInputConfig", "check_input", "input_planes",
+           "input_view_of"]
 
 FLOW_VIEW = "flow"
 APEX_VIEW = "apex"
@@ -55,18 +60,42 @@ def check_input(x: Tensor, in_channels: int, image_size: int) -> None:
         raise ValueError(f"expected input [B, {', '.join(map(str, expected))}], got {list(x.shape)}")
 
 
-class PlaneSelection(Protocol):
-    """The config fields :func:`input_planes` reads (every baseline config has them)."""
+@dataclass
+class ImageInputConfig(PresetMixin):
+    """The input fields every baseline config shares (a base class: model configs add their own fields).
 
-    image_size: int
-    in_channels: int
-    image: int
-    channels: tuple[int, ...]
-    input_scale: float
-    input_shift: float
+    Attributes:
+        num_classes: output classes.
+        image_size, in_channels: geometry of the input the model receives (28, 3).
+        image: which of the four input images the model reads (0 = onset→apex flow / the apex face).
+        channels: channels of that image the model reads.
+        input_scale, input_shift: the model sees ``x * input_scale + input_shift``.
+    """
+
+    num_classes: int = 3
+    image_size: int = 28
+    in_channels: int = 3
+    image: int = 0
+    channels: tuple[int, ...] = (0, 1, 2)
+    input_scale: float = 1.0 / 255.0
+    input_shift: float = 0.0
+
+    #: allowed ranges of the shared fields (a subclass adds its own: ``{**ImageInputConfig.FIELD_CHECKS, ...}``)
+    FIELD_CHECKS: ClassVar[dict[str, Check]] = {
+        "num_classes": between(2, 1000), "image_size": between(1, 256), "in_channels": between(1, 16),
+        "image": between(0, NUM_INPUT_IMAGES - 1), "channels": between(0, 15, items=(1, 16)),
+        "input_scale": ANY, "input_shift": ANY,
+    }
+
+    def __post_init__(self) -> None:
+        if any(c >= self.in_channels for c in self.channels):
+            raise ValueError(f"channels must be indexes < in_channels {self.in_channels}: {self.channels}")
 
 
-def input_planes(x: Tensor, cfg: PlaneSelection, image: int | None = None) -> Tensor:
+ImageInputConfig.PRESETS = {"default": ImageInputConfig}
+
+
+def input_planes(x: Tensor, cfg: ImageInputConfig, image: int | None = None) -> Tensor:
     """Checked, scaled planes ``[B, len(cfg.channels), S, S]`` of one input image.
 
     ``x [B, 4, in_channels, S, S]`` → ``x[:, image, cfg.channels] * cfg.input_scale + cfg.input_shift``
