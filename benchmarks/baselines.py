@@ -7,6 +7,9 @@ Usage::
         # sample of the compact preset (forward in training mode, incl. the forward_train hook) and its
         # ratio to the compact CausalNet's (the compact rule's cap is 4x, docs/robustness.md);
         # --time adds the time of one vectorised training step (5 members x 64 samples, one thread)
+    python benchmarks/baselines.py fold --raw synth_raw --out rob_fold [--subject s01] [--models A,B]
+        # CPU and wall seconds of one robustness fold (run 0, 40 epochs, the settings of
+        # docs/robustness.md, one thread) per model, one after the other; flows are cached in --out
     python benchmarks/baselines.py composite --data ../shared/data/composite --out runs/baselines [--runs 5]
         # for every model that reads the published flow images (input view "flow"), or --models A,B:
         # causalnet train --data DATA --model M --preset compact --runs R --workers W --out OUT/M
@@ -82,6 +85,33 @@ def cost(args: argparse.Namespace) -> None:
     print(f"\ncompact rule's cap: 4 x {ref / 1e6:.2f} = {4 * ref / 1e6:.2f} M multiply-adds per training sample")
 
 
+def fold(args: argparse.Namespace) -> None:
+    from causalnet.commands.robustness import build_experiments
+    from causalnet.data.builders import read_plan
+    from causalnet.flow.config import PreprocessConfig
+    from causalnet.models import list_models
+    from causalnet.robustness import RobustnessConfig, RobustnessRun, clips_from_plan, parse_model_specs
+    from causalnet.robustness.engine import run_train_job
+
+    torch.set_num_threads(1)
+    names = args.models.split(",") if args.models else list_models()
+    clips, _ = clips_from_plan(read_plan("generic", args.raw))
+    prep = PreprocessConfig(face_method="none", face_size=112)
+    settings = argparse.Namespace(preset="compact", epochs=args.epochs, protocol=None)
+    exps = build_experiments(settings, names, 3, {"train": {"schedule": "constant", "label_smoothing": "0.1"}})
+    run = RobustnessRun(args.out, clips, prep, RobustnessConfig(sigmas=(0, 10, 20, 30), spotting=True, runs=1),
+                        parse_model_specs(",".join(names)), exps, ("negative", "positive", "surprise"))
+    report = run.prepare(workers=args.workers)
+    print(f"inputs: {report.flows} flows computed in {report.seconds:.0f} s")
+    for training in run.trainings:
+        job = run.make_job(training, 0, args.subject)
+        job.path = str(Path(args.out) / "fold_times" / f"{training.label}.npz")
+        cpu, wall = time.process_time(), time.perf_counter()
+        run_train_job(job)
+        print(f"{training.label:15s} one fold: {time.process_time() - cpu:6.1f} CPU-s, "
+              f"{time.perf_counter() - wall:6.1f} s wall", flush=True)
+
+
 def composite(args: argparse.Namespace) -> None:
     from causalnet.cli import main as cli
     from causalnet.models import FLOW_VIEW, get_entry, input_view_of, list_models
@@ -107,6 +137,14 @@ def main() -> None:
     c = sub.add_parser("cost", help="parameters and multiply-adds of every model (the compact rule's cap)")
     c.add_argument("--time", action="store_true", help="also time a vectorised training step")
     c.set_defaults(func=cost)
+    f = sub.add_parser("fold", help="CPU time of one robustness fold per model (demo synthetic benchmark)")
+    f.add_argument("--raw", required=True, help="a `causalnet synth --preset demo` folder")
+    f.add_argument("--out", required=True, help="work folder (flow cache, fold files)")
+    f.add_argument("--models", default="", help="comma-separated models (default: all registered)")
+    f.add_argument("--subject", default="s01")
+    f.add_argument("--epochs", type=int, default=40)
+    f.add_argument("--workers", type=int, default=2, help="processes for the inputs")
+    f.set_defaults(func=fold)
     p = sub.add_parser("composite", help="5-seed composite LOSO of the flow baselines (compact presets)")
     p.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "composite"))
     p.add_argument("--out", required=True)
