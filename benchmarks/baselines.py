@@ -88,10 +88,10 @@ def cost(args: argparse.Namespace) -> None:
 def fold(args: argparse.Namespace) -> None:
     from causalnet.commands.robustness import build_experiments
     from causalnet.data.builders import read_plan
+    from causalnet.engine import run_fold
     from causalnet.flow.config import PreprocessConfig
     from causalnet.models import list_models
     from causalnet.robustness import RobustnessConfig, RobustnessRun, clips_from_plan, parse_model_specs
-    from causalnet.robustness.engine import run_train_job
 
     torch.set_num_threads(1)
     names = args.models.split(",") if args.models else list_models()
@@ -104,10 +104,9 @@ def fold(args: argparse.Namespace) -> None:
     report = run.prepare(workers=args.workers)
     print(f"inputs: {report.flows} flows computed in {report.seconds:.0f} s")
     for training in run.trainings:
-        job = run.make_job(training, 0, args.subject)
-        job.path = str(Path(args.out) / "fold_times" / f"{training.label}.npz")
+        job = run.make_job(run.fold_key(training, 0, args.subject))
         cpu, wall = time.process_time(), time.perf_counter()
-        run_train_job(job)
+        run_fold(job)
         print(f"{training.label:15s} one fold: {time.process_time() - cpu:6.1f} CPU-s, "
               f"{time.perf_counter() - wall:6.1f} s wall", flush=True)
 

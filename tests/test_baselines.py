@@ -31,7 +31,7 @@ from causalnet.models import (
 from causalnet.models.auxiliary import functional_training_outputs, has_training_hook, training_outputs
 from causalnet.models.encoder import HierarchicalEncoder
 from causalnet.train import ExperimentConfig
-from causalnet.train.loop import fit_members
+from causalnet.train.loop import fit
 from test_robustness import synth_raw  # noqa: F401  (fixture)
 
 OLD = ("htnet", "offapexnet", "apexnet")
@@ -346,7 +346,7 @@ def _easy_task() -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.mark.parametrize("name", BASELINES)
 def test_baselines_train_with_the_shared_loop(name):
-    """The shared vectorised loop trains every baseline; an easy task is learned."""
+    """The one training loop trains every baseline; an easy task is learned."""
     from causalnet.train import TrainConfig
 
     x, y = _easy_task()
@@ -355,7 +355,7 @@ def test_baselines_train_with_the_shared_loop(name):
     for k in range(2):
         torch.manual_seed(k)
         models.append(create_model(name, "compact"))
-    hist = fit_members(models, x, y, [np.arange(24)] * 2, cfg, seed=0, num_classes=3, eval_sets=[np.arange(24)] * 2)
+    hist = fit(models, x, y, [np.arange(24)] * 2, cfg, seed=0, num_classes=3, eval_sets=[np.arange(24)] * 2)
     assert (hist[0][-1].argmax(-1) == y).mean() > 0.9
 
 
@@ -405,7 +405,7 @@ def test_srmcl_hook_auxiliary_losses_and_memory():
 
 
 def test_functional_hook_under_vmap_trains_every_member():
-    """What fit_members must call: vmap(functional_training_outputs(base)) over stacked members."""
+    """What fit calls: vmap(functional_training_outputs(base)) over stacked members."""
     models = []
     for k in range(2):
         torch.manual_seed(k)
@@ -443,17 +443,17 @@ def test_onset_apex_view_holds_the_onset_and_apex_faces(synth_raw, tmp_path):  #
     run = RobustnessRun(tmp_path, clips, prep, RobustnessConfig(sigmas=(0, 20)), parse_model_specs(
         "mmnet,microattention"), exps, ("negative", "positive", "surprise"))
     run.prepare(workers=1)
-    assert set(run.store.x) == {APEX_VIEW, ONSET_APEX_VIEW}
+    assert set(run.store_inputs.x) == {APEX_VIEW, ONSET_APEX_VIEW}
     for c in run.clips[:3]:
-        row = run.store.row(c.index, (ANNOTATED, 0, 0))
+        row = run.store_inputs.row(c.index, (ANNOTATED, 0, 0))
         faces = FaceAligner(FrameFolder(c.frames_dir), c.onset, prep).faces([c.onset, c.apex])
         small = {i: cv2.resize(f, (28, 28), interpolation=cv2.INTER_AREA) for i, f in faces.items()}
-        view = run.store.x[ONSET_APEX_VIEW][row]  # [4, 3, 28, 28]
+        view = run.store_inputs.x[ONSET_APEX_VIEW][row]  # [4, 3, 28, 28]
         for image, frame in ((0, c.onset), (1, c.apex)):
             expected = facial_mosaic(np.repeat(small[frame][..., None], 3, axis=2))
             assert np.array_equal(view[image].transpose(1, 2, 0), expected)
         assert not view[2:].any()
-        assert np.array_equal(view[1], run.store.x[APEX_VIEW][row][0])  # the apex view's image 0
+        assert np.array_equal(view[1], run.store_inputs.x[APEX_VIEW][row][0])  # the apex view's image 0
 
 
 def test_models_command_lists_views(capsys):
@@ -481,15 +481,14 @@ def test_robustness_cli_accepts_every_baseline(synth_raw, tmp_path, capsys):  # 
     assert all(results["metrics"][n]["sigma20"]["composite"]["n"] == 9 for n in NEW)
 
 
-@pytest.mark.xfail(strict=True, reason="fit_members copies parameters back to the models but not buffers (BatchNorm "
-                   "statistics, SRMCL's prototypes): the fix is one line in causalnet.train.loop (lead's file)")
-def test_models_after_fit_members_predict_as_during_training():
+def test_models_after_fit_predict_as_during_training():
+    """fit hands the trained buffers (batch-norm statistics, SRMCL's prototypes) back to the models."""
     from causalnet.train import TrainConfig
     from causalnet.train.loop import predict_proba
 
     x, y = _easy_task()
     torch.manual_seed(0)
     models = [create_model("offtanet", "compact")]
-    hist = fit_members(models, x, y, [np.arange(24)], TrainConfig(epochs=3, lr=3e-3, batch_size=8), seed=0,
+    hist = fit(models, x, y, [np.arange(24)], TrainConfig(epochs=3, lr=3e-3, batch_size=8), seed=0,
                        num_classes=3, eval_sets=[np.arange(24)])
     assert np.allclose(hist[0][-1], predict_proba(models[0], torch.from_numpy(x)), atol=1e-5)

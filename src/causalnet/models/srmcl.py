@@ -23,13 +23,11 @@ patches), the flow image's u, v, strain channels, the package's attention code (
 bias), masks drawn independently in each round from the encoded tokens, no ImageNet/MAE
 pre-training.
 
-**Training hook.** The model-agnostic loop trains with cross-entropy on ``forward(x)``. SRMCL's
-auxiliary losses need the labels and a different (masked) training forward: the model provides
-:meth:`SRMCL.forward_train` ``(x, y) -> (logits, auxiliary_loss)``; a loop that calls
-:func:`causalnet.models.auxiliary.training_outputs` (or its vmap form
-:func:`~causalnet.models.auxiliary.functional_training_outputs`) and adds the returned loss to its
-cross-entropy trains SRMCL with both auxiliary losses; a loop that calls ``model(x)`` trains the
-plain ViT with cross-entropy only.
+**Training hook.** SRMCL's auxiliary losses need the labels and a different (masked) training
+forward: the model provides :meth:`SRMCL.forward_train` ``(x, y) -> (logits, auxiliary_loss)``, and
+the one training loop (:func:`causalnet.train.loop.fit`, through
+:func:`causalnet.models.auxiliary.functional_training_outputs`) adds the returned loss to its
+cross-entropy, so SRMCL trains with both auxiliary losses.
 
 Data flow: ``x [B, 4, 3, 28, 28]`` → planes ``[B, 3, 28, 28]`` → patches ``[B, 196, 12]`` → tokens
 ``[B, 1 + 196, D]`` (class token + fixed codes) → encoder → last layer → class token ``[B, D]``
