@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from causalnet.engine.backends import Backend, LocalBackend
-from causalnet.engine.device import check_device
+from causalnet.engine.device import check_device, resolve_device
 from causalnet.engine.fold import FoldJob, FoldKey, FoldOutcome
 from causalnet.engine.store import FoldStore
 from causalnet.io import clean_stale_temp_files
@@ -82,8 +82,9 @@ def run_folds(store: FoldStore, keys: Sequence[FoldKey], make_job: Callable[[Fol
         if not todo:
             return 0
         bar = FoldProgress(len(todo), desc, progress)
+        where = device if _remote(backend) else f"{device} = {resolve_device(device)}"
         store.log(f"start: {len(todo)} fold(s) to train on {type(backend).__name__} "
-                  f"(threads per fold {backend.threads}, device {device})")
+                  f"(threads per fold {backend.threads}, device {where})")
         start = time.perf_counter()
 
         def jobs():
