@@ -1,0 +1,1 @@
+"""Spotting micro-expressions in long recordings, then recognising them (spot-then-recognise)."""

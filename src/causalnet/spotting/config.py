@@ -1,0 +1,148 @@
+"""Typed configuration of the long-video spotter (see ``docs/spotting.md``).
+
+Durations are in seconds and become frames at the recording's frame rate, so one configuration
+serves 30, 100 and 200 fps recordings; sizes are fractions of the aligned face's side.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import ClassVar
+
+from causalnet.config import PresetMixin
+
+__all__ = ["FEATURES", "INTERVAL_METHODS", "SpotConfig"]
+
+#: Feature whose change over time is the spotting signal: ``intensity`` — mean absolute difference
+#: of the blurred, brightness-normalised face per block; ``lbp`` — χ² distance of uniform-LBP block
+#: histograms (the MEGC baseline's feature).
+FEATURES = ("intensity", "lbp")
+#: How a spotted interval's onset and offset are placed around its peak (see :class:`SpotConfig`).
+INTERVAL_METHODS = ("adaptive", "fixed")
+
+
+@dataclasses.dataclass(frozen=True)
+class SpotConfig(PresetMixin):
+    """Parameters of :class:`causalnet.spotting.spotter.Spotter`.
+
+    Signal (MEGC baseline manner: frame ``t`` against the mean of frames ``t-k`` and ``t+k``):
+        feature: see :data:`FEATURES`.
+        window_s: ``k`` in seconds (about half a typical micro-expression).
+        grid_rows, grid_cols: blocks the face is divided into.
+        top_blocks: the per-frame feature difference is the mean of this many most-changed blocks...
+        subtract_median: ...minus the median block (a change of the whole face is not local).
+        blur_sigma: Gaussian pre-filter in pixels of a 128-pixel face (scaled with the face size).
+        lbp_radius: LBP radius (``feature = "lbp"``).
+        eye_row, eye_distance: eye centres in the aligned face (fractions of its side; None = the
+            alignment's, ``PreprocessConfig.eye_row/eye_distance``).
+        eye_half_height, eye_half_width: the eye boxes left out of the feature (blinks).
+        margin: a border of this fraction of the side is left out too (image edges, where a shifted
+            face is padded).
+
+    Detection:
+        threshold: a peak of the contrasted signal ``C_t = F_t - (F_{t-k} + F_{t+k}) / 2`` counts when
+            above ``median + threshold × σ`` of ``C`` around it (σ = 1.4826 × median absolute deviation
+            over ``baseline_s`` seconds before and ``lookahead_s`` after).
+        min_score: and above this absolute floor.
+        baseline_s, lookahead_s: see ``threshold``.
+        min_gap_s: two peaks closer than this are one (the higher is kept).
+
+    Distractors:
+        blink_level, blink_ratio: a peak where the eye boxes change by more than ``blink_level``
+            (mean absolute change, fraction of the face's brightness) and more than ``blink_ratio`` ×
+            the peak's own feature difference is a blink.
+        head_motion: a peak with a global translation of more than this fraction of the face side
+            between frames ``t-k`` and ``t+k`` anywhere within ``k`` frames of it is head motion.
+
+    Intervals and types:
+        interval: ``adaptive`` — onset/offset where the feature difference around the peak falls below
+            ``edge_fraction`` of its peak height, widened by ``edge_pad_s``; ``fixed`` — the peak
+            ∓ ``onset_s`` / ``offset_s`` (the MEGC baseline's ``[p - k, p + k]``).
+        micro_max_s: an expression whose face is still changed ``micro_max_s`` after its onset is
+            not micro: the change that persists (frames ``persist_s`` seconds long, ``micro_max_s``
+            after the onset, against the same length before it) is compared with the peak's own
+            difference; above ``persistence_ratio`` → ``macro``.
+        macro_merge_s: consecutive macro peaks (rise, relaxation) closer than this are one interval.
+    """
+
+    feature: str = "intensity"
+    window_s: float = 0.1
+    grid_rows: int = 6
+    grid_cols: int = 6
+    top_blocks: int = 3
+    subtract_median: bool = True
+    blur_sigma: float = 1.0
+    lbp_radius: int = 1
+    eye_row: float | None = None
+    eye_distance: float | None = None
+    eye_half_height: float = 0.06
+    eye_half_width: float = 0.11
+    margin: float = 0.05
+
+    threshold: float = 6.0
+    min_score: float = 0.0
+    baseline_s: float = 4.0
+    lookahead_s: float = 0.5
+    min_gap_s: float = 0.15
+
+    blink_level: float = 0.04
+    blink_ratio: float = 2.0
+    head_motion: float = 0.009
+
+    interval: str = "adaptive"
+    edge_fraction: float = 0.5
+    edge_pad_s: float = 0.0
+    onset_s: float = 0.1
+    offset_s: float = 0.1
+    micro_max_s: float = 0.5
+    persist_s: float = 0.05
+    persistence_ratio: float = 0.5
+    macro_merge_s: float = 3.0
+
+    PRESETS: ClassVar[dict] = {}
+
+    def __post_init__(self) -> None:
+        if self.feature not in FEATURES:
+            raise ValueError(f"SpotConfig.feature must be one of {FEATURES}, got {self.feature!r}")
+        if self.interval not in INTERVAL_METHODS:
+            raise ValueError(f"SpotConfig.interval must be one of {INTERVAL_METHODS}, got {self.interval!r}")
+        for name in ("grid_rows", "grid_cols", "top_blocks", "lbp_radius"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"SpotConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.top_blocks > self.grid_rows * self.grid_cols:
+            raise ValueError(f"SpotConfig.top_blocks ({self.top_blocks}) exceeds the {self.grid_rows}x"
+                             f"{self.grid_cols} blocks")
+        positive = ("window_s", "baseline_s", "micro_max_s", "persist_s", "head_motion")
+        for name in positive:
+            value = getattr(self, name)
+            if not math.isfinite(value) or value <= 0:
+                raise ValueError(f"SpotConfig.{name} must be > 0, got {value}")
+        non_negative = ("blur_sigma", "threshold", "min_score", "lookahead_s", "min_gap_s", "blink_level",
+                        "blink_ratio", "edge_pad_s", "onset_s", "offset_s", "persistence_ratio", "macro_merge_s",
+                        "eye_half_height", "eye_half_width", "margin")
+        for name in non_negative:
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"SpotConfig.{name} must be >= 0, got {value}")
+        if not 0 < self.edge_fraction < 1:
+            raise ValueError(f"SpotConfig.edge_fraction must be in (0, 1), got {self.edge_fraction}")
+        for name in ("eye_row", "eye_distance"):
+            value = getattr(self, name)
+            if value is not None and not 0 < value < 1:
+                raise ValueError(f"SpotConfig.{name} must be a fraction in (0, 1), got {value}")
+
+    def frames(self, seconds: float, fps: float, minimum: int = 1) -> int:
+        """``seconds`` at ``fps`` as a whole number of frames (at least ``minimum``)."""
+        return max(minimum, int(round(seconds * fps)))
+
+    def k(self, fps: float) -> int:
+        """The window half-length ``k`` in frames."""
+        return self.frames(self.window_s, fps)
+
+
+SpotConfig.PRESETS = {
+    "default": SpotConfig,
+    # The MEGC baseline's feature (LBP χ², mean of the top third of the blocks), everything else as default.
+    "lbp": lambda: SpotConfig(feature="lbp", top_blocks=12, subtract_median=False),
+}
