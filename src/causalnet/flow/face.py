@@ -1,4 +1,5 @@
-"""Face detection, 68-point landmarks (dlib) and alignment of the key-frames on the onset frame.
+"""Face detection, 68-point landmarks (dlib) and alignment of the key-frames on the onset frame;
+:class:`FaceTracker` aligns a long recording frame by frame, detecting the face again when it moves.
 
 The face is found once, on the onset frame: dlib's HOG frontal-face detector gives a box, the
 68-point shape predictor shipped inside the ``face-recognition-models`` package gives landmarks
@@ -30,11 +31,13 @@ __all__ = [
     "LANDMARK_MODEL_FILE",
     "FaceBackendError",
     "FaceNotFoundError",
+    "FaceTracker",
     "alignment_matrix",
     "align_faces",
     "detect_landmarks",
     "landmark_model_path",
     "require_face_backend",
+    "translation",
 ]
 
 log = logging.getLogger(__name__)

@@ -91,6 +91,8 @@ class Spotter:
         size: side of the aligned faces.
         eye_row, eye_distance: eye centres in the aligned face (fractions of its side).
         chunk: most faces pushed at once.
+        signals: signals already computed (with rings holding the whole recording) to decide again
+            with other detection settings (parameter sweeps); None = computed from the pushed faces.
 
     Attributes:
         signals: the per-frame signals (:class:`SpotSignals`).
@@ -99,7 +101,7 @@ class Spotter:
     """
 
     def __init__(self, cfg: SpotConfig, fps: float, size: int, eye_row: float, eye_distance: float,
-                 chunk: int = 64) -> None:
+                 chunk: int = 64, signals: SpotSignals | None = None) -> None:
         if not np.isfinite(fps) or fps <= 0:
             raise ValueError(f"the frame rate must be > 0, got {fps!r} (give --fps)")
         self.cfg, self.fps, self.chunk = cfg, fps, chunk
@@ -114,7 +116,7 @@ class Spotter:
         self.candidates: list[Candidate] = []
         self.blocked: list[int] = []
         self._macro: list[Candidate] = []  # macro candidates not yet merged into a spot
-        self.signals = SpotSignals(cfg, fps, size, eye_row, eye_distance, self.span + chunk + 2 * self.k)
+        self.signals = signals or SpotSignals(cfg, fps, size, eye_row, eye_distance, self.span + chunk + 2 * self.k)
 
     @property
     def span(self) -> int:

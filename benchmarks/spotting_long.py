@@ -1,0 +1,134 @@
+"""Spot-then-recognise on the synthetic long-video benchmark: accuracy, speed and memory.
+
+Everything is built from nothing in ``--out`` (cached between runs):
+
+1. **model** — a compact CausalNet trained on a *clip* benchmark of other subjects (``causalnet synth``
+   seed ``--train-seed``: its faces differ from the test recordings'), as a user would:
+   ``causalnet synth`` → ``causalnet preprocess --face none`` → ``causalnet train --save-model``;
+2. **test recordings** — ``causalnet synth --long`` with seed ``--seed`` (never used for tuning;
+   the spotter's settings were chosen on seed 100 with ``benchmarks/spotting_tune.py``);
+3. ``causalnet spot-eval`` on them: MEGC spotting metrics (IoU ≥ 0.5), recognition UF1/UAR on the
+   true-positive intervals and on the annotated intervals (same model, same key-frame ensembling),
+   STRS, and the end-to-end speed (reading, face, spotting, recognition; the model loaded once);
+4. with ``--memory``: peak RSS of ``causalnet analyze`` (a separate process) on a recording and on
+   one 10 times longer.
+
+Usage::
+
+    python benchmarks/spotting_long.py --out spotting-bench            # accuracy + speed
+    python benchmarks/spotting_long.py --out spotting-bench --memory   # + memory
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from causalnet.cli import main as cli
+
+EYES = ["--set", "eye_row=0.37", "--set", "eye_distance=0.34"]  # the synthetic faces' eye geometry
+
+
+def _run(argv: list[str]) -> None:
+    print("$ causalnet " + " ".join(argv), flush=True)
+    t0 = time.perf_counter()
+    code = cli(argv)
+    if code != 0:
+        raise SystemExit(f"causalnet {argv[0]} failed ({code})")
+    print(f"  ({time.perf_counter() - t0:.0f} s)", flush=True)
+
+
+def build_model(out: Path, seed: int, workers: int) -> Path:
+    model = out / f"model_clips_seed{seed}.safetensors"
+    if model.is_file():
+        return model
+    raw, of = out / f"clips_seed{seed}", out / f"clips_seed{seed}_of"
+    if not (raw / "annotations.csv").is_file():
+        _run(["synth", "--subjects", "12", "--clips-per-subject", "12", "--seed", str(seed), "--out", str(raw),
+              "--workers", str(workers), "--no-progress"])
+    _run(["preprocess", "--raw", str(raw), "--format", "generic", "--face", "none", "--size", "128", "--out",
+          str(of), "--workers", str(workers)])
+    _run(["train", "--data", str(of), "--preset", "compact", "--save-model", str(model), "--no-progress"])
+    return model
+
+
+def build_recordings(out: Path, name: str, workers: int, *options: str) -> Path:
+    data = out / name
+    if not (data / "annotations.csv").is_file():
+        _run(["synth", "--long", "--out", str(data), "--workers", str(workers), "--no-progress", *options])
+    return data
+
+
+def peak_rss(argv: list[str]) -> tuple[float, float]:
+    """(peak resident memory in MiB, wall seconds) of ``causalnet <argv>`` run as its own process."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "causalnet.cli", *argv], stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    if status != 0:
+        raise SystemExit(f"causalnet {' '.join(argv)} failed")
+    return usage.ru_maxrss / 1024.0, time.perf_counter() - t0
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", default="spotting-bench", help="work folder (cached between runs)")
+    parser.add_argument("--seed", type=int, default=200, help="seed of the test recordings")
+    parser.add_argument("--subjects", type=int, default=8, help="test subjects (one recording each)")
+    parser.add_argument("--train-seed", type=int, default=0, help="seed of the clip benchmark the model learns")
+    parser.add_argument("--model", default=None, help="use this checkpoint instead of training one")
+    parser.add_argument("--tta", type=int, default=None, help="key-frame triples per interval (default 8)")
+    parser.add_argument("--memory", action="store_true", help="also measure peak memory, 1x and 10x long")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args(argv)
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"{platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
+          f"load average {os.getloadavg()[0]:.2f}", flush=True)
+    model = Path(args.model) if args.model else build_model(out, args.train_seed, args.workers)
+    data = build_recordings(out, f"long_seed{args.seed}", args.workers, "--seed", str(args.seed), "--subjects",
+                            str(args.subjects))
+    evaluation = out / (f"eval_seed{args.seed}" + ("" if args.tta is None else f"_tta{args.tta}"))
+    tta = [] if args.tta is None else ["--tta", str(args.tta)]
+    load_before = os.getloadavg()
+    _run(["spot-eval", "--data", str(data), "--checkpoint", str(model), "--face", "none", "--size", "128",
+          "--out", str(evaluation), *EYES, *tta, "--no-progress"])
+    load_after = os.getloadavg()
+    m = json.loads((evaluation / "metrics.json").read_text())
+    micro, tp, gt = m["micro"], m["recognition_tp"], m["recognition_annotated"]
+    print(f"\n=== results (test seed {args.seed}, {m['videos']} recordings, {m['frames']} frames) ===")
+    print(f"micro spotting: TP {micro['tp']} FP {micro['fp']} FN {micro['fn']}  P {micro['precision']:.3f}  "
+          f"R {micro['recall']:.3f}  F1 {micro['f1']:.3f}   (target >= 0.75)")
+    print(f"macro spotting F1 {m['macro']['f1']:.3f}; all intervals F1 {m['all']['f1']:.3f}")
+    print(f"recognition UF1/UAR on TP intervals: {tp['uf1']:.3f} / {tp['uar']:.3f} (n={tp['n']}); "
+          f"on annotated intervals: {gt['uf1']:.3f} / {gt['uar']:.3f} (n={gt['n']}); "
+          f"difference {tp['uf1'] - gt['uf1']:+.3f} (target within 0.05)")
+    print(f"STRS {m['strs']:.3f} (spotting F1 x analysis F1 {tp['analysis_f1']:.3f})")
+    cpu = m["analysis_cpu_seconds"]
+    print(f"speed: {m['frames_per_second']} frames/s wall (load average {load_before[0]:.2f} -> "
+          f"{load_after[0]:.2f}); {m['frames'] / cpu:.0f} frames per CPU-second "
+          f"(wall {m['analysis_seconds']:.1f} s, CPU {cpu:.1f} s, all threads)   (target >= 100 frames/s)")
+    if args.memory:
+        short = build_recordings(out, "memory_1x", args.workers, "--seed", "300", "--subjects", "1")
+        longer = build_recordings(out, "memory_10x", args.workers, "--seed", "300", "--subjects", "1",
+                                  "--clips-per-subject", "60", "--set", "macro_per_recording=10",
+                                  "--set", "blinks_per_recording=40", "--set", "head_moves_per_recording=20",
+                                  "--set", "flicker_bursts_per_recording=10")
+        for name, root in (("1x", short), ("10x", longer)):
+            frames = next((root / "frames").glob("*/*"))
+            n = len(list(frames.glob("*.png")))
+            rss, wall = peak_rss(["analyze", "--frames", str(frames), "--fps", "200", "--checkpoint", str(model),
+                                  "--face", "none", "--size", "128", *EYES, "--out", str(out / f"memory_{name}_out"),
+                                  "--no-progress"])
+            print(f"memory {name}: {n} frames ({n / 200:.0f} s at 200 fps): peak RSS {rss:.0f} MiB "
+                  f"(whole process, {wall:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
