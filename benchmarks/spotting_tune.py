@@ -9,6 +9,7 @@ Usage::
 
     python benchmarks/spotting_tune.py                     # seed 100, 8 subjects, in ./spotting-tune
     python benchmarks/spotting_tune.py --seed 101 --out T   # a second training seed
+    python benchmarks/spotting_tune.py --grid window_s=0.12,0.14 --grid threshold=2,2.5,3   # other values
 """
 
 from __future__ import annotations
@@ -50,7 +51,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--subjects", type=int, default=8)
     parser.add_argument("--out", default="spotting-tune", help="work folder (recordings, results)")
     parser.add_argument("--workers", type=int, default=2, help="processes generating the recordings")
+    parser.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
+                        help=f"values to sweep instead of the default ones, for one of {[*SIGNAL_GRID, *DETECT_GRID]}")
+    parser.add_argument("--tag", default="", help="suffix of the results file")
     args = parser.parse_args(argv)
+    for item in args.grid:
+        key, _, values = item.partition("=")
+        grid = SIGNAL_GRID if key in SIGNAL_GRID else DETECT_GRID if key in DETECT_GRID else None
+        if grid is None or not values:
+            raise SystemExit(f"--grid {item!r}: expected KEY=V1,V2 with KEY one of {[*SIGNAL_GRID, *DETECT_GRID]}")
+        grid[key] = tuple(type(grid[key][0])(v) for v in values.split(","))
 
     out = Path(args.out)
     data = out / f"long_seed{args.seed}"
@@ -100,8 +110,9 @@ def main(argv: list[str] | None = None) -> None:
         print(" | ".join(f"{r[k]:g}" for k in keys)
               + f" | {r['micro_precision']:.3f} / {r['micro_recall']:.3f} / {r['micro_f1']:.3f} | "
               f"{r['macro_f1']:.3f} | {r['all_f1']:.3f}")
-    (out / f"tune_seed{args.seed}.json").write_text(json.dumps(results, indent=1) + "\n")
-    print(f"all results: {out / f'tune_seed{args.seed}.json'}")
+    path = out / f"tune_seed{args.seed}{args.tag}.json"
+    path.write_text(json.dumps(results, indent=1) + "\n")
+    print(f"all results: {path}")
 
 
 if __name__ == "__main__":

@@ -26,6 +26,9 @@ INTERVAL_METHODS = ("adaptive", "fixed")
 class SpotConfig(PresetMixin):
     """Parameters of :class:`causalnet.spotting.spotter.Spotter`.
 
+    The defaults of ``window_s``, ``top_blocks``, ``threshold``, ``min_score`` and ``edge_fraction`` were
+    chosen on synthetic *training* recordings (``benchmarks/spotting_tune.py``, seed 100; docs/spotting.md).
+
     Signal (MEGC baseline manner: frame ``t`` against the mean of frames ``t-k`` and ``t+k``):
         feature: see :data:`FEATURES`.
         window_s: ``k`` in seconds (about half a typical micro-expression).
@@ -67,10 +70,10 @@ class SpotConfig(PresetMixin):
     """
 
     feature: str = "intensity"
-    window_s: float = 0.1
+    window_s: float = 0.12
     grid_rows: int = 6
     grid_cols: int = 6
-    top_blocks: int = 3
+    top_blocks: int = 2
     subtract_median: bool = True
     blur_sigma: float = 1.0
     lbp_radius: int = 1
@@ -80,8 +83,8 @@ class SpotConfig(PresetMixin):
     eye_half_width: float = 0.11
     margin: float = 0.05
 
-    threshold: float = 6.0
-    min_score: float = 0.0
+    threshold: float = 3.0
+    min_score: float = 0.002
     baseline_s: float = 4.0
     lookahead_s: float = 0.5
     min_gap_s: float = 0.15
@@ -91,7 +94,7 @@ class SpotConfig(PresetMixin):
     head_motion: float = 0.009
 
     interval: str = "adaptive"
-    edge_fraction: float = 0.5
+    edge_fraction: float = 0.4
     edge_pad_s: float = 0.0
     onset_s: float = 0.1
     offset_s: float = 0.1
