@@ -12,7 +12,10 @@ Everything is built from nothing in ``--out`` (cached between runs):
 4. **speed**: every test recording analysed again as ``causalnet analyze`` does (reading, face, spotting,
    recognition of the spotted intervals; no ground truth; the model loaded once), wall-clock and CPU time;
 5. with ``--memory``: peak RSS of ``causalnet analyze`` (a separate process) on a recording and on
-   one 10 times longer.
+   one 10 times longer;
+6. with ``--dlib``: ``causalnet analyze --face dlib`` on a 640×480 MJPG video of a drawn face (dlib finds
+   it; the synthetic faces are crops) with a few brief mouth and brow movements and a slow drift: the
+   speed of the whole path with face detection and alignment.
 
 Usage::
 
@@ -102,6 +105,32 @@ def speed(data: Path, model: Path, tta: int | None) -> None:
           f"per CPU-second; {recogniser.flows} TV-L1 flows; load average {min(load):.2f}-{max(load):.2f}")
 
 
+def dlib_video(path: Path, seconds: float = 10.0, fps: float = 200.0) -> int:
+    """A 640×480 MJPG video of a drawn face with six 0.2 s local movements; returns its frame count."""
+    import cv2
+    import numpy as np
+
+    from causalnet.flow.synthetic import cartoon_face, displace, local_displacement
+
+    n = int(seconds * fps)
+    base = cartoon_face(480, 640, scale=1.0, seed=7).astype(np.float32)
+    rng = np.random.default_rng(7)
+    events = [(int(fps * (1 + 1.4 * i)), ((320 + (35 if i % 2 else -35), 310) if i % 3 else (280, 195)),
+               (0.0, -2.0 if i % 3 else 2.0)) for i in range(6)]
+    length = int(0.2 * fps)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (640, 480))
+    for t in range(n):
+        img = base
+        for start, centre, (dx, dy) in events:
+            if start <= t <= start + length:
+                w = 0.5 - 0.5 * np.cos(2 * np.pi * (t - start) / length)
+                img = local_displacement(img, centre, 12.0, dx * w, dy * w)
+        img = displace(img, 1.5 * np.sin(2 * np.pi * t / (4 * fps)), 0.0)  # slow head drift
+        writer.write(np.clip(img + rng.normal(0, 2.0, img.shape), 0, 255).astype(np.uint8))
+    writer.release()
+    return n
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="spotting-bench", help="work folder (cached between runs)")
@@ -111,6 +140,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", default=None, help="use this checkpoint instead of training one")
     parser.add_argument("--tta", type=int, default=None, help="key-frame triples per interval (default 8)")
     parser.add_argument("--memory", action="store_true", help="also measure peak memory, 1x and 10x long")
+    parser.add_argument("--dlib", action="store_true", help="also time --face dlib on a 640x480 video")
+    parser.add_argument("--only-extra", action="store_true", help="skip the accuracy run (--memory / --dlib only)")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
 
@@ -119,6 +150,27 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
           f"load average {os.getloadavg()[0]:.2f}", flush=True)
     model = Path(args.model) if args.model else build_model(out, args.train_seed, args.workers)
+    if not args.only_extra:
+        accuracy(args, out, model)
+    if args.memory:
+        memory(args, out, model)
+    if args.dlib:
+        video = out / "dlib_face.avi"
+        if not video.is_file():
+            dlib_video(video)
+        analysis = out / "dlib_out"
+        _run(["analyze", "--video", str(video), "--checkpoint", str(model), "--face", "dlib", "--size", "128",
+              "--out", str(analysis), "--no-progress"])
+        doc = json.loads((analysis / "intervals.json").read_text())
+        timing = doc["timing"]
+        print(f"speed (analyze --face dlib, 640x480 MJPG -> 128 px faces): {doc['n_frames']} frames, "
+              f"{timing['frames_per_second']} frames/s wall, {doc['n_frames'] / timing['cpu_seconds']:.0f} frames per "
+              f"CPU-second, {len(doc['intervals'])} intervals, {len(doc['realigned'])} re-alignments; "
+              f"load average {os.getloadavg()[0]:.2f}")
+
+
+def accuracy(args: argparse.Namespace, out: Path, model: Path) -> None:
+    """Steps 2-4 of the module docstring."""
     data = build_recordings(out, f"long_seed{args.seed}", args.workers, "--seed", str(args.seed), "--subjects",
                             str(args.subjects))
     evaluation = out / (f"eval_seed{args.seed}" + ("" if args.tta is None else f"_tta{args.tta}"))
@@ -139,20 +191,23 @@ def main(argv: list[str] | None = None) -> None:
     print(f"STRS {m['strs']:.3f} (spotting F1 x analysis F1 {tp['analysis_f1']:.3f})")
     print(f"spot-eval: load average {load_before[0]:.2f} -> {load_after[0]:.2f}")
     speed(data, model, args.tta)
-    if args.memory:
-        short = build_recordings(out, "memory_1x", args.workers, "--seed", "300", "--subjects", "1")
-        longer = build_recordings(out, "memory_10x", args.workers, "--seed", "300", "--subjects", "1",
-                                  "--clips-per-subject", "60", "--set", "macro_per_recording=10",
-                                  "--set", "blinks_per_recording=40", "--set", "head_moves_per_recording=20",
-                                  "--set", "flicker_bursts_per_recording=10")
-        for name, root in (("1x", short), ("10x", longer)):
-            frames = next((root / "frames").glob("*/*"))
-            n = len(list(frames.glob("*.png")))
-            rss, wall = peak_rss(["analyze", "--frames", str(frames), "--fps", "200", "--checkpoint", str(model),
-                                  "--face", "none", "--size", "128", *EYES, "--out", str(out / f"memory_{name}_out"),
-                                  "--no-progress"])
-            print(f"memory {name}: {n} frames ({n / 200:.0f} s at 200 fps): peak RSS {rss:.0f} MiB "
-                  f"(whole process, {wall:.0f} s)")
+
+
+def memory(args: argparse.Namespace, out: Path, model: Path) -> None:
+    """Step 5 of the module docstring."""
+    short = build_recordings(out, "memory_1x", args.workers, "--seed", "300", "--subjects", "1")
+    longer = build_recordings(out, "memory_10x", args.workers, "--seed", "300", "--subjects", "1",
+                              "--clips-per-subject", "60", "--set", "macro_per_recording=10",
+                              "--set", "blinks_per_recording=40", "--set", "head_moves_per_recording=20",
+                              "--set", "flicker_bursts_per_recording=10")
+    for name, root in (("1x", short), ("10x", longer)):
+        frames = next((root / "frames").glob("*/*"))
+        n = len(list(frames.glob("*.png")))
+        rss, wall = peak_rss(["analyze", "--frames", str(frames), "--fps", "200", "--checkpoint", str(model),
+                              "--face", "none", "--size", "128", *EYES, "--out", str(out / f"memory_{name}_out"),
+                              "--no-progress"])
+        print(f"memory {name}: {n} frames ({n / 200:.0f} s at 200 fps): peak RSS {rss:.0f} MiB "
+              f"(whole process, {wall:.0f} s)", flush=True)
 
 
 if __name__ == "__main__":
