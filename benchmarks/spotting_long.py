@@ -21,6 +21,8 @@ Usage::
 
     python benchmarks/spotting_long.py --out spotting-bench            # accuracy + speed
     python benchmarks/spotting_long.py --out spotting-bench --memory   # + memory
+    python benchmarks/spotting_long.py --out spotting-bench --tag _hard --long-set amplitude_px=0.4,1.5 \
+        --long-set noise_sigma=3 --long-set confuser_prob=0.5 --long-set confuser_intensity=0.2,0.6
 """
 
 from __future__ import annotations
@@ -141,6 +143,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tta", type=int, default=None, help="key-frame triples per interval (default 8)")
     parser.add_argument("--memory", action="store_true", help="also measure peak memory, 1x and 10x long")
     parser.add_argument("--dlib", action="store_true", help="also time --face dlib on a 640x480 video")
+    parser.add_argument("--long-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="LongSynthConfig override of the test recordings (e.g. amplitude_px=0.4,1.5)")
+    parser.add_argument("--tag", default="", help="suffix of the test recordings' folder (with --long-set)")
     parser.add_argument("--only-extra", action="store_true", help="skip the accuracy run (--memory / --dlib only)")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
@@ -171,9 +176,10 @@ def main(argv: list[str] | None = None) -> None:
 
 def accuracy(args: argparse.Namespace, out: Path, model: Path) -> None:
     """Steps 2-4 of the module docstring."""
-    data = build_recordings(out, f"long_seed{args.seed}", args.workers, "--seed", str(args.seed), "--subjects",
-                            str(args.subjects))
-    evaluation = out / (f"eval_seed{args.seed}" + ("" if args.tta is None else f"_tta{args.tta}"))
+    options = [item for kv in args.long_set for item in ("--set", kv)]
+    data = build_recordings(out, f"long_seed{args.seed}{args.tag}", args.workers, "--seed", str(args.seed),
+                            "--subjects", str(args.subjects), *options)
+    evaluation = out / (f"eval_seed{args.seed}{args.tag}" + ("" if args.tta is None else f"_tta{args.tta}"))
     tta = [] if args.tta is None else ["--tta", str(args.tta)]
     load_before = os.getloadavg()
     _run(["spot-eval", "--data", str(data), "--checkpoint", str(model), "--face", "none", "--size", "128",

@@ -10,6 +10,7 @@ Usage::
     python benchmarks/spotting_tune.py                     # seed 100, 8 subjects, in ./spotting-tune
     python benchmarks/spotting_tune.py --seed 101 --out T   # a second training seed
     python benchmarks/spotting_tune.py --grid window_s=0.12,0.14 --grid threshold=2,2.5,3   # other values
+    python benchmarks/spotting_tune.py --grid feature=lbp --grid top_blocks=12 --grid subtract_median=false
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ from causalnet.synth.long import LongSynthConfig, generate_long_benchmark
 #: the synthetic faces' eye line and eye distance (fractions of the side), causalnet.synth.face
 EYE_ROW, EYE_DISTANCE = 0.37, 0.34
 
-SIGNAL_GRID = {"window_s": (0.06, 0.08, 0.1, 0.12), "top_blocks": (2, 3, 4)}
+SIGNAL_GRID = {"feature": ("intensity",), "window_s": (0.06, 0.08, 0.1, 0.12), "top_blocks": (2, 3, 4),
+               "subtract_median": (True,)}
 DETECT_GRID = {"threshold": (3.0, 4.0, 5.0, 6.0, 8.0), "min_score": (0.0, 0.002, 0.003, 0.004),
                "edge_fraction": (0.3, 0.4, 0.5, 0.6)}
 
@@ -60,7 +62,8 @@ def main(argv: list[str] | None = None) -> None:
         grid = SIGNAL_GRID if key in SIGNAL_GRID else DETECT_GRID if key in DETECT_GRID else None
         if grid is None or not values:
             raise SystemExit(f"--grid {item!r}: expected KEY=V1,V2 with KEY one of {[*SIGNAL_GRID, *DETECT_GRID]}")
-        grid[key] = tuple(type(grid[key][0])(v) for v in values.split(","))
+        kind = type(grid[key][0])
+        grid[key] = tuple((v.lower() == "true") if kind is bool else kind(v) for v in values.split(","))
 
     out = Path(args.out)
     data = out / f"long_seed{args.seed}"
@@ -107,7 +110,8 @@ def main(argv: list[str] | None = None) -> None:
     keys = [*SIGNAL_GRID, *DETECT_GRID]
     print(" | ".join(keys) + " | micro P / R / F1 | macro F1 | all F1")
     for r in results[:15]:
-        print(" | ".join(f"{r[k]:g}" for k in keys)
+        print(" | ".join(f"{r[k]:g}" if isinstance(r[k], float | int) and not isinstance(r[k], bool) else str(r[k])
+                         for k in keys)
               + f" | {r['micro_precision']:.3f} / {r['micro_recall']:.3f} / {r['micro_f1']:.3f} | "
               f"{r['macro_f1']:.3f} | {r['all_f1']:.3f}")
     path = out / f"tune_seed{args.seed}{args.tag}.json"
