@@ -4,8 +4,9 @@ Frames are read one at a time (:meth:`FrameSource.iter_frames`), aligned
 (:class:`~causalnet.flow.face.FaceTracker`), pushed in chunks into the :class:`Spotter`; every
 micro-expression interval it decides is classified by the checkpoint (:class:`Recogniser`) in a
 helper thread while the next frames are spotted (OpenCV's TV-L1 and torch release the GIL, so both
-cores work). Only fixed-size rings of frames are held: memory does not grow with the recording's
-length (the per-frame signals kept for the timeline are a few floats per frame).
+cores work). Only fixed-size rings of frames are held, and at most :data:`MAX_PENDING` intervals wait
+for recognition (spotting pauses otherwise): memory does not grow with the recording's length (the
+per-frame signals kept for the timeline are a few floats per frame).
 
 Annotated intervals given as ``reference`` are classified the same way as their frames stream by, so
 the recognition of spotted and of annotated intervals can be compared without reading the video twice.
@@ -32,6 +33,9 @@ from causalnet.spotting.signal import FrameRing
 from causalnet.spotting.spotter import Candidate, Spot, Spotter, threshold_curve
 
 __all__ = ["Analysis", "AnalyzedInterval", "analyze_recording"]
+
+#: classifications queued at most; beyond, spotting waits (each holds its interval's faces)
+MAX_PENDING = 2
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +155,9 @@ def analyze_recording(
         kf = Keyframes(item.onset, min(max(item.apex, item.onset), item.offset), item.offset)
         future = pool.submit(recogniser.classify, held.__getitem__, kf, first, last, fps, (*clip, tag, item.apex))
         jobs.append((item, future))
+        pending = [f for _, f in jobs if not f.done()]
+        if len(pending) > MAX_PENDING:  # back-pressure: memory stays bounded when recognition is slower
+            pending[0].result()
 
     def take(spots: list[Spot]) -> None:
         for s in spots:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from causalnet.flow.frames import FrameSource
 from causalnet.io import atomic_path, write_json_atomic, write_text_atomic
 from causalnet.spotting.analyze import Analysis, AnalyzedInterval
 from causalnet.spotting.annotations import ANNOTATION_COLUMNS, Interval
@@ -132,7 +133,7 @@ def write_timeline(path: str | os.PathLike, analysis: Analysis, truth: list[Inte
     ax.set_ylabel("spotting signal")
     ax.set_xlim(0, max(t[-1] if t.size else 1.0, 1e-3))
     ax.set_ylim(-0.28 * top if truth else -0.05 * top, 1.15 * top)
-    title = f"{analysis.subject}/{analysis.video}" if analysis.video else Path(analysis.source).name
+    title = "/".join(x for x in (analysis.subject, analysis.video) if x) or Path(analysis.source).name
     ax.set_title(f"{title}: {sum(i.type == 'micro' for i in analysis.intervals)} micro, "
                  f"{sum(i.type == 'macro' for i in analysis.intervals)} macro" + (" (ground truth below)" if truth
                                                                                    else ""), fontsize=9)
@@ -142,14 +143,11 @@ def write_timeline(path: str | os.PathLike, analysis: Analysis, truth: list[Inte
     plt.close(fig)
 
 
-def write_video(path: str | os.PathLike, analysis: Analysis, source, fps: float | None = None) -> None:
+def write_video(path: str | os.PathLike, analysis: Analysis, source: FrameSource, fps: float | None = None) -> None:
     """An annotated copy of the recording (MJPG ``.avi``): a coloured frame border and the class and
     its probability during each interval, the time in seconds in a corner. Reads the source again."""
     import cv2
 
-    from causalnet.flow.frames import FrameSource
-
-    assert isinstance(source, FrameSource)
     fps = fps or analysis.fps
     at: dict[int, AnalyzedInterval] = {}
     for item in analysis.intervals:
