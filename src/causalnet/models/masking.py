@@ -61,10 +61,12 @@ class SparseMask(torch.nn.Module):
         super().__init__()
         if gamma <= 0:
             raise ValueError(f"gamma must be > 0, got {gamma}")
-        mask = sparse_mask(*grid, radius=radius)
-        self.register_buffer("mask", mask, persistent=False)
-        self.register_buffer("pseudo", pseudo_attention(mask, gamma) if pseudo else torch.zeros_like(mask),
-                             persistent=False)
+        with torch.device("cpu"):  # tiny constants; computed on the CPU even when building on `meta`
+            mask = sparse_mask(*grid, radius=radius)
+            pseudo_mask = pseudo_attention(mask, gamma) if pseudo else torch.zeros_like(mask)
+        device = torch.get_default_device()
+        self.register_buffer("mask", mask.to(device), persistent=False)
+        self.register_buffer("pseudo", pseudo_mask.to(device), persistent=False)
 
     def forward(self, scores: Tensor) -> Tensor:
         """Masked attention weights for ``scores`` ``[..., n, n]``."""
