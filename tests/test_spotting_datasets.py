@@ -113,6 +113,9 @@ def test_generic_layout_and_errors(tmp_path):
     (root / "videos.csv").write_text("subject,video,frames,n_frames,fps\na,rec1,frames/a/missing,30,100\n")
     with pytest.raises(FileNotFoundError, match="frames 'frames/a/missing' not found"):
         read_long_dataset("generic", root)
+    (root / "videos.csv").write_text("subject,video,frames,n_frames,fps\n..,rec1,frames/a/rec1,30,100\n")
+    with pytest.raises(ValueError, match=r"videos.csv:2: subject '..' is a relative folder reference"):
+        read_long_dataset("generic", root)
     with pytest.raises(ValueError, match="unknown long-video layout"):
         read_long_dataset("casme3", root)
     with pytest.raises(FileNotFoundError, match="dataset folder not found"):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -98,12 +97,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.set_defaults(func=run_spot_eval)
 
 
-def safe_part(name: str) -> str:
-    """A file-name-safe version of an id read from a data file (no separators, no leading dots)."""
-    cleaned = re.sub(r"[^A-Za-z0-9_.+-]", "_", str(name)).lstrip(".")
-    return cleaned or "_"
-
-
 def _preprocess(args: argparse.Namespace, extra: dict) -> PreprocessConfig:
     import dataclasses
 
@@ -175,6 +168,7 @@ def _recogniser(checkpoint: str | None, prep: PreprocessConfig, rec: RecogniseCo
 
 def run_analyze(args: argparse.Namespace) -> int:
     """Analyse one recording and write the outputs."""
+    from causalnet.checks import check_output_dir
     from causalnet.flow.face import require_face_backend
     from causalnet.flow.frames import FrameFolder, VideoFile
     from causalnet.io import write_json_atomic
@@ -182,6 +176,7 @@ def run_analyze(args: argparse.Namespace) -> int:
     from causalnet.spotting.metrics import spotting_report
     from causalnet.spotting.output import write_intervals, write_timeline, write_video
 
+    check_output_dir(args.out)
     source = FrameFolder(args.frames) if args.frames else VideoFile(args.video)
     fps = args.fps or getattr(source, "fps", 0.0)
     if not fps or fps <= 0:
@@ -258,6 +253,7 @@ def _print_metrics(metrics: dict, annotated: dict | None) -> None:
 
 def run_spot_eval(args: argparse.Namespace) -> int:
     """Analyse every recording of a dataset (resumable) and pool the metrics."""
+    from causalnet.checks import check_output_dir
     from causalnet.flow.face import require_face_backend
     from causalnet.flow.frames import open_frames
     from causalnet.io import read_json, write_json_atomic
@@ -267,6 +263,7 @@ def run_spot_eval(args: argparse.Namespace) -> int:
     from causalnet.spotting.metrics import recognition_scores, spotting_report
     from causalnet.spotting.output import write_intervals, write_timeline
 
+    check_output_dir(args.out)
     ds = read_long_dataset(args.format, args.data, args.annotations)
     videos = ds.videos
     if args.subjects:
@@ -299,7 +296,7 @@ def run_spot_eval(args: argparse.Namespace) -> int:
         fps = args.fps or v.fps
         if not fps:
             raise ValueError(f"{v.frames}: the frame rate is unknown; give it with --fps")
-        folder = out / "videos" / safe_part(v.subject) / safe_part(v.video)
+        folder = out / "videos" / v.subject / v.video  # safe names: checked by the dataset readers
         ckpt = checkpoints[v.subject]
         settings = _settings(prep, spot, rec_cfg if ckpt else None, ckpt, fps)
         truth = [t for t in ds.truth if (t.subject, t.video) == (v.subject, v.video)]

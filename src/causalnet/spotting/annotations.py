@@ -163,13 +163,17 @@ def write_videos(path: str | os.PathLike, rows: list[dict]) -> None:
 
 
 def read_videos(path: str | os.PathLike) -> list[VideoEntry]:
-    """Read ``videos.csv``; ``frames`` paths are resolved against the file's folder and must exist."""
+    """Read ``videos.csv``; ``frames`` paths are resolved against the file's folder and must exist;
+    ``subject`` and ``video`` must be usable as folder names (:func:`causalnet.checks.safe_path_part`)."""
+    from causalnet.checks import safe_path_part
     from causalnet.data.builders.tables import Table
 
     table = Table.read(path, {c: (c,) for c in VIDEO_COLUMNS}, optional=("n_frames", "fps"))
     out = []
     for line, rec in table:
         where = f"{table.path}:{line}: "
+        for field in ("subject", "video"):  # they name the recording's output folder
+            safe_path_part(rec[field], what=field, source=f"{table.path}:{line}")
         frames = (table.path.parent / rec["frames"]).resolve()
         if not frames.exists():
             raise FileNotFoundError(f"{where}frames {rec['frames']!r} not found ({frames})")

@@ -7,9 +7,9 @@ serves 30, 100 and 200 fps recordings; sizes are fractions of the aligned face's
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import ClassVar
 
+from causalnet.checks import Check, between, one_of
 from causalnet.config import PresetMixin
 
 __all__ = ["FEATURES", "INTERVAL_METHODS", "SpotConfig"]
@@ -104,36 +104,26 @@ class SpotConfig(PresetMixin):
     macro_merge_s: float = 3.0
 
     PRESETS: ClassVar[dict] = {}
+    #: allowed ranges, checked on construction (durations in seconds, sizes as fractions of the face)
+    FIELD_CHECKS: ClassVar[dict[str, Check]] = {
+        "feature": one_of(*FEATURES), "window_s": between(0.001, 10, lo_open=True), "grid_rows": between(1, 64),
+        "grid_cols": between(1, 64), "top_blocks": between(1, 4096), "blur_sigma": between(0, 100),
+        "lbp_radius": between(1, 16), "eye_row": between(0, 1, lo_open=True, hi_open=True),
+        "eye_distance": between(0, 1, lo_open=True, hi_open=True), "eye_half_height": between(0, 0.5),
+        "eye_half_width": between(0, 0.5), "margin": between(0, 0.4), "threshold": between(0, 1000),
+        "min_score": between(0, 1e6), "baseline_s": between(0.01, 600), "lookahead_s": between(0, 60),
+        "min_gap_s": between(0, 60), "blink_level": between(0, 1e6), "blink_ratio": between(0, 1e6),
+        "head_motion": between(0, 10, lo_open=True), "interval": one_of(*INTERVAL_METHODS),
+        "edge_fraction": between(0, 1, lo_open=True, hi_open=True), "edge_pad_s": between(0, 10),
+        "onset_s": between(0, 10), "offset_s": between(0, 10), "micro_max_s": between(0.001, 10, lo_open=True),
+        "persist_s": between(0.001, 10, lo_open=True), "persistence_ratio": between(0, 1e6),
+        "macro_merge_s": between(0, 600),
+    }
 
     def __post_init__(self) -> None:
-        if self.feature not in FEATURES:
-            raise ValueError(f"SpotConfig.feature must be one of {FEATURES}, got {self.feature!r}")
-        if self.interval not in INTERVAL_METHODS:
-            raise ValueError(f"SpotConfig.interval must be one of {INTERVAL_METHODS}, got {self.interval!r}")
-        for name in ("grid_rows", "grid_cols", "top_blocks", "lbp_radius"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"SpotConfig.{name} must be >= 1, got {getattr(self, name)}")
         if self.top_blocks > self.grid_rows * self.grid_cols:
             raise ValueError(f"SpotConfig.top_blocks ({self.top_blocks}) exceeds the {self.grid_rows}x"
                              f"{self.grid_cols} blocks")
-        positive = ("window_s", "baseline_s", "micro_max_s", "persist_s", "head_motion")
-        for name in positive:
-            value = getattr(self, name)
-            if not math.isfinite(value) or value <= 0:
-                raise ValueError(f"SpotConfig.{name} must be > 0, got {value}")
-        non_negative = ("blur_sigma", "threshold", "min_score", "lookahead_s", "min_gap_s", "blink_level",
-                        "blink_ratio", "edge_pad_s", "onset_s", "offset_s", "persistence_ratio", "macro_merge_s",
-                        "eye_half_height", "eye_half_width", "margin")
-        for name in non_negative:
-            value = getattr(self, name)
-            if not math.isfinite(value) or value < 0:
-                raise ValueError(f"SpotConfig.{name} must be >= 0, got {value}")
-        if not 0 < self.edge_fraction < 1:
-            raise ValueError(f"SpotConfig.edge_fraction must be in (0, 1), got {self.edge_fraction}")
-        for name in ("eye_row", "eye_distance"):
-            value = getattr(self, name)
-            if value is not None and not 0 < value < 1:
-                raise ValueError(f"SpotConfig.{name} must be a fraction in (0, 1), got {value}")
 
     def frames(self, seconds: float, fps: float, minimum: int = 1) -> int:
         """``seconds`` at ``fps`` as a whole number of frames (at least ``minimum``)."""

@@ -34,6 +34,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from causalnet.checks import safe_path_part
 from causalnet.spotting.annotations import Interval, VideoEntry, normalise_type, read_annotations, read_videos
 
 __all__ = ["FPS", "LONG_FORMATS", "LongDataset", "read_long_dataset"]
@@ -101,7 +102,7 @@ def _interval(ds: LongDataset, entry: VideoEntry, numbers: dict[str, int | None]
                              emotion_to_label(emotion) if emotion else None))
 
 
-def _videos_from_folders(root: Path, fps: float) -> dict[str, Path]:
+def _videos_from_folders(root: Path) -> dict[str, Path]:
     from causalnet.data.builders.clips import DirectoryIndex
 
     return {path.name: path for path in DirectoryIndex(root).all_folders()}
@@ -129,7 +130,7 @@ def read_casme2(root: Path, annotations: Path | None = None) -> LongDataset:
         if len(row) >= 3 and row[2].strip() and re.search(r"\d", row[1]):
             subjects[_subject_key(row[2])] = _subject_key(row[1])
     folders = {}
-    for name, path in _videos_from_folders(root, FPS["casme2"]).items():
+    for name, path in _videos_from_folders(root).items():
         m = _CASME_FOLDER.match(name)
         if m:
             folders[(str(int(m.group(1))), m.group(2))] = path
@@ -152,6 +153,7 @@ def read_casme2(root: Path, annotations: Path | None = None) -> LongDataset:
             continue
         key = (f"s{subject}", f"{subject}_{code}")
         if key not in entries:
+            safe_path_part(key[0], what="subject", source=where)
             entries[key] = VideoEntry(key[0], key[1], frames, len(list_frames(frames)), FPS["casme2"])
         try:
             kind = normalise_type(row[7], f"{where}: ")
@@ -183,7 +185,7 @@ def read_samm(root: Path, annotations: Path | None = None) -> LongDataset:
         micro = Table.read(micro_book, {"filename": SPREADSHEET_ALIASES["filename"],
                                         "emotion": SPREADSHEET_ALIASES["emotion"]})
         emotions = {rec["filename"].strip(): rec["emotion"] for _, rec in micro}
-    folders = _videos_from_folders(root, FPS["samm"])
+    folders = _videos_from_folders(root)
     ds = LongDataset([], [])
     entries: dict[str, VideoEntry] = {}
     for line, rec in table:
@@ -199,6 +201,8 @@ def read_samm(root: Path, annotations: Path | None = None) -> LongDataset:
             continue
         if video not in entries:
             subject = rec["subject"].strip().zfill(3) if rec["subject"].strip().isdigit() else parts[0]
+            safe_path_part(subject, what="subject", source=where)
+            safe_path_part(video, what="video", source=where)
             entries[video] = VideoEntry(subject, video, frames, len(list_frames(frames)), FPS["samm"])
         try:
             kind = normalise_type(rec["type"], f"{where}: ")

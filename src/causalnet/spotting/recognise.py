@@ -20,6 +20,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from causalnet.checks import Check, between, one_of, positive
 from causalnet.config import PresetMixin
 from causalnet.flow.config import PreprocessConfig
 from causalnet.keyframes import KeyframeNoise, Keyframes
@@ -55,14 +56,15 @@ class RecogniseConfig(PresetMixin):
     macro: bool = False
 
     PRESETS: ClassVar[dict] = {"default": lambda: RecogniseConfig(), "none": lambda: RecogniseConfig(tta_k=1)}
+    #: allowed ranges, checked on construction
+    FIELD_CHECKS: ClassVar[dict[str, Check]] = {
+        "tta_k": between(1, 64), "tta_sigma": between(0, 1000), "reference_fps": positive(hi=100_000),
+        "pooling": one_of(*POOLINGS), "seed": between(0, 2**32 - 1),
+    }
 
     def __post_init__(self) -> None:
-        if self.tta_k < 1:
-            raise ValueError(f"tta_k must be >= 1, got {self.tta_k}")
         if self.tta_k > 1 and self.tta_sigma <= 0:
-            raise ValueError(f"tta_sigma must be > 0 with tta_k > 1, got {self.tta_sigma}")
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
+            raise ValueError(f"RecogniseConfig.tta_sigma must be > 0 with tta_k > 1, got {self.tta_sigma}")
 
     def margin(self, fps: float) -> int:
         """Frames the perturbed key-frames may reach beyond the interval (3 σ)."""

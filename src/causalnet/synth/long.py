@@ -36,6 +36,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from causalnet.checks import Check, between
 from causalnet.io import write_json_atomic
 from causalnet.synth.config import CLASS_NAMES, SynthConfig
 from causalnet.synth.face import Face
@@ -108,16 +109,17 @@ class LongSynthConfig(SynthConfig):
     flicker_burst_s: tuple[float, float] = (0.1, 0.3)
 
     PRESETS: ClassVar[dict[str, Callable[[], LongSynthConfig]]]
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        counts = ("recordings_per_subject", "micro_per_recording", "macro_per_recording", "blinks_per_recording",
-                  "head_moves_per_recording", "flicker_bursts_per_recording")
-        for name in counts:
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.recordings_per_subject < 1:
-            raise ValueError("recordings_per_subject must be >= 1")
+    #: the clip benchmark's ranges, and those of the timeline (counts and durations bounded: memory, time)
+    FIELD_CHECKS: ClassVar[dict[str, Check]] = {
+        **SynthConfig.FIELD_CHECKS,
+        "drift_s": between(0.01, 100), "lead_s": between(0, 60), "gap_s": between(0, 60),
+        "recordings_per_subject": between(1, 100), "micro_per_recording": between(0, 1000),
+        "macro_per_recording": between(0, 1000), "blinks_per_recording": between(0, 1000),
+        "head_moves_per_recording": between(0, 1000), "flicker_bursts_per_recording": between(0, 1000),
+        "macro_amplitude_px": between(0, 100), "macro_rise_s": between(0.001, 10), "macro_hold_s": between(0, 60),
+        "macro_fall_s": between(0.001, 10), "head_move_px": between(0, 100), "head_move_s": between(0.001, 10),
+        "flicker_burst": between(0, 1), "flicker_burst_s": between(0.001, 10),
+    }
 
 
 LongSynthConfig.PRESETS = {
