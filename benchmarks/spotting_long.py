@@ -147,6 +147,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="LongSynthConfig override of the test recordings (e.g. amplitude_px=0.4,1.5)")
     parser.add_argument("--tag", default="", help="suffix of the test recordings' folder (with --long-set)")
     parser.add_argument("--only-extra", action="store_true", help="skip the accuracy run (--memory / --dlib only)")
+    parser.add_argument("--no-speed", action="store_true", help="skip the speed pass of the accuracy run")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
 
@@ -196,7 +197,8 @@ def accuracy(args: argparse.Namespace, out: Path, model: Path) -> None:
           f"difference {tp['uf1'] - gt['uf1']:+.3f} (target within 0.05)")
     print(f"STRS {m['strs']:.3f} (spotting F1 x analysis F1 {tp['analysis_f1']:.3f})")
     print(f"spot-eval: load average {load_before[0]:.2f} -> {load_after[0]:.2f}")
-    speed(data, model, args.tta)
+    if not args.no_speed:
+        speed(data, model, args.tta)
 
 
 def memory(args: argparse.Namespace, out: Path, model: Path) -> None:
