@@ -29,8 +29,8 @@ import numpy as np
 
 from causalnet.config import parse_key_values
 from causalnet.data import load_composite
+from causalnet.engine import FoldResult
 from causalnet.train import ExperimentConfig, LosoRun
-from causalnet.train.loso import FoldResult
 
 
 def main() -> None:

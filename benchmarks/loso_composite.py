@@ -5,7 +5,7 @@ Usage::
     python benchmarks/loso_composite.py --data ../shared/data/composite --preset compact \
         --out runs/bench_compact [--runs 1] [--workers 2]
 
-Equivalent to ``causalnet train --data DATA --preset compact --workers 2 --out OUT`` followed by
+Equivalent to ``causalnet train --data DATA --preset compact --out OUT [--device D] [--backend B]`` followed by
 ``causalnet evaluate OUT --protocol oracle``, plus timing and memory. Peak memory is the largest
 sum of the resident set sizes of this process and all its worker processes, sampled every 0.2 s
 from /proc (Linux). The run folder is resumable; time only a fresh folder.
@@ -21,6 +21,7 @@ from pathlib import Path
 
 from causalnet.config import parse_key_values
 from causalnet.data import load_composite
+from causalnet.engine import make_backend, resolve_device
 from causalnet.eval import metrics_table
 from causalnet.train import ExperimentConfig, LosoRun, metrics_from_rows
 
@@ -76,24 +77,28 @@ def main() -> None:
     ap.add_argument("--out", required=True)
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--seed", type=int)
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--workers", type=int, default=None, help="local backend: folds at a time (default: CPUs)")
+    ap.add_argument("--backend", choices=("local", "ray"), default="local")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--gpus-per-fold", type=float, default=0.0)
+    ap.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="SCOPE.FIELD=VALUE")
     args = ap.parse_args()
 
     cfg = ExperimentConfig.preset(args.preset)
-    overrides = parse_key_values(args.overrides)
+    overrides: dict[str, object] = dict(parse_key_values(args.overrides))
     if args.seed is not None:
-        overrides["train.seed"] = str(args.seed)
+        overrides["train.seed"] = args.seed
     cfg = cfg.with_overrides(overrides)
+    backend = make_backend(args.backend, workers=args.workers, gpus_per_fold=args.gpus_per_fold)
     t0 = time.perf_counter()
     with PeakMemory() as mem:
         clips = load_composite(args.data)
         loso = LosoRun(args.out, clips, cfg, runs=args.runs)
         fresh = len(loso.pending())
-        metrics = loso.run(progress=True, workers=args.workers)
+        metrics = loso.run(progress=True, backend=backend, device=args.device)
     wall = time.perf_counter() - t0
     print(f"\npreset {args.preset}, {len(clips.subject_list())} folds x {args.runs} run(s), {fresh} trained now, "
-          f"{args.workers} worker(s)")
+          f"backend {args.backend} ({backend.threads} thread(s) per fold), device {resolve_device(args.device)}")
     print(f"wall time: {wall / 60:.2f} min   peak memory (process tree): {mem.peak / 2**30:.2f} GiB\n")
     print(metrics_table(metrics))
     for other in ("fixed", "oracle"):

@@ -19,7 +19,7 @@ from causalnet.models import (
 )
 from causalnet.models.encoder import HierarchicalEncoder
 from causalnet.train import ExperimentConfig
-from causalnet.train.loop import fit_members
+from causalnet.train.loop import fit
 
 BASELINES = ("htnet", "offapexnet", "apexnet")
 
@@ -112,7 +112,7 @@ def test_bad_configs_and_inputs_are_clear_errors():
 
 @pytest.mark.parametrize("name", BASELINES)
 def test_baselines_train_with_the_shared_loop(name):
-    """The shared vectorised loop trains every baseline; an easy task is learned."""
+    """The one training loop trains every baseline; an easy task is learned."""
     from causalnet.train import TrainConfig
 
     rng = np.random.default_rng(0)
@@ -124,5 +124,5 @@ def test_baselines_train_with_the_shared_loop(name):
     for k in range(2):
         torch.manual_seed(k)
         models.append(create_model(name, "compact"))
-    hist = fit_members(models, x, y, [np.arange(24)] * 2, cfg, seed=0, num_classes=3, eval_sets=[np.arange(24)] * 2)
+    hist = fit(models, x, y, [np.arange(24)] * 2, cfg, seed=0, num_classes=3, eval_sets=[np.arange(24)] * 2)
     assert (hist[0][-1].argmax(-1) == y).mean() > 0.9

@@ -1,15 +1,23 @@
 """Left-right mirroring of clips: layout, flow sign, direction maps, training and test-time use."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from causalnet.data import load_composite
 from causalnet.data.composite import ClipSet
 from causalnet.data.mirror import direction_maps_match, mirror_clips
+from causalnet.engine import FoldKey, run_fold
 from causalnet.flow.direction import direction_map, hue_of
 from causalnet.flow.optical_flow import CHANNEL_STRAIN, CHANNEL_U, CHANNEL_V
 from causalnet.train import ExperimentConfig, LosoRun
-from causalnet.train.loso import train_fold
+
+
+def train_fold(clips, cfg, subject, seed):
+    """One fold's result, trained in this process."""
+    job = LosoRun("unused", clips, cfg).make_job(FoldKey("", 0, subject))
+    return run_fold(dataclasses.replace(job, seed=seed)).result
 
 
 def consistent_clips(n: int, seed: int = 0) -> np.ndarray:
@@ -111,7 +119,9 @@ def test_fit_on_train_rows_ignores_the_other_rows_unless_drawn_as_variants():
     def trained(inputs, **kw):
         torch.manual_seed(0)
         model = CausalNet(cfg.model)
-        fit(model, inputs, np.concatenate([y, y])[: len(inputs)], cfg.train, seed=1, num_classes=3, **kw)
+        rows = kw.pop("train_rows", np.arange(len(inputs)))
+        fit([model], inputs, np.concatenate([y, y])[: len(inputs)], [rows], cfg.train, seed=1, num_classes=3,
+            eval_sets=[np.zeros(0, np.int64)], **kw)
         return torch.cat([p.detach().flatten() for p in model.parameters()])
 
     alone = trained(x)

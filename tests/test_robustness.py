@@ -33,7 +33,7 @@ from causalnet.robustness import (
 )
 from causalnet.robustness.triples import ANNOTATED, JITTER
 from causalnet.train import ExperimentConfig, TrainConfig
-from causalnet.train.loop import fit_members
+from causalnet.train.loop import fit
 
 PREP = PreprocessConfig(face_method="none", face_size=32)
 #: a compact experiment small enough for tests: one member, no validation split, 2 epochs
@@ -155,7 +155,7 @@ def test_identity_variants_train_exactly_like_no_variants():
     hists = []
     for variants in (None, np.arange(12)[:, None]):
         torch.manual_seed(0)
-        hists.append(fit_members([_tiny_causalnet()], x, y, [np.arange(12)], cfg, seed=3, num_classes=3,
+        hists.append(fit([_tiny_causalnet()], x, y, [np.arange(12)], cfg, seed=3, num_classes=3,
                                  eval_sets=[np.arange(12)], variants=variants))
     assert np.array_equal(hists[0][0], hists[1][0])
 
@@ -175,14 +175,14 @@ def test_training_draws_inputs_from_the_variants():
     scores = []
     for table in (None, variants):
         torch.manual_seed(0)
-        hist = fit_members([_tiny_causalnet()], x, yy, [np.arange(n)], cfg, seed=0, num_classes=3,
+        hist = fit([_tiny_causalnet()], x, yy, [np.arange(n)], cfg, seed=0, num_classes=3,
                            eval_sets=[np.arange(n, 2 * n)], variants=table)
         scores.append((hist[0][-1].argmax(-1) == y).mean())
     assert scores[0] < 0.6 and scores[1] == 1.0
     with pytest.raises(ValueError, match="another label"):
         bad = variants.copy()
         bad[0, 1] = n + 1
-        fit_members([_tiny_causalnet()], x, yy, [np.arange(n)], cfg, seed=0, num_classes=3,
+        fit([_tiny_causalnet()], x, yy, [np.arange(n)], cfg, seed=0, num_classes=3,
                     eval_sets=[np.arange(n)], variants=bad)
 
 
@@ -223,7 +223,7 @@ def test_annotated_inputs_equal_the_preprocessed_layout_and_are_cached(synth_raw
     assert report.clips == 9 and report.flows > 0 and not report.failed
     build_dataset(read_plan("generic", synth_raw), tmp_path / "of", PREP, progress=False)
     composite = load_composite(tmp_path / "of")
-    store = run.store
+    store = run.store_inputs
     for c in run.clips:
         ref = composite.x[(composite.subjects == c.sub) & (composite.clips == c.clip)][0]
         assert np.array_equal(store.x["flow"][store.row(c.index, (ANNOTATED, 0, 0))].astype(np.float32), ref)
@@ -234,7 +234,7 @@ def test_annotated_inputs_equal_the_preprocessed_layout_and_are_cached(synth_raw
         assert c.onset <= spotted.apex <= c.offset
     again = make_run(tmp_path / "rob", synth_raw, "causalnet,apexnet", rcfg)
     assert again.prepare(workers=1).flows == 0  # every pair is cached
-    assert all(np.array_equal(again.store.x[v], store.x[v]) for v in store.x)
+    assert all(np.array_equal(again.store_inputs.x[v], store.x[v]) for v in store.x)
 
 
 # ------------------------------------------------------------------------------------ the engine

@@ -73,11 +73,11 @@ def test_interrupted_run_resumes_to_the_same_predictions(fake_composite, tmp_pat
     full = tmp_path / "full"
     LosoRun(full, clips, small_cfg()).run()
 
-    import causalnet.train.loso as loso
+    import causalnet.engine.fold as fold_module
 
     part = tmp_path / "part"
     calls = {"n": 0}
-    real = loso.train_fold
+    real = fold_module.run_fold
 
     def crash_on_third(*args, **kwargs):
         calls["n"] += 1
@@ -85,12 +85,12 @@ def test_interrupted_run_resumes_to_the_same_predictions(fake_composite, tmp_pat
             raise KeyboardInterrupt("killed")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(loso, "train_fold", crash_on_third)
+    monkeypatch.setattr(fold_module, "run_fold", crash_on_third)
     with pytest.raises(KeyboardInterrupt):
         LosoRun(part, clips, small_cfg()).run()
     assert len(list((part / "folds" / "run0").glob("*.npz"))) == 2
     assert not list(part.rglob("*.tmp"))  # nothing half-written
-    monkeypatch.setattr(loso, "train_fold", real)
+    monkeypatch.setattr(fold_module, "run_fold", real)
     resumed = LosoRun(part, clips, small_cfg())
     assert len(resumed.pending()) == 4
     resumed.run()
@@ -172,7 +172,7 @@ def test_train_config_validation():
         TrainConfig(epochs=0)
     with pytest.raises(ValueError, match="no field 'nope'"):
         small_cfg(**{"train.nope": "1"})
-    with pytest.raises(ValueError, match="unknown setting"):
+    with pytest.raises(ValueError, match="unknown scope"):
         small_cfg(**{"optim.lr": "1"})
 
 
@@ -205,7 +205,7 @@ def test_member_validation_splits_training_subjects_only(fake_composite, tmp_pat
     run = LosoRun(tmp_path / "r", clips, cfg, subjects=["s01"])
     metrics = run.run()
     assert metrics["protocol"] == "val"
-    from causalnet.train.loso import FoldResult
+    from causalnet.engine import FoldResult
 
     fold = FoldResult.load(run.fold_path(0, "s01"))
     assert fold.probs.shape == (2, 4, 3, 3)  # members, epochs, test clips, classes
@@ -215,8 +215,8 @@ def test_member_validation_splits_training_subjects_only(fake_composite, tmp_pat
 
 
 def test_val_protocol_uses_each_members_best_validation_epoch():
-    from causalnet.train.loso import FoldResult
-    from causalnet.train.protocols import select_probs, validation_epoch
+    from causalnet.engine import FoldResult
+    from causalnet.eval.protocols import select_probs, validation_epoch
 
     assert validation_epoch(np.array([0.5, 0.7, 0.7]), np.array([1.0, 0.9, 0.8])) == 2  # tie -> lower loss
     assert validation_epoch(np.array([0.5, 0.7, 0.7]), np.array([1.0, 0.8, 0.8])) == 1  # then earlier
@@ -228,7 +228,7 @@ def test_val_protocol_uses_each_members_best_validation_epoch():
     chosen, _ = select_probs(fold, "val")
     assert np.allclose(chosen, [0.5, 0, 0.5])
     no_val = FoldResult(probs, np.array(["c"]), np.array([0]), np.full((2, 3), np.nan), np.full((2, 3), np.nan))
-    with pytest.raises(ValueError, match="member_validation"):
+    with pytest.raises(ValueError, match="without member validation"):
         select_probs(no_val, "val")
     with pytest.raises(ValueError, match="member_validation"):
         small_cfg().with_protocol("val")
@@ -250,13 +250,13 @@ def test_random_shift_moves_whole_samples():
 
 
 def test_vectorised_members_train_like_independent_models():
-    """fit_members (stacked parameters under vmap, one optimiser) == each member trained alone by fit."""
+    """fit with several members (stacked parameters under vmap, one optimiser) == each member trained alone."""
     import copy
 
     import torch
 
     from causalnet.models import CausalNet, CausalNetConfig
-    from causalnet.train.loop import fit, fit_members
+    from causalnet.train.loop import fit
 
     rng = np.random.default_rng(0)
     x = (rng.random((24, 4, 3, 28, 28)) * 255).astype(np.float32)
@@ -270,10 +270,10 @@ def test_vectorised_members_train_like_independent_models():
         models.append(CausalNet(mcfg))
     alone = [copy.deepcopy(m) for m in models]
     sets = [np.arange(0, 16), np.arange(8, 24)]
-    hist = fit_members(models, x, y, sets, cfg, seed=0, num_classes=3, eval_sets=[np.arange(5), np.arange(5)])
+    hist = fit(models, x, y, sets, cfg, seed=0, num_classes=3, eval_sets=[np.arange(5), np.arange(5)])
     assert hist[0].shape == (3, 5, 3)
     for k, (model, ref) in enumerate(zip(models, alone, strict=True)):
-        ref_hist = fit(ref, x[sets[k]], y[sets[k]], cfg, seed=0, num_classes=3, eval_x=x[:5])
+        ref_hist = fit([ref], x, y, [sets[k]], cfg, seed=0, num_classes=3, eval_sets=[np.arange(5)])[0]
         assert np.allclose(hist[k], ref_hist, atol=2e-4), k
         for (name, p), q in zip(model.named_parameters(), ref.parameters(), strict=True):
             if name.endswith("pos_emb"):

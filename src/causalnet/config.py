@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import json
 import types
 import typing
@@ -160,3 +161,39 @@ def _coerce(value: Any, hint: Any) -> Any:
     if hint is int and isinstance(value, float) and value.is_integer():
         return int(value)
     return value
+
+
+def split_scopes(overrides: Mapping[str, Any], scopes: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Group ``{"scope.field": value}`` overrides by scope — the one ``--set`` syntax of every command.
+
+    ``scopes`` maps each allowed scope to its config (a dataclass or dataclass instance, whose field
+    names are checked) or to None (the scope's fields are checked later, by whoever applies them).
+    A bare field name or an unknown scope/field is a clear error; for a bare name that belongs to one
+    scope the message says which ``scope.field`` to write.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    fields = {name: {f.name for f in dataclasses.fields(cfg)} if cfg is not None else None
+              for name, cfg in scopes.items()}
+    for key, value in overrides.items():
+        scope, dot, name = str(key).strip().partition(".")
+        if not dot or not name or not scope:
+            owners = [s for s, names in fields.items() if names and key in names]
+            hint = f"; did you mean {owners[0]}.{key}?" if len(owners) == 1 else ""
+            raise ValueError(f"setting {key!r}: write SCOPE.FIELD=VALUE with SCOPE one of "
+                             f"{', '.join(scopes)}{hint}")
+        if scope not in scopes:
+            raise ValueError(f"setting {key!r}: unknown scope {scope!r}; choose from {', '.join(scopes)}")
+        known = fields[scope]
+        if known is not None and name not in known:
+            cfg = scopes[scope]
+            cls = cfg if isinstance(cfg, type) else type(cfg)
+            raise ValueError(f"setting {key!r}: {cls.__name__} has no field {name!r}; "
+                             f"fields: {', '.join(sorted(known))}")
+        out.setdefault(scope, {})[name] = value
+    return out
+
+
+def config_hash(obj: Any, digits: int = 12) -> str:
+    """A short, stable hash of a JSON-serialisable object (names of cache and fold folders)."""
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:digits]

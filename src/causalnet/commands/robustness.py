@@ -5,10 +5,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Any
+
+from causalnet.checks import check_output_dir
+from causalnet.commands.options import add_engine_options, backend_from_args, parse_subjects
+from causalnet.data.builders import APEX_METHODS, FORMATS
+from causalnet.data.builders.emotions import LABEL_SCHEMES
+from causalnet.eval.protocols import HONEST_PROTOCOLS
+from causalnet.flow.config import FACE_METHODS
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("--raw", required=True, metavar="DIR", help="the raw dataset folder")
-    p.add_argument("--format", required=True, choices=("casme2", "samm", "smic", "mmew", "generic"),
+    p.add_argument("--format", required=True, choices=tuple(FORMATS),
                    help="layout of the raw folder (as `causalnet preprocess`)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (cache, folds, tables, plot)")
     p.add_argument("--models", default="causalnet,htnet,offapexnet", metavar="SPECS",
@@ -48,23 +54,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--noise-seed", type=int, default=0, help="base seed of the key-frame errors (run r: seed + r)")
     p.add_argument("--preset", default="compact", help="model + training preset of every model (compact, paper)")
     p.add_argument("--epochs", type=int, help="override the preset's number of epochs")
-    p.add_argument("--protocol", choices=("fixed", "val"),
+    p.add_argument("--protocol", choices=HONEST_PROTOCOLS,
                    help="honest epoch selection (default: the preset's; the oracle protocol is not offered)")
-    p.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="KEY=VALUE",
+    p.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="SCOPE.FIELD=VALUE",
                    help="overrides: train.<field> (every model), model.<field> (every model), <model>.<field> "
                         "(one model's config, e.g. causalnet.gamma=0.3), robustness.<field> (e.g. "
                         "robustness.tta_k=4), preprocess.<field> (e.g. preprocess.tvl1_warps=5)")
-    p.add_argument("--face", choices=("dlib", "none"), default="dlib",
+    p.add_argument("--face", choices=FACE_METHODS, default="dlib",
                    help="dlib: detect and align the face on the onset frame (default); none: frames are faces")
     p.add_argument("--size", type=int, metavar="N", help="side of the aligned face the flow is computed on (128)")
     p.add_argument("--annotations", metavar="FILE", help="annotation spreadsheet (default: found under --raw)")
-    p.add_argument("--labels", choices=("megc3", "mmew5"), default="megc3", help="class scheme (default megc3)")
-    p.add_argument("--apex", choices=("middle", "spot"), default="middle",
+    p.add_argument("--labels", choices=tuple(LABEL_SCHEMES), default="megc3", help="class scheme (default megc3)")
+    p.add_argument("--apex", choices=APEX_METHODS, default="middle",
                    help="apex of clips without an apex annotation (SMIC): middle frame or spotted")
     p.add_argument("--subjects", help="comma-separated test subjects (default: all); training uses all others")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, metavar="N",
-                   help="parallel processes for preprocessing and for training folds (default: CPUs)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_engine_options(p)
     p.set_defaults(func=run)
 
 
@@ -77,18 +82,15 @@ def _parse_list(text: str, what: str) -> list[float]:
 
 def _scoped_overrides(items: list[str], models: list[str]) -> dict[str, dict[str, str]]:
     """``--set`` items grouped by scope (``train``, ``model``, ``robustness``, ``preprocess``, a model name)."""
-    scopes: dict[str, dict[str, str]] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        scope, dot, name = key.strip().partition(".")
-        if not sep or not dot or not name:
-            raise ValueError(f"--set expects SCOPE.FIELD=VALUE, got {item!r} (scopes: {', '.join(SET_SCOPES)}, "
-                             "or a model name)")
-        if scope not in SET_SCOPES and scope not in models:
-            raise ValueError(f"--set {item!r}: unknown scope {scope!r}; use {', '.join(SET_SCOPES)} or one of the "
-                             f"models {models}")
-        scopes.setdefault(scope, {})[name] = value
-    return scopes
+    from causalnet.config import parse_key_values, split_scopes
+    from causalnet.flow.config import PreprocessConfig
+    from causalnet.models import get_entry
+    from causalnet.robustness import RobustnessConfig
+    from causalnet.train import TrainConfig
+
+    scopes = {"train": TrainConfig, "model": None, "robustness": RobustnessConfig, "preprocess": PreprocessConfig,
+              **{name: get_entry(name).config_cls for name in models}}
+    return split_scopes(parse_key_values(items), scopes)
 
 
 def build_experiments(args: argparse.Namespace, models: list[str], num_classes: int,
@@ -99,12 +101,12 @@ def build_experiments(args: argparse.Namespace, models: list[str], num_classes: 
     experiments = {}
     for name in models:
         cfg = ExperimentConfig.preset(args.preset, model_name=name)
-        over = {f"train.{k}": v for k, v in scopes.get("train", {}).items()}
+        over: dict[str, Any] = {f"train.{k}": v for k, v in scopes.get("train", {}).items()}
         over |= {f"model.{k}": v for k, v in {**scopes.get("model", {}), **scopes.get(name, {})}.items()}
         if args.epochs is not None:
-            over["train.epochs"] = str(args.epochs)
+            over["train.epochs"] = args.epochs
         if getattr(cfg.model, "num_classes", num_classes) != num_classes:
-            over["model.num_classes"] = str(num_classes)
+            over["model.num_classes"] = num_classes
         cfg = cfg.with_overrides(over, protocol=args.protocol)
         if cfg.train.mirror or cfg.train.mirror_tta:
             # the engine's training variants carry key-frame jitter; mirroring is not combined with them
@@ -131,11 +133,13 @@ def run(args: argparse.Namespace) -> int:
 
     from causalnet.data.builders import class_names, read_plan
     from causalnet.data.builders.build import check_face_backend
+    from causalnet.engine import available_cpus
     from causalnet.robustness import RobustnessConfig, RobustnessRun, clips_from_plan, parse_model_specs
 
     start = time.perf_counter()
-    if args.workers < 1:
-        raise ValueError(f"--workers must be >= 1, got {args.workers}")
+    check_output_dir(args.out)
+    backend = backend_from_args(args)
+    workers = args.workers if args.workers is not None else available_cpus()
     specs = parse_model_specs(args.models)
     models = list(dict.fromkeys(s.name for s in specs))
     scopes = _scoped_overrides(args.overrides, models)
@@ -145,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
     prep = _preprocess_config(args, scopes.get("preprocess", {}))
     names = class_names(args.labels)
     experiments = build_experiments(args, models, len(names), scopes)
-    subjects = [s.strip() for s in args.subjects.split(",") if s.strip()] if args.subjects else None
+    subjects = parse_subjects(args.subjects)
 
     plan = read_plan(args.format, args.raw, annotations=args.annotations, scheme=args.labels)
     clips, left_out = clips_from_plan(plan)
@@ -159,21 +163,15 @@ def run(args: argparse.Namespace) -> int:
           f"models {', '.join(s.label for s in specs)}; conditions {conditions}; {rcfg.runs} run(s) -> {args.out}")
 
     with tqdm(total=len(clips), desc="inputs", unit="clip", disable=not progress, dynamic_ncols=True) as bar:
-        report = run_.prepare(workers=args.workers, on_outcome=lambda _: bar.update(1))
+        report = run_.prepare(workers=workers, on_outcome=lambda _: bar.update(1))
     print(f"inputs: {report.clips} clips, {report.flows} flows computed in {report.seconds:.1f} s "
           f"(cache: {Path(args.out) / 'cache'}), {len(report.failed)} failed")
     for name, reason in report.failed[:20]:
         print(f"  failed {name}: {reason}")
     run_.write_config()
 
-    pending = run_.pending()
-    epochs = sum(experiments[t.model].train.epochs for t, _, _ in pending)
     train_start = time.perf_counter()
-    with tqdm(total=epochs, desc="train", unit="epoch", disable=not progress, dynamic_ncols=True) as bar:
-        def on_fold(training, run_index, subject):
-            bar.set_postfix_str(f"{training.label} run {run_index} {subject}")
-
-        trained = run_.train(workers=args.workers, on_epochs=bar.update, on_fold=on_fold)
+    trained = run_.train(progress=progress, backend=backend, device=args.device)
     train_seconds = time.perf_counter() - train_start
     results = run_.finish({"seconds": {"prepare": round(report.seconds, 1), "train": round(train_seconds, 1),
                                        "total": round(time.perf_counter() - start, 1)},

@@ -1,4 +1,4 @@
-"""``causalnet train`` and ``causalnet evaluate``: LOSO runs on data in the published layout."""
+"""``causalnet train``, ``causalnet evaluate`` and ``causalnet models``: LOSO runs on data in the published layout."""
 
 from __future__ import annotations
 
@@ -6,7 +6,14 @@ import argparse
 import logging
 from pathlib import Path
 
+from causalnet.checks import check_output_dir
+from causalnet.commands.options import add_engine_options, backend_from_args, parse_subjects
+from causalnet.eval.protocols import PROTOCOLS
+
 log = logging.getLogger(__name__)
+
+PROTOCOL_HELP = ("epoch selection: fixed (honest: final epoch), val (honest: each member's best epoch on its "
+                 "held-out training subjects), oracle (selects on test subjects: optimistic)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,25 +24,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", default="compact", help="model + training preset (paper, compact)")
     p.add_argument("--model", default="causalnet", help="registered model name (see `causalnet models`)")
     p.add_argument("--epochs", type=int, help="override the preset's number of epochs")
-    p.add_argument("--protocol", choices=("fixed", "val", "oracle"),
-                   help="epoch selection: fixed (honest: final epoch), val (honest: best epoch on held-out "
-                        "training subjects), oracle (selects on test subjects: optimistic). Default: the preset's")
+    p.add_argument("--protocol", choices=PROTOCOLS, help=PROTOCOL_HELP + ". Default: the preset's")
     p.add_argument("--seed", type=int, help="base seed (default: the preset's, 2025)")
     p.add_argument("--runs", type=int, default=1, help="repeat with K seeds (seed, seed+1, ...); mean ± std")
     p.add_argument("--subjects", help="comma-separated test subjects (default: all); training uses all others")
-    p.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="KEY=VALUE",
-                   help="override config fields, e.g. model.gamma=0.3 train.lr=1e-4 (or bare unique names)")
-    p.add_argument("--workers", type=int, default=1, help="folds trained in parallel processes")
+    p.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="SCOPE.FIELD=VALUE",
+                   help="override config fields, e.g. model.gamma=0.3 train.lr=1e-4 (scopes: model, train)")
     p.add_argument("--checkpoints", action="store_true", help="save each fold's final weights (safetensors)")
+    p.add_argument("--save-features", action="store_true",
+                   help="store each fold's pre-head features of its test clips (for `causalnet report`)")
     p.add_argument("--save-model", metavar="PATH",
                    help="instead of LOSO, train one model on all subjects and save it (safetensors + config)")
     p.add_argument("--out", help="run folder (required for LOSO)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_engine_options(p)
     p.set_defaults(func=run_train)
 
     e = sub.add_parser("evaluate", help="recompute and print the metrics of a run folder")
-    e.add_argument("run_dir", help="a folder written by `causalnet train`")
-    e.add_argument("--protocol", choices=("fixed", "val", "oracle"),
+    e.add_argument("run_dir", help="a folder written by `causalnet train` (or convert, sweep)")
+    e.add_argument("--protocol", choices=PROTOCOLS,
                    help="re-select epochs under another protocol (needs the run's folds/ folder)")
     e.add_argument("--confusion", action="store_true", help="also print the confusion matrix and per-class table")
     e.set_defaults(func=run_evaluate)
@@ -45,15 +52,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def build_config(args: argparse.Namespace):
+    """The experiment of ``--preset``/``--model``, then ``--set``, ``--epochs``, ``--seed`` (typed), ``--protocol``."""
     from causalnet.config import parse_key_values
     from causalnet.train import ExperimentConfig
 
     cfg = ExperimentConfig.preset(args.preset, model_name=args.model)
-    overrides = parse_key_values(args.overrides)
+    overrides: dict[str, object] = dict(parse_key_values(args.overrides))
     if args.epochs is not None:
-        overrides["train.epochs"] = str(args.epochs)
+        overrides["train.epochs"] = args.epochs
     if args.seed is not None:
-        overrides["train.seed"] = str(args.seed)
+        overrides["train.seed"] = args.seed
     return cfg.with_overrides(overrides, protocol=args.protocol)
 
 
@@ -61,25 +69,56 @@ def run_train(args: argparse.Namespace) -> int:
     from causalnet.data import load_composite
     from causalnet.eval import metrics_table
 
+    if args.runs < 1:
+        raise ValueError(f"--runs must be >= 1, got {args.runs}")
     cfg = build_config(args)
-    subjects = [s.strip() for s in args.subjects.split(",") if s.strip()] if args.subjects else None
+    subjects = parse_subjects(args.subjects)
+    backend = backend_from_args(args)
+    if args.save_model:
+        save_to = _check_model_path(args.save_model)
+    elif not args.out:
+        raise ValueError("--out RUN_DIR is required for a LOSO run")
+    else:
+        check_output_dir(args.out)
     clips = load_composite(args.data, subjects=subjects)
     if clips.num_classes != cfg.model.num_classes:  # e.g. a folder built with --labels mmew5
         cfg = cfg.with_overrides({"model.num_classes": clips.num_classes})
     if args.save_model:
-        return _save_model(args, clips, cfg)
-    if not args.out:
-        raise ValueError("--out RUN_DIR is required for a LOSO run")
+        return _save_model(args, clips, cfg, save_to)
     from causalnet.train import LosoRun
 
-    loso = LosoRun(args.out, clips, cfg, runs=args.runs, subjects=subjects, checkpoints=args.checkpoints)
-    metrics = loso.run(progress=not args.no_progress, workers=args.workers)
+    loso = LosoRun(args.out, clips, cfg, runs=args.runs, subjects=subjects, checkpoints=args.checkpoints,
+                   features=args.save_features)
+    for note in loso.notes:
+        print(f"note: {note}")
+    metrics = loso.run(progress=not args.no_progress, backend=backend, device=args.device)
     print(metrics_table(metrics))
-    print(f"\nrun folder: {Path(args.out).resolve()} (config.json, predictions.csv, metrics.json)")
+    print(f"\nrun folder: {Path(args.out).resolve()} (config.json, predictions.csv, metrics.json, run.log)")
     return 0
 
 
-def _save_model(args: argparse.Namespace, clips, cfg) -> int:
+def _check_model_path(path: str) -> Path:
+    """Refuse, before training, a --save-model path that cannot be written (a folder, a missing parent...)."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"--save-model {path}: is a folder; give a file name, e.g. {path / 'model.safetensors'}")
+    parent = path.parent if str(path.parent) else Path(".")
+    if parent.exists() and not parent.is_dir():
+        raise ValueError(f"--save-model {path}: {parent} is not a folder")
+    parent.mkdir(parents=True, exist_ok=True)
+    import os
+    import tempfile
+
+    try:
+        fd, probe = tempfile.mkstemp(dir=parent, prefix=".write-test-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ValueError(f"--save-model {path}: cannot write to {parent} ({exc.strerror})") from None
+    return path
+
+
+def _save_model(args: argparse.Namespace, clips, cfg, path: Path) -> int:
     from tqdm.auto import tqdm
 
     from causalnet.io import read_json
@@ -88,42 +127,46 @@ def _save_model(args: argparse.Namespace, clips, cfg) -> int:
 
     with tqdm(total=cfg.train.epochs, desc="train (all subjects)", unit="epoch",
               disable=args.no_progress) as bar:
-        model = train_all(clips, cfg, on_epoch=lambda _: bar.update(1))
+        model = train_all(clips, cfg, on_epoch=lambda _: bar.update(1), device=args.device)
     extra = {"class_names": list(clips.class_names), "data": str(clips.root), "train": cfg.train.to_dict(),
              "clips": len(clips)}
     made_by = Path(clips.root) / "preprocess.json"  # written by `causalnet preprocess`
     if made_by.is_file():
         extra["preprocess"] = read_json(made_by)["preprocess"]
-    save_checkpoint(args.save_model, model, extra=extra)
-    print(f"saved model trained on {len(clips)} clips to {Path(args.save_model).resolve()}")
+    save_checkpoint(path, model, extra=extra)
+    print(f"saved model trained on {len(clips)} clips to {path.resolve()}")
     return 0
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from causalnet.data.composite import read_class_names
-    from causalnet.eval import confusion, confusion_table, metrics_table, per_class_table
+    from causalnet.data.composite import CLASS_NAMES, read_class_names
+    from causalnet.eval import confusion, confusion_table, metrics_from_rows, metrics_table, per_class_table
     from causalnet.io import read_json, write_json_atomic
-    from causalnet.train import metrics_from_rows, read_predictions
+    from causalnet.train import read_predictions
 
     run_dir = Path(args.run_dir)
     config = read_json(run_dir / "config.json")
-    protocol = config["experiment"].get("protocol", "fixed")
+    protocol = (config.get("experiment") or {}).get("protocol") or config.get("protocol", "fixed")
     reselect = bool(args.protocol and args.protocol != protocol)
     if reselect:
+        if config.get("kind", "train") != "train":
+            raise ValueError(f"{run_dir}: --protocol re-selection needs the per-epoch folds of a `causalnet train` "
+                             f"run; this folder is a {config.get('kind')!r} run")
         rows, protocol = _reselect(run_dir, config, args.protocol), args.protocol
     else:
         rows = read_predictions(run_dir / "predictions.csv")
     metrics = metrics_from_rows(rows, protocol)
     if not reselect:  # metrics.json always describes predictions.csv under the run's own protocol
-        write_json_atomic(run_dir / "metrics.json", metrics)
+        old = read_json(run_dir / "metrics.json") if (run_dir / "metrics.json").is_file() else {}
+        write_json_atomic(run_dir / "metrics.json", {**old, **metrics})
     print(metrics_table(metrics))
     if args.confusion:
         y = np.array([r["label"] for r in rows])
         p = np.array([r["pred"] for r in rows])
         print("\nconfusion matrix (all runs pooled):")
-        names = read_class_names(config["data"])
+        names = read_class_names(config["data"]) if config.get("data") else CLASS_NAMES
         print(confusion_table(confusion(y, p, len(names)), names))
         print()
         print(per_class_table(y, p, names))
@@ -141,8 +184,10 @@ def _reselect(run_dir: Path, config: dict, protocol: str) -> list[dict]:
 
 
 def run_models(args: argparse.Namespace) -> int:
-    from causalnet.models import get_entry, list_models
+    from causalnet.models import get_entry, input_view_of, list_models
 
     for name in list_models():
-        print(f"{name:12s} presets: {', '.join(get_entry(name).config_cls.preset_names())}")
+        entry = get_entry(name)
+        print(f"{name:14s} input view: {input_view_of(entry.model_cls):6s} presets: "
+              f"{', '.join(entry.config_cls.preset_names())}")
     return 0

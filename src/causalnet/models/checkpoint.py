@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
 from torch import nn
 
 from causalnet.io import atomic_path
@@ -20,8 +20,8 @@ from causalnet.models.registry import create_model
 FORMAT = "causalnet-checkpoint-v1"
 
 
-def save_checkpoint(path: str | os.PathLike, model: nn.Module, extra: dict[str, Any] | None = None) -> None:
-    """Write ``model``'s weights, registry name and config to ``path`` (atomically).
+def checkpoint_bytes(model: nn.Module, extra: dict[str, Any] | None = None) -> bytes:
+    """``model``'s weights, registry name and config as the bytes of a checkpoint file.
 
     ``extra``: JSON-serialisable facts to keep beside them (e.g. class names, training data).
     """
@@ -35,8 +35,14 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, extra: dict[str, 
         "extra": json.dumps(extra or {}),
     }
     tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    return save(tensors, metadata=meta)
+
+
+def save_checkpoint(path: str | os.PathLike, model: nn.Module, extra: dict[str, Any] | None = None) -> None:
+    """Write ``model``'s checkpoint (:func:`checkpoint_bytes`) to ``path`` atomically."""
+    blob = checkpoint_bytes(model, extra)
     with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=meta)
+        tmp.write_bytes(blob)
 
 
 def read_checkpoint_metadata(path: str | os.PathLike) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from causalnet.robustness.config import (
     parse_model_specs,
     sigma_condition,
 )
-from causalnet.robustness.engine import RobustFold, RobustnessRun, Training, clips_from_plan
+from causalnet.robustness.engine import RobustnessRun, Training, clips_from_plan, pool
 from causalnet.robustness.inputs import ClipCache, FaceAligner, InputStore
 from causalnet.robustness.triples import ClipInfo, TripleNeeds, clip_triples
 
@@ -35,7 +35,6 @@ __all__ = [
     "FaceAligner",
     "InputStore",
     "ModelSpec",
-    "RobustFold",
     "RobustnessConfig",
     "RobustnessRun",
     "Training",
@@ -44,4 +43,5 @@ __all__ = [
     "clips_from_plan",
     "parse_model_specs",
     "sigma_condition",
+    "pool",
 ]

@@ -20,14 +20,13 @@ A *model spec* is a registered model name with optional robustness techniques ap
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from causalnet.checks import Check, between, one_of, positive
-from causalnet.config import PresetMixin
+from causalnet.config import PresetMixin, config_hash
+from causalnet.data.builders.build import APEX_METHODS
 from causalnet.keyframes import ORDER_POLICIES, KeyframeNoise, SpotterConfig
 
 __all__ = ["APEX_METHODS", "SPOTTING", "TECHNIQUES", "TTA_POOLINGS", "ModelSpec", "RobustnessConfig", "config_hash",
@@ -39,21 +38,11 @@ SPOTTING = "spotting"
 TECHNIQUES = ("jitter", "tta", "ttaconf")
 #: Pooling of the test-time ensemble, by technique name.
 TTA_POOLINGS = {"tta": "mean", "ttaconf": "confidence"}
-#: How an apex missing from the annotations (SMIC) is chosen.
-APEX_METHODS = ("middle", "spot")
-#: Hex digits of the configuration hashes in cache and fold folder names.
-HASH_DIGITS = 12
 
 
 def sigma_condition(sigma: float) -> str:
     """The condition name of a noise level: ``sigma0``, ``sigma10``, ``sigma12.5``."""
     return f"sigma{sigma:g}"
-
-
-def config_hash(obj: Any) -> str:
-    """A short, stable hash of a JSON-serialisable object (cache and fold folder names)."""
-    text = json.dumps(obj, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:HASH_DIGITS]
 
 
 @dataclass(frozen=True)
@@ -167,8 +156,6 @@ class RobustnessConfig(PresetMixin):
             raise ValueError(f"sigmas must be distinct numbers >= 0, got {self.sigmas}")
         if self.runs < 1 or self.noise_seed < 0:
             raise ValueError(f"runs must be >= 1 and noise_seed >= 0 (got {self.runs}, {self.noise_seed})")
-        if self.apex_method not in APEX_METHODS:
-            raise ValueError(f"apex_method must be one of {APEX_METHODS}, got {self.apex_method!r}")
         if self.jitter_variants < 1 or not self.jitter_sigmas or min(self.jitter_sigmas) <= 0:
             raise ValueError("jitter needs jitter_variants >= 1 and jitter_sigmas > 0")
         if not 0 < self.jitter_annotated_share < 1:

@@ -23,21 +23,20 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import multiprocessing as mp
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
+from causalnet.engine import Backend, FoldJob, FoldKey, FoldResult, FoldStore, LocalBackend, run_folds
 from causalnet.eval.metrics import METRICS, grouped_metrics, summarise_runs
+from causalnet.eval.protocols import HONEST_PROTOCOLS, select_probs
 from causalnet.flow.config import PreprocessConfig
-from causalnet.io import atomic_path, write_json_atomic, write_text_atomic
-from causalnet.models.registry import create_model, get_entry
+from causalnet.io import write_json_atomic, write_text_atomic
+from causalnet.models.registry import get_entry
 from causalnet.models.views import input_view_of
 from causalnet.robustness.config import ModelSpec, RobustnessConfig, config_hash
 from causalnet.robustness.inputs import (
@@ -51,105 +50,11 @@ from causalnet.robustness.inputs import (
 )
 from causalnet.robustness.triples import ANNOTATED, JITTER, ClipInfo, TripleNeeds
 from causalnet.train.config import ExperimentConfig
-from causalnet.train.loop import fit_members
-from causalnet.train.loso import FoldResult, _validation_scores, fold_seed, member_splits
-from causalnet.train.protocols import select_probs
+from causalnet.train.loso import compact_inputs, fold_seed, member_splits
 
-__all__ = ["HONEST_PROTOCOLS", "RobustFold", "RobustnessRun", "Training", "TrainJob", "run_train_job"]
+__all__ = ["HONEST_PROTOCOLS", "RobustnessRun", "Training", "pool"]
 
 log = logging.getLogger(__name__)
-
-#: Epoch-selection protocols the robustness experiment accepts (``oracle`` selects on test labels).
-HONEST_PROTOCOLS = ("fixed", "val")
-
-
-@dataclass
-class RobustFold:
-    """One fold's test predictions under every condition.
-
-    Attributes:
-        probs: ``[members, epochs, n_rows, C]`` test probabilities after every epoch.
-        labels: ``[n_rows]`` labels; conditions, ks, clips: ``[n_rows]`` condition name, ensemble index
-            ``k`` (0 = the condition's own triple) and global clip index of each row.
-        val_uf1, val_nll: ``[members, epochs]`` validation scores (NaN without member validation).
-    """
-
-    probs: np.ndarray
-    labels: np.ndarray
-    conditions: np.ndarray
-    ks: np.ndarray
-    clips: np.ndarray
-    val_uf1: np.ndarray
-    val_nll: np.ndarray
-
-    def save(self, path: Path) -> None:
-        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-            np.savez(fh, probs=self.probs, labels=self.labels, conditions=self.conditions, ks=self.ks,
-                     clips=self.clips, val_uf1=self.val_uf1, val_nll=self.val_nll)
-
-    @classmethod
-    def load(cls, path: Path) -> RobustFold:
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                return cls(*(z[k] for k in ("probs", "labels", "conditions", "ks", "clips", "val_uf1", "val_nll")))
-        except (OSError, ValueError, KeyError) as exc:
-            raise ValueError(f"{path}: unreadable fold result ({exc}); delete it to recompute the fold") from None
-
-    def selected(self, protocol: str) -> np.ndarray:
-        """Test probabilities ``[n_rows, C]`` at the epoch(s) the protocol picks (ensemble averaged)."""
-        if protocol not in HONEST_PROTOCOLS:
-            raise ValueError(f"robustness runs use honest protocols only {HONEST_PROTOCOLS}, got {protocol!r}")
-        fold = FoldResult(self.probs, self.clips.astype(str), self.labels, self.val_uf1, self.val_nll)
-        return select_probs(fold, protocol)[0]
-
-
-@dataclass
-class TrainJob:
-    """Everything one fold's training needs (picklable, for worker processes).
-
-    ``x`` holds only the rows this fold uses (uint8 mosaics ``[n, 4, 3, 28, 28]``); index arrays
-    point into it.
-    """
-
-    experiment: ExperimentConfig
-    seed: int
-    x: np.ndarray
-    y: np.ndarray
-    train_sets: list[np.ndarray]
-    eval_sets: list[np.ndarray]
-    variants: np.ndarray | None
-    n_test: int
-    conditions: np.ndarray
-    ks: np.ndarray
-    clips: np.ndarray
-    num_classes: int
-    path: str
-    threads: int = 0
-
-
-def run_train_job(job: TrainJob, on_epoch: Callable[[int], None] | None = None) -> str:
-    """Train one fold's ensemble and save its :class:`RobustFold`; returns the fold path."""
-    if job.threads:
-        torch.set_num_threads(job.threads)
-    cfg = job.experiment
-    models = []
-    for k in range(len(job.train_sets)):
-        torch.manual_seed(job.seed + k)
-        models.append(create_model(cfg.model_name, cfg.model))
-    history = fit_members(models, job.x.astype(np.float32), job.y, job.train_sets, cfg.train, seed=job.seed,
-                          num_classes=job.num_classes, eval_sets=job.eval_sets, on_epoch=on_epoch,
-                          variants=job.variants)
-    members, epochs = len(models), cfg.train.epochs
-    probs = np.zeros((members, epochs, job.n_test, job.num_classes), np.float32)
-    val_uf1 = np.full((members, epochs), np.nan, np.float32)
-    val_nll = np.full((members, epochs), np.nan, np.float32)
-    for k, (hist, rows) in enumerate(zip(history, job.eval_sets, strict=True)):
-        probs[k] = hist[:, : job.n_test]
-        if len(rows) > job.n_test:
-            val_uf1[k], val_nll[k] = _validation_scores(hist[:, job.n_test:], job.y[rows[job.n_test:]])
-    RobustFold(probs, job.y[job.eval_sets[0][: job.n_test]], job.conditions, job.ks, job.clips, val_uf1,
-               val_nll).save(Path(job.path))
-    return job.path
 
 
 def pool(probs: np.ndarray, pooling: str = "mean") -> np.ndarray:
@@ -176,10 +81,6 @@ def summarise(per_run: list[dict[str, dict[str, float]]]) -> dict[str, dict]:
         out[group] = {**values, "n": m["n"], "mean": dict(values), "std": dict.fromkeys(METRICS, 0.0),
                       "runs": [dict(values)]}
     return out
-
-
-def _job_worker(job: TrainJob) -> str:
-    return run_train_job(job)
 
 
 @dataclass(frozen=True)
@@ -249,7 +150,8 @@ class RobustnessRun:
         if unknown:
             raise ValueError(f"subject(s) {unknown} have no clips")
         self.requested_subjects = list(subjects) if subjects else None
-        self.store: InputStore | None = None
+        self.store_inputs: InputStore | None = None
+        self.store = FoldStore(self.out)
         self.prepare_report = PrepareReport()
 
     # -- inputs -------------------------------------------------------------------------------
@@ -281,10 +183,10 @@ class RobustnessRun:
         report.clips = len(self.clips)
         if len({c.sub for c in self.clips}) < 2:
             raise ValueError("leave-one-subject-out needs clips of at least 2 subjects")
-        self.store = build_store(self.clips, spotted, root, self.rcfg, self.needs, self.views)
+        self.store_inputs = build_store(self.clips, spotted, root, self.rcfg, self.needs, self.views)
         self.prepare_report = report
         log.info("inputs: %d clips, %d rows, %d flows computed in %.1f s", len(self.clips),
-                 len(next(iter(self.store.x.values()))), report.flows, report.seconds)
+                 len(next(iter(self.store_inputs.x.values()))), report.flows, report.seconds)
         return report
 
     # -- folds --------------------------------------------------------------------------------
@@ -297,20 +199,30 @@ class RobustnessRun:
                 "tta": training.tta, "preprocess": self.prep.to_dict(), "clips": config_hash(clips),
                 "classes": list(self.class_names)}
 
+    def fold_key(self, training: Training, run: int, subject: str) -> FoldKey:
+        """A fold's key: its group is the training's label and configuration hash."""
+        return FoldKey(f"{training.label}-{config_hash(self.signature(training))}", run, subject)
+
     def fold_path(self, training: Training, run: int, subject: str) -> Path:
-        folder = f"{training.label}-{config_hash(self.signature(training))}"
-        return self.out / "folds" / folder / f"run{run}" / f"{subject}.npz"
+        return self.store.path(self.fold_key(training, run, subject))
+
+    def keys(self) -> list[FoldKey]:
+        """Every fold, models interleaved (so an interrupted run has results for every model)."""
+        return [self.fold_key(t, r, s) for r in range(self.rcfg.runs) for s in self.subjects for t in self.trainings]
 
     def pending(self) -> list[tuple[Training, int, str]]:
-        """(training, run, subject) folds without a result file, models interleaved."""
-        return [(t, r, s) for r in range(self.rcfg.runs) for s in self.subjects for t in self.trainings
-                if not self.fold_path(t, r, s).is_file()]
+        """(training, run, subject) folds without a sound result file, models interleaved."""
+        by_group = {self.fold_key(t, 0, "x").group: t for t in self.trainings}
+        return [(by_group[k.group], k.run, k.subject) for k in self.store.pending(self.keys())]
 
-    def make_job(self, training: Training, run: int, subject: str, threads: int = 0) -> TrainJob:
-        """The fold's training job: its rows of the input store, index sets, jitter variants."""
-        if self.store is None:
+    def make_job(self, key: FoldKey) -> FoldJob:
+        """The fold's training job: its rows of the input store, index sets, jitter variants, and per test
+        row its condition, ensemble index and clip (the result's extras)."""
+        if self.store_inputs is None:
             raise ValueError("call prepare() first")
-        store, rcfg = self.store, self.rcfg
+        training = next(t for t in self.trainings if self.fold_key(t, 0, "x").group == key.group)
+        run, subject = key.run, key.subject
+        store, rcfg = self.store_inputs, self.rcfg
         exp = self.experiments[training.model]
         view = input_view_of(get_entry(training.model).model_cls)
         seed = fold_seed(exp.train.seed, run, subject)
@@ -348,42 +260,19 @@ class RobustnessRun:
             variants = np.repeat(np.arange(len(order))[:, None], copies + rcfg.jitter_variants, axis=1)
             for c in train:
                 variants[ann[c.index], copies:] = jitter_rows[c.index]
-        return TrainJob(
-            experiment=exp, seed=seed, x=store.x[view][order], y=store.labels[order], train_sets=train_sets,
-            eval_sets=eval_sets, variants=variants, n_test=len(test_rows), conditions=np.array(conditions),
-            ks=np.array(ks, dtype=np.int64), clips=np.array(clip_ids, dtype=np.int64),
-            num_classes=len(self.class_names), path=str(self.fold_path(training, run, subject)), threads=threads)
+        return FoldJob(key=key, model_name=exp.model_name, model_config=exp.model, train=exp.train, seed=seed,
+                       x=compact_inputs(store.x[view][order]), y=store.labels[order], train_sets=train_sets,
+                       eval_sets=eval_sets, n_test=len(test_rows),
+                       test_clips=np.array([self.clips[i].clip for i in clip_ids]),
+                       num_classes=len(self.class_names), variants=variants,
+                       extras={"conditions": np.array(conditions), "ks": np.array(ks, dtype=np.int64),
+                               "clip_index": np.array(clip_ids, dtype=np.int64)})
 
-    def train(self, workers: int = 1, on_epochs: Callable[[int], None] | None = None,
-              on_fold: Callable[[Training, int, str], None] | None = None) -> int:
-        """Train every pending fold (``workers`` processes); returns the number trained.
-
-        ``on_epochs(n)`` is called as epochs finish (per epoch in-process, per fold with workers);
-        ``on_fold(training, run, subject)`` after each fold.
-        """
-        todo = self.pending()
-        if not todo:
-            return 0
-        if workers <= 1 or len(todo) == 1:
-            for training, run, subject in todo:
-                job = self.make_job(training, run, subject)
-                run_train_job(job, on_epoch=(lambda _: on_epochs(1)) if on_epochs else None)
-                if on_fold:
-                    on_fold(training, run, subject)
-            return len(todo)
-        threads = max(1, torch.get_num_threads() // workers)
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
-            futures = {}
-            for item in todo:
-                futures[pool.submit(_job_worker, self.make_job(*item, threads=threads))] = item
-            for fut in as_completed(futures):
-                fut.result()
-                training, run, subject = futures[fut]
-                if on_epochs:
-                    on_epochs(self.experiments[training.model].train.epochs)
-                if on_fold:
-                    on_fold(training, run, subject)
-        return len(todo)
+    def train(self, workers: int = 1, progress: bool = False, backend: Backend | None = None,
+              device: str = "cpu") -> int:
+        """Train every pending fold on ``backend`` (default: ``workers`` local processes); returns the count."""
+        return run_folds(self.store, self.keys(), self.make_job, backend=backend or LocalBackend(workers),
+                         device=device, progress=progress, desc="train")
 
     # -- results ------------------------------------------------------------------------------
     def prediction_rows(self) -> list[dict[str, Any]]:
@@ -400,26 +289,28 @@ class RobustnessRun:
             protocol = self.experiments[spec.name].protocol
             for run in range(self.rcfg.runs):
                 for subject in self.subjects:
-                    fold = RobustFold.load(self.fold_path(training, run, subject))
-                    probs = fold.selected(protocol)
+                    fold = self.store.load(self.fold_key(training, run, subject))
+                    probs = select_probs(fold, protocol)[0]
                     for condition in self.rcfg.conditions:
-                        sel = fold.conditions == condition
+                        sel = fold.extras["conditions"] == condition
                         rows.extend(self._rows(spec, run, subject, condition, fold, probs, sel))
         return rows
 
-    def _rows(self, spec: ModelSpec, run: int, subject: str, condition: str, fold: RobustFold, probs: np.ndarray,
+    def _rows(self, spec: ModelSpec, run: int, subject: str, condition: str, fold: FoldResult, probs: np.ndarray,
               sel: np.ndarray) -> list[dict[str, Any]]:
         out = []
-        use = sel if spec.tta else sel & (fold.ks == 0)
-        for clip in dict.fromkeys(fold.clips[sel].tolist()):
-            mask = use & (fold.clips == clip)
+        ks, clip_index = fold.extras["ks"], fold.extras["clip_index"]
+        use = sel if spec.tta else sel & (ks == 0)
+        for clip in dict.fromkeys(clip_index[sel].tolist()):
+            mask = use & (clip_index == clip)
             p = pool(probs[mask], spec.tta_pooling if spec.tta else "mean")
             info = self.clips[clip]
-            kf = self.store.triples[clip][(condition, run, 0)] if self.store else None
+            kf = self.store_inputs.triples[clip][(condition, run, 0)] if self.store_inputs else None
+            onset, apex, offset = kf.as_tuple() if kf else (None, None, None)
             out.append({"model": spec.label, "run": run, "condition": condition, "subject": subject,
                         "dataset": info.dataset, "clip": info.clip, "label": info.label, "pred": int(np.argmax(p)),
                         "probs": [float(v) for v in p], "members": int(mask.sum()),
-                        "keyframes": kf.as_tuple() if kf else None})
+                        "keyframes": kf.as_tuple() if kf else None, "onset": onset, "apex": apex, "offset": offset})
         return out
 
     def metrics(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -455,12 +346,14 @@ class RobustnessRun:
 
     def finish(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
         """Pool the finished folds; write predictions.csv, results.json, table.md and uf1_vs_sigma.png."""
-        from causalnet.robustness.report import drops, plot_uf1, table_markdown, write_predictions
+        from causalnet.eval.predictions import write_predictions
+        from causalnet.robustness.report import drops, plot_uf1, table_markdown
 
         rows = self.prediction_rows()
         metrics = self.metrics(rows)
         self.write_config()
-        write_predictions(self.out / "predictions.csv", rows, len(self.class_names))
+        write_predictions(self.out / "predictions.csv", rows, len(self.class_names), before=("model", "condition"),
+                          after=("onset", "apex", "offset"))
         table = table_markdown(metrics, self.specs, self.rcfg)
         write_text_atomic(self.out / "table.md", table)
         plot_uf1(metrics, self.specs, self.rcfg, self.out / "uf1_vs_sigma.png")
@@ -483,15 +376,15 @@ class RobustnessRun:
 
     def keyframe_errors(self) -> dict[str, dict[str, float]]:
         """Per condition: mean absolute onset/apex/offset error (frames) against the annotation, over runs."""
-        if self.store is None:
+        if self.store_inputs is None:
             return {}
         out = {}
         for condition in self.rcfg.conditions:
             errors = []
             for c in self.clips:
-                ann = self.store.triples[c.index][(ANNOTATED, 0, 0)]
+                ann = self.store_inputs.triples[c.index][(ANNOTATED, 0, 0)]
                 for run in range(self.rcfg.runs):
-                    kf = self.store.triples[c.index][(condition, run, 0)]
+                    kf = self.store_inputs.triples[c.index][(condition, run, 0)]
                     errors.append(np.abs(np.subtract(kf.as_tuple(), ann.as_tuple())))
             e = np.mean(errors, axis=0)
             out[condition] = {"onset": float(e[0]), "apex": float(e[1]), "offset": float(e[2])}

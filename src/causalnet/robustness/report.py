@@ -5,26 +5,25 @@
   the drop measured from the *plain* model's σ = 0 score.
 - ``uf1_vs_sigma.png`` — UF1 against σ per spec (error bars: std over runs), spotting as a separate
   point at the right.
-- ``predictions.csv`` — ``model, run, condition, subject, dataset, clip, label, pred, p0.., onset,
-  apex, offset`` (the key-frames of the condition; with ``+tta`` the probabilities are the ensemble's).
+- ``predictions.csv`` — ``model, condition, run, subject, dataset, clip, label, pred, p0.., onset,
+  apex, offset`` (:mod:`causalnet.eval.predictions`; the key-frames of the condition; with ``+tta`` the
+  probabilities are the ensemble's).
 - ``results.json`` — the configuration, per spec and condition the metrics (composite and per source
   dataset; per run, mean, std), the drops, the mean key-frame errors of each condition and timings.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from causalnet.io import atomic_path, write_text_atomic
+from causalnet.io import atomic_path
 from causalnet.robustness.config import SPOTTING, ModelSpec, RobustnessConfig
 
-__all__ = ["condition_label", "drops", "plot_uf1", "predictions_csv", "table_markdown"]
+__all__ = ["condition_label", "drops", "plot_uf1", "table_markdown"]
 
 COMPOSITE = "composite"
 DIGITS = 3
@@ -134,21 +133,3 @@ def plot_uf1(metrics: dict, specs: Sequence[ModelSpec], rcfg: RobustnessConfig, 
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=FIG_DPI)
     plt.close(fig)
-
-
-def predictions_csv(rows: list[dict[str, Any]], num_classes: int) -> str:
-    """The predictions.csv text (see the module docstring)."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["model", "run", "condition", "subject", "dataset", "clip", "label", "pred",
-                     *[f"p{i}" for i in range(num_classes)], "onset", "apex", "offset"])
-    for r in rows:
-        kf = r["keyframes"] or ("", "", "")
-        writer.writerow([r["model"], r["run"], r["condition"], r["subject"], r["dataset"], r["clip"], r["label"],
-                         r["pred"], *[f"{p:.6f}" for p in r["probs"]], *kf])
-    return buf.getvalue()
-
-
-def write_predictions(path: str | Path, rows: list[dict[str, Any]], num_classes: int) -> None:
-    """Write predictions.csv atomically."""
-    write_text_atomic(path, predictions_csv(rows, num_classes))

@@ -1,16 +1,21 @@
-"""Training: typed configs, the model-agnostic loop, epoch-selection protocols and LOSO runs."""
+"""Training: typed configs, the one training loop, LOSO runs and honest hyperparameter sweeps.
 
+Protocols, metrics and the predictions file live in :mod:`causalnet.eval`; folds run on
+:mod:`causalnet.engine` (local processes or Ray, CPU or CUDA).
+"""
+
+from causalnet.eval.predictions import metrics_from_rows, read_predictions
+from causalnet.eval.protocols import PROTOCOLS, select_epoch
 from causalnet.train.config import ExperimentConfig, TrainConfig
 from causalnet.train.loop import fit, predict_proba
-from causalnet.train.loso import LosoRun, fold_seed, metrics_from_rows, read_predictions, train_all
-from causalnet.train.protocols import PROTOCOLS, select_epoch
+from causalnet.train.loso import LosoRun, fold_seed, train_all
 
 
 def run_experiment(clips, cfg: ExperimentConfig, out_dir, subjects=None, runs: int = 1, progress: bool = False,
-                   workers: int = 1, checkpoints: bool = False) -> dict:
+                   workers: int = 1, checkpoints: bool = False, backend=None, device: str = "cpu") -> dict:
     """Run (or resume) a LOSO experiment into ``out_dir`` and return its metrics (see :class:`LosoRun`)."""
     return LosoRun(out_dir, clips, cfg, runs=runs, subjects=subjects, checkpoints=checkpoints).run(
-        progress=progress, workers=workers)
+        progress=progress, workers=workers, backend=backend, device=device)
 
 
 __all__ = ["PROTOCOLS", "ExperimentConfig", "LosoRun", "TrainConfig", "fit", "fold_seed", "metrics_from_rows",

@@ -1,11 +1,21 @@
-"""The model-agnostic training loop: any ``nn.Module`` mapping ``[B, ...]`` inputs to logits."""
+"""The one training loop: any registered model, one or several ensemble members, on any device.
+
+``fit`` trains ``M`` same-architecture models ("members") at once. Each member ``k`` trains on its own
+rows of ``x`` with its own batches, class weights and dropout noise; with ``M > 1`` the members'
+parameters are stacked and run through ``torch.func.vmap``, so one step costs about as many operator
+calls as a single model's (a single member runs without vmap). Adam/AdamW are element-wise, so one
+optimiser over the stacked parameters is exactly one independent optimiser per member.
+
+After every epoch each member predicts its own evaluation rows (e.g. the test subject and its own
+validation subjects), so any epoch-selection protocol can be applied afterwards without retraining.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -15,6 +25,11 @@ from torch import nn
 from causalnet.train.config import TrainConfig
 
 log = logging.getLogger(__name__)
+
+__all__ = ["autocast", "class_weights", "draw_variants", "fit", "lr_factor", "predict_proba", "random_shift"]
+
+#: Rows per forward pass when predicting (bounds memory for large evaluation sets).
+EVAL_BATCH = 512
 
 
 def class_weights(y: np.ndarray, num_classes: int) -> torch.Tensor:
@@ -26,7 +41,10 @@ def class_weights(y: np.ndarray, num_classes: int) -> torch.Tensor:
 
 def random_shift(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.Tensor:
     """Translate each sample's images ``[B, ..., H, W]`` by a random integer offset in
-    ``[-max_shift, max_shift]`` (edge pixels repeated), the same offset for all images of a sample."""
+    ``[-max_shift, max_shift]`` (edge pixels repeated), the same offset for all images of a sample.
+
+    The offsets are drawn from ``gen`` (a CPU generator) whatever the device of ``x``.
+    """
     if max_shift <= 0:
         return x
     b, h, w = x.shape[0], x.shape[-2], x.shape[-1]
@@ -36,7 +54,7 @@ def random_shift(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch
     offsets = torch.randint(0, 2 * max_shift + 1, (b, 2), generator=gen)
     out = torch.empty_like(flat)
     for dy, dx in torch.unique(offsets, dim=0).tolist():
-        sel = (offsets[:, 0] == dy) & (offsets[:, 1] == dx)
+        sel = ((offsets[:, 0] == dy) & (offsets[:, 1] == dx)).to(x.device)
         out[sel] = padded[sel, :, dy: dy + h, dx: dx + w]
     return out.reshape(b, *lead, h, w)
 
@@ -48,12 +66,9 @@ def lr_factor(schedule: str, step: int, total: int) -> float:
     return 1.0
 
 
-def _scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int):
-    return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(cfg.schedule, step, total_steps))
-
-
-def _autocast(enabled: bool):
-    return torch.autocast("cpu", dtype=torch.bfloat16) if enabled else contextlib.nullcontext()
+def autocast(device: torch.device, enabled: bool):
+    """bfloat16 autocast on ``device`` when ``enabled`` (``train.amp``), else a no-op context."""
+    return torch.autocast(device.type, dtype=torch.bfloat16) if enabled else contextlib.nullcontext()
 
 
 def _loss(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None, cfg: TrainConfig) -> torch.Tensor:
@@ -61,65 +76,20 @@ def _loss(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None, cf
 
 
 @torch.no_grad()
-def predict_proba(model: nn.Module, x: torch.Tensor, batch_size: int = 512, bf16: bool = False) -> np.ndarray:
-    """Class probabilities ``[N, C]`` (float32) of ``model`` in eval mode."""
+def predict_proba(model: nn.Module, x: torch.Tensor | np.ndarray, batch_size: int = EVAL_BATCH,
+                  amp: bool = False) -> np.ndarray:
+    """Class probabilities ``[N, C]`` (float32, on the CPU) of ``model`` in eval mode, on the model's device."""
     was_training = model.training
     model.eval()
+    device = next(model.parameters()).device
+    x = torch.as_tensor(x)
     out = []
     for start in range(0, len(x), batch_size):
-        with _autocast(bf16):
-            out.append(model(x[start: start + batch_size]).float().softmax(dim=-1))
+        with autocast(device, amp):
+            batch = x[start: start + batch_size].to(device).float()
+            out.append(model(batch).float().softmax(dim=-1).cpu())
     model.train(was_training)
     return torch.cat(out).numpy() if out else np.zeros((0, 0), dtype=np.float32)
-
-
-def fit(model: nn.Module, x: np.ndarray, y: np.ndarray, cfg: TrainConfig, *, seed: int, num_classes: int,
-        eval_x: np.ndarray | None = None,
-        on_epoch: Callable[[int], None] | None = None,
-        variants: np.ndarray | None = None, train_rows: np.ndarray | None = None) -> np.ndarray | None:
-    """Train ``model`` on ``(x, y)`` with Adam and cross-entropy; return per-epoch eval probabilities.
-
-    Args:
-        x: float32 inputs ``[N, ...]``; y: int64 labels ``[N]``.
-        cfg: epochs, learning rate, batch size, class weighting, bf16.
-        seed: seeds the batch order (the caller seeds the model's initialisation).
-        eval_x: if given, after every epoch the model predicts these; the result is
-            ``[epochs, len(eval_x), num_classes]`` (so any epoch-selection protocol can be applied
-            afterwards without retraining).
-        on_epoch: called with the epoch index after each epoch (progress bars).
-        variants: optional ``[N, V]`` alternative input rows of each sample, as in :func:`fit_members`.
-        train_rows: indexes of the samples to train on (default: all of ``x``); with ``variants`` the
-            other rows of ``x`` can hold the alternative inputs.
-    """
-    gen = torch.Generator().manual_seed(seed)
-    xt, yt = torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(np.ascontiguousarray(y))
-    ex = torch.from_numpy(np.ascontiguousarray(eval_x)) if eval_x is not None else None
-    rows = torch.arange(len(xt)) if train_rows is None else torch.from_numpy(np.asarray(train_rows, dtype=np.int64))
-    weight = class_weights(y[rows.numpy()], num_classes) if cfg.class_weights == "balanced" else None
-    optim_cls = torch.optim.AdamW if cfg.weight_decay > 0 else torch.optim.Adam
-    opt = optim_cls(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
-    history = np.zeros((cfg.epochs, len(ex), num_classes), dtype=np.float32) if ex is not None else None
-    table = _variant_table(variants, y)
-    n = len(rows)
-    sched = _scheduler(opt, cfg, cfg.epochs * -(-n // cfg.batch_size))
-    for epoch in range(cfg.epochs):
-        model.train()
-        order = rows[torch.randperm(n, generator=gen)] if cfg.batch_size < n else rows
-        for start in range(0, n, cfg.batch_size):
-            idx = order[start: start + cfg.batch_size]
-            with _autocast(cfg.bf16):
-                logits = model(random_shift(xt[draw_variants(idx, table, gen)], cfg.shift, gen))
-            loss = _loss(logits, yt[idx], weight, cfg)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-        if history is not None:
-            history[epoch] = predict_proba(model, ex, bf16=cfg.bf16)
-        log.debug("epoch %d loss %.4f", epoch, loss.item())
-        if on_epoch is not None:
-            on_epoch(epoch)
-    return history
 
 
 def _variant_table(variants: np.ndarray | None, y: np.ndarray) -> torch.Tensor | None:
@@ -140,7 +110,7 @@ def _variant_table(variants: np.ndarray | None, y: np.ndarray) -> torch.Tensor |
 def draw_variants(idx: torch.Tensor, table: torch.Tensor | None, gen: torch.Generator) -> torch.Tensor:
     """Input rows for sample indexes ``idx`` (any shape): one uniformly drawn variant per entry.
 
-    ``table`` is ``[N, V]`` (see :func:`fit_members`); with ``None`` the rows are ``idx`` itself, and with
+    ``table`` is ``[N, V]`` (see :func:`fit`); with ``None`` the rows are ``idx`` itself, and with
     ``V = 1`` the single variant is used without drawing (the generator does not advance).
     """
     if table is None:
@@ -151,57 +121,105 @@ def draw_variants(idx: torch.Tensor, table: torch.Tensor | None, gen: torch.Gene
     return table[idx, choice]
 
 
-def fit_members(models: list[nn.Module], x: np.ndarray, y: np.ndarray, train_sets: list[np.ndarray],
-                cfg: TrainConfig, *, seed: int, num_classes: int, eval_sets: list[np.ndarray],
-                on_epoch: Callable[[int], None] | None = None,
-                variants: np.ndarray | None = None) -> list[np.ndarray]:
-    """Train several same-architecture models at once (one vectorised step for all); return eval history.
+def _eval_layout(eval_sets: Sequence[np.ndarray]) -> tuple[torch.Tensor, list[tuple[int, int]]]:
+    """Stack the members' evaluation rows into ``[M, L]`` (shorter sets padded by repetition).
 
-    Each member ``k`` trains on ``x[train_sets[k]]`` with its own batches, class weights and dropout
-    noise; the members' parameters are stacked and run through ``torch.func.vmap``, so one step costs
-    about as many operator calls as a single model's. Adam/AdamW are element-wise, so one optimiser
-    over the stacked parameters is exactly one independent optimiser per member. Every epoch has
-    ``ceil(max_k |train_k| / batch)`` steps; a member with fewer samples wraps around its own shuffle.
+    An entry of ``eval_sets`` is ``[n]`` or ``[n, A]``: with ``A`` columns a row's prediction is the
+    mean over the ``A`` inputs (test-time averaging, e.g. a clip and its mirror image); the columns
+    are laid out one after another. Returns the index tensor and, per member, ``(n, A)``.
+    """
+    flat, shapes = [], []
+    for e in eval_sets:
+        e = np.asarray(e, dtype=np.int64)
+        cols = 1 if e.ndim == 1 else e.shape[1]
+        shapes.append((len(e), cols))
+        flat.append(e if e.ndim == 1 else e.T.reshape(-1))
+    longest = max(len(f) for f in flat)
+    return torch.stack([torch.from_numpy(np.resize(f, longest)) for f in flat]), shapes
+
+
+def _average_columns(history: np.ndarray, n: int, cols: int) -> np.ndarray:
+    """``[epochs, >= n*cols, C]`` → ``[epochs, n, C]``: the mean over a row's ``cols`` inputs."""
+    h = history[:, : n * cols]
+    if cols == 1:
+        return h
+    parts = [h[:, i * n: (i + 1) * n] for i in range(cols)]
+    return sum(parts[1:], parts[0]) / cols
+
+
+def fit(models: list[nn.Module], x: np.ndarray, y: np.ndarray, train_sets: Sequence[np.ndarray],
+        cfg: TrainConfig, *, seed: int, num_classes: int, eval_sets: Sequence[np.ndarray],
+        device: torch.device | str = "cpu", on_epoch: Callable[[int], None] | None = None,
+        variants: np.ndarray | None = None) -> list[np.ndarray]:
+    """Train the members ``models`` (same architecture) at once; return each member's eval history.
 
     Args:
-        train_sets, eval_sets: per member, indexes into ``x`` to train on and to predict after every
-            epoch (e.g. the test subject and the member's own validation subjects).
+        models: ``M`` freshly initialised models (the caller seeds their initialisation); they hold
+            the final weights afterwards (on the CPU).
+        x: inputs ``[N, ...]`` (float32, or uint8 0–255 values: converted to float32 on the device);
+            y: int64 labels ``[N]``.
+        train_sets: per member, indexes into ``x`` to train on.
+        cfg: epochs, learning rate and schedule, batch size, class weighting, shifts, ``amp``.
+        seed: seeds the batch order, the shifts and the variant draws (a CPU generator, so the draws
+            do not depend on the device).
+        eval_sets: per member, rows to predict after every epoch: ``[n]``, or ``[n, A]`` to average
+            each row's prediction over ``A`` inputs (test-time averaging).
+        device: where the models and the data live.
+        on_epoch: called with the epoch index after each epoch (progress bars).
         variants: optional int array ``[len(x), V]`` of row indexes into ``x``: alternative inputs of
-            each sample (e.g. the same clip's images re-derived from perturbed key-frames). When
-            given, every time sample ``i`` enters a training batch, the input is ``x[variants[i, v]]``
-            with ``v`` drawn uniformly from ``0..V-1`` (per sample and step); the label, the class
-            weights and the batch order stay those of ``i``. Rows of a sample's variants must carry
-            its label. Evaluation always uses ``x[eval_sets[k]]`` as given. ``None`` (or ``V = 1``
-            with ``variants[:, 0] = arange``) trains on ``x[i]`` itself, exactly as without it.
+            each sample (e.g. its mirror image, or the clip re-derived from perturbed key-frames).
+            Every time sample ``i`` enters a training batch, the input is ``x[variants[i, v]]`` with
+            ``v`` drawn uniformly (per sample and step); label, class weights and batch order stay
+            those of ``i``. Evaluation uses ``eval_sets`` as given.
 
     Returns:
-        per member, eval probabilities ``[epochs, len(eval_sets[k]), num_classes]``; the ``models``
-        hold the final weights afterwards.
+        per member, eval probabilities ``[epochs, n_k, num_classes]``.
+
+    Every epoch has ``ceil(max_k |train_k| / batch)`` steps; a member with fewer samples wraps around
+    its own shuffle. A batch larger than the training set gives full-batch steps (the reference).
     """
     from torch.func import functional_call, stack_module_state, vmap
 
+    device = torch.device(device)
     m_count = len(models)
+    for model in models:
+        model.to(device)
+    # functional_call under vmap can leave a batched tensor in a buffer that several modules share (the
+    # sparse mask); keep every module's own buffers to put back afterwards
+    own_buffers = [[(mod, name, buf) for mod in model.modules() for name, buf in mod._buffers.items()
+                    if buf is not None] for model in models]
     params, buffers = stack_module_state(models)
     base = models[0]
     gen = torch.Generator().manual_seed(seed)
-    xt, yt = torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(np.ascontiguousarray(y))
-    longest = max(len(e) for e in eval_sets)
-    ex = xt[torch.stack([torch.from_numpy(np.resize(np.asarray(e, dtype=np.int64), longest)) for e in eval_sets])]
+    xt = torch.from_numpy(np.ascontiguousarray(x))
+    if device.type == "cuda":
+        xt = xt.pin_memory()
+    xt = xt.to(device, non_blocking=True).float()
+    yt = torch.from_numpy(np.ascontiguousarray(y)).to(device)
+    ex_index, eval_shapes = _eval_layout(eval_sets)
     sets = [torch.from_numpy(np.asarray(s, dtype=np.int64)) for s in train_sets]
-    weights = [class_weights(y[s], num_classes) if cfg.class_weights == "balanced" else None for s in train_sets]
+    weights = [class_weights(y[s], num_classes).to(device) if cfg.class_weights == "balanced" else None
+               for s in train_sets]
     batch = min(cfg.batch_size, max(len(s) for s in sets))
     steps = -(-max(len(s) for s in sets) // batch)
     optim_cls = torch.optim.AdamW if cfg.weight_decay > 0 else torch.optim.Adam
-    opt = optim_cls(list(params.values()), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
+    fast = {"fused": True} if device.type == "cuda" else {"foreach": True}
+    opt = optim_cls(list(params.values()), lr=cfg.lr, weight_decay=cfg.weight_decay, **fast)
     table = _variant_table(variants, y)
-    sched = _scheduler(opt, cfg, cfg.epochs * steps)
+    total = cfg.epochs * steps
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(cfg.schedule, step, total))
 
     def call(p, b, inputs):
         return functional_call(base, (p, b), (inputs,))
 
-    train_fn = vmap(call, in_dims=(0, 0, 0), randomness="different")
-    eval_fn = vmap(call, in_dims=(0, 0, 0))
-    history = np.zeros((m_count, cfg.epochs, longest, num_classes), dtype=np.float32)
+    if m_count == 1:  # one member: the plain model, without vmap
+        one = lambda p, b, inputs: call({k: v[0] for k, v in p.items()}, {k: v[0] for k, v in b.items()},
+                                        inputs[0])[None]
+        train_fn = eval_fn = one
+    else:
+        train_fn = vmap(call, in_dims=(0, 0, 0), randomness="different")
+        eval_fn = vmap(call, in_dims=(0, 0, 0))
+    history = np.zeros((m_count, cfg.epochs, ex_index.shape[1], num_classes), dtype=np.float32)
     for epoch in range(cfg.epochs):
         base.train()
         orders = [s[torch.randperm(len(s), generator=gen)].repeat(-(-steps * batch // len(s)))[: steps * batch]
@@ -209,21 +227,31 @@ def fit_members(models: list[nn.Module], x: np.ndarray, y: np.ndarray, train_set
         for step in range(steps):
             idx = torch.stack([o[step * batch: (step + 1) * batch] for o in orders])  # [M, B]
             rows = draw_variants(idx, table, gen)
-            xb = random_shift(xt[rows.flatten()], cfg.shift, gen).unflatten(0, idx.shape)
-            with _autocast(cfg.bf16):
+            xb = random_shift(xt[rows.flatten().to(device)], cfg.shift, gen).unflatten(0, idx.shape)
+            with autocast(device, cfg.amp):
                 logits = train_fn(params, buffers, xb)
-            loss = sum(_loss(logits[k], yt[idx[k]], weights[k], cfg) for k in range(m_count))
+            yb = yt[idx.to(device)]
+            loss = sum(_loss(logits[k], yb[k], weights[k], cfg) for k in range(m_count))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
         base.eval()
-        with torch.no_grad(), _autocast(cfg.bf16):
-            history[:, epoch] = eval_fn(params, buffers, ex).float().softmax(dim=-1).numpy()
+        with torch.no_grad(), autocast(device, cfg.amp):
+            for start in range(0, ex_index.shape[1], EVAL_BATCH):
+                part = ex_index[:, start: start + EVAL_BATCH]
+                probs = eval_fn(params, buffers, xt[part.to(device)]).float().softmax(dim=-1)
+                history[:, epoch, start: start + part.shape[1]] = probs.cpu().numpy()
+        log.debug("epoch %d loss %.4f", epoch, loss.item())
         if on_epoch is not None:
             on_epoch(epoch)
     with torch.no_grad():
         for k, model in enumerate(models):
+            for mod, name, buf in own_buffers[k]:
+                mod._buffers[name] = buf
             for name, p in model.named_parameters():
                 p.copy_(params[name][k])
-    return [history[k, :, : len(e)] for k, e in enumerate(eval_sets)]
+            for name, b in model.named_buffers():  # trained buffers, e.g. batch-norm statistics
+                b.copy_(buffers[name][k])
+            model.cpu()
+    return [_average_columns(history[k], n, cols) for k, (n, cols) in enumerate(eval_shapes)]

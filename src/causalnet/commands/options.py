@@ -1,0 +1,61 @@
+"""Command-line options shared by the commands that train (train, robustness, sweep, demo).
+
+Defaults use the machine: ``--workers`` defaults to one fold per CPU (each fold with one torch
+thread), which measured fastest for the compact preset on the project's 2-core machine
+(docs/scaling.md). Everything here is validated before any work starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from causalnet.checks import check_option, workers_check
+from causalnet.engine.backends import BACKENDS
+from causalnet.engine.device import DEVICE_CHOICES
+
+__all__ = ["add_engine_options", "backend_from_args", "parse_subjects"]
+
+
+def add_engine_options(p: argparse.ArgumentParser) -> None:
+    """``--device``, ``--backend``, ``--workers``, ``--ray-address``, ``--cpus-per-fold``, ``--gpus-per-fold``."""
+    g = p.add_argument_group("where folds run")
+    g.add_argument("--device", default="auto", metavar="DEV",
+                   help=f"{'|'.join(DEVICE_CHOICES)}|cuda:N (default auto: CUDA when a GPU is visible, else the CPU)")
+    g.add_argument("--backend", choices=BACKENDS, default="local",
+                   help="local: processes on this machine (default); ray: tasks on a Ray cluster")
+    g.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="--backend local: folds trained at a time (default: one per CPU; 1 = in this process)")
+    g.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="--backend ray: 'auto' or HOST:PORT of a running cluster (default: start a local Ray)")
+    g.add_argument("--cpus-per-fold", type=float, default=1.0, metavar="C",
+                   help="--backend ray: CPUs each fold task asks for (default 1)")
+    g.add_argument("--gpus-per-fold", type=float, default=0.0, metavar="G",
+                   help="--backend ray: GPUs each fold task asks for, e.g. 0.25 lets four folds share a GPU")
+
+
+def backend_from_args(args: argparse.Namespace):
+    """The backend the options describe (validated: a clear error before any work)."""
+    from causalnet.engine import make_backend
+
+    if args.backend == "local" and (args.ray_address or args.gpus_per_fold):
+        raise ValueError("--ray-address and --gpus-per-fold apply to --backend ray")
+    if args.backend == "ray" and args.workers is not None:
+        raise ValueError("--workers applies to --backend local; with --backend ray use --cpus-per-fold")
+    if args.workers is not None:
+        check_option("--workers", args.workers, workers_check())
+    if not args.ray_address:  # folds run here: the device must exist here (a cluster checks its own)
+        from causalnet.engine.device import check_device
+
+        args.device = check_device(args.device)
+    return make_backend(args.backend, workers=args.workers, ray_address=args.ray_address,
+                        cpus_per_fold=args.cpus_per_fold, gpus_per_fold=args.gpus_per_fold)
+
+
+def parse_subjects(text: str | None) -> list[str] | None:
+    """``--subjects a,b,c`` → ``["a", "b", "c"]``; None when not given; an error when given but empty."""
+    if text is None:
+        return None
+    subjects = [s.strip() for s in text.split(",") if s.strip()]
+    if not subjects:
+        raise ValueError(f"--subjects {text!r} names no subject (omit the option to test every subject)")
+    return list(dict.fromkeys(subjects))

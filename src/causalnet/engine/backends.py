@@ -1,0 +1,210 @@
+"""Where fold jobs run: this process, a local process pool, or a Ray cluster.
+
+Every backend takes the same :class:`~causalnet.engine.fold.FoldJob` objects and hands each finished
+:class:`~causalnet.engine.fold.FoldOutcome` back to the driver (``on_done``), which writes it; no
+backend writes result files itself, so a Ray cluster needs no shared file system, and killing the
+driver loses only the folds in flight (a rerun resumes).
+
+- :class:`LocalBackend` with ``workers = 1`` runs folds in this process (per-epoch progress);
+  with ``workers > 1`` a pool of spawned processes, each fold with ``threads`` torch threads.
+- :class:`RayBackend` submits each fold as a Ray task asking for ``cpus_per_fold`` CPUs and
+  ``gpus_per_fold`` GPUs (fractions let several small folds share one GPU). Arrays shared by many
+  jobs (a LOSO run's inputs) are put into Ray's object store once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import multiprocessing as mp
+import os
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from causalnet.engine.fold import FoldJob, FoldKey, FoldOutcome
+
+__all__ = ["BACKENDS", "Backend", "LocalBackend", "RayBackend", "available_cpus", "make_backend"]
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("local", "ray")
+
+OnDone = Callable[["FoldOutcome"], None]
+OnEpoch = Callable[["FoldKey", int], None]
+
+
+def available_cpus() -> int:
+    """CPUs this process may use (affinity-aware)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class Backend(Protocol):
+    """Runs fold jobs and reports each finished one to ``on_done`` (in the driver process)."""
+
+    #: torch threads each fold uses (recorded in the jobs).
+    threads: int
+
+    def run(self, jobs: Iterable[FoldJob], on_done: OnDone, on_epoch: OnEpoch | None = None) -> None: ...
+
+
+@dataclasses.dataclass
+class LocalBackend:
+    """This machine: ``workers`` folds at a time (1 = in this process), ``threads`` torch threads per fold.
+
+    ``threads = 0`` divides the CPUs among the workers.
+    """
+
+    workers: int = 1
+    threads: int = 0
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ValueError(f"--workers must be >= 1, got {self.workers}")
+        if self.threads < 0:
+            raise ValueError(f"threads must be >= 0, got {self.threads}")
+        if not self.threads:
+            self.threads = max(1, available_cpus() // self.workers)
+
+    def run(self, jobs: Iterable[FoldJob], on_done: OnDone, on_epoch: OnEpoch | None = None) -> None:
+        from causalnet.engine.fold import run_fold
+
+        if self.workers == 1:
+            for job in jobs:
+                epoch_cb = (lambda e, key=job.key: on_epoch(key, e)) if on_epoch else None
+                on_done(run_fold(job, on_epoch=epoch_cb))
+            return
+        with ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn")) as pool:
+            _drain(jobs, lambda job: pool.submit(run_fold, job), self.workers + 1, on_done)
+
+
+def _drain(jobs: Iterable[FoldJob], submit: Callable[[FoldJob], Future], limit: int, on_done: OnDone) -> None:
+    """Keep at most ``limit`` jobs in flight (jobs are built lazily), reporting results as they finish."""
+    source: Iterator[FoldJob] = iter(jobs)
+    running: set[Future] = set()
+    try:
+        while True:
+            while len(running) < limit:
+                job = next(source, None)
+                if job is None:
+                    break
+                running.add(submit(job))
+            if not running:
+                return
+            finished, running = wait(running, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                on_done(fut.result())
+    except BaseException:
+        for fut in running:
+            fut.cancel()
+        raise
+
+
+@dataclasses.dataclass
+class RayBackend:
+    """A Ray cluster (``address``: ``auto``, ``HOST:PORT``, or None for a local instance started here).
+
+    Args:
+        address: cluster to join; None starts a local Ray instance with ``num_cpus`` CPUs.
+        cpus_per_fold, gpus_per_fold: the resources each fold task asks for.
+        num_cpus: CPUs of a local instance (default: this machine's).
+        max_in_flight: tasks submitted ahead of the results (default: enough to keep the cluster busy).
+    """
+
+    address: str | None = None
+    cpus_per_fold: float = 1.0
+    gpus_per_fold: float = 0.0
+    num_cpus: int | None = None
+    max_in_flight: int | None = None
+    threads: int = 0
+
+    def __post_init__(self) -> None:
+        if self.cpus_per_fold <= 0 or self.gpus_per_fold < 0:
+            raise ValueError(f"--cpus-per-fold must be > 0 and --gpus-per-fold >= 0 "
+                             f"(got {self.cpus_per_fold}, {self.gpus_per_fold})")
+        if self.gpus_per_fold > 1 and not float(self.gpus_per_fold).is_integer():
+            raise ValueError(f"--gpus-per-fold above 1 must be a whole number, got {self.gpus_per_fold}")
+        self.threads = self.threads or max(1, math.ceil(self.cpus_per_fold))
+
+    def _init(self) -> bool:
+        try:
+            import ray
+        except ImportError:
+            raise ValueError('--backend ray needs Ray: pip install "causalnet[ray]"') from None
+        if ray.is_initialized():
+            return False
+        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                                  "logging_level": logging.WARNING}
+        if self.address:
+            kwargs["address"] = self.address
+        else:
+            kwargs["num_cpus"] = self.num_cpus or available_cpus()
+        try:
+            ray.init(**kwargs)
+        except ConnectionError as exc:
+            raise ValueError(f"--ray-address {self.address}: cannot connect to a Ray cluster ({exc})") from None
+        if self.gpus_per_fold > 0 and not ray.cluster_resources().get("GPU"):
+            ray.shutdown()
+            raise ValueError(f"--gpus-per-fold {self.gpus_per_fold:g}: the Ray cluster has no GPUs")
+        return True
+
+    def run(self, jobs: Iterable[FoldJob], on_done: OnDone, on_epoch: OnEpoch | None = None) -> None:
+        import ray
+
+        started = self._init()
+        try:
+            task = ray.remote(num_cpus=self.cpus_per_fold, num_gpus=self.gpus_per_fold,
+                              max_retries=0)(_ray_fold)
+            shared: dict[int, tuple[np.ndarray, Any]] = {}  # id(array) -> (array kept alive, object ref)
+
+            def submit(job: FoldJob):
+                entry = shared.get(id(job.x))
+                if entry is None or entry[0] is not job.x:
+                    entry = shared[id(job.x)] = (job.x, ray.put(job.x))
+                return task.remote(dataclasses.replace(job, x=None), entry[1])
+
+            limit = self.max_in_flight or max(4, 2 * int(ray.cluster_resources().get("CPU", 1)
+                                                        / self.cpus_per_fold))
+            source = iter(jobs)
+            running: list = []
+            while True:
+                while len(running) < limit:
+                    job = next(source, None)
+                    if job is None:
+                        break
+                    running.append(submit(job))
+                if not running:
+                    return
+                ready, running = ray.wait(running, num_returns=1)
+                on_done(ray.get(ready[0]))
+        finally:
+            if started:
+                ray.shutdown()
+
+
+def _ray_fold(job: FoldJob, x: np.ndarray) -> FoldOutcome:
+    """A Ray task: the job with its (shared, read-only) inputs copied back in."""
+    import numpy as np
+
+    from causalnet.engine.fold import run_fold
+
+    return run_fold(dataclasses.replace(job, x=np.array(x)))
+
+
+def make_backend(name: str = "local", *, workers: int | None = None, ray_address: str | None = None,
+                 cpus_per_fold: float = 1.0, gpus_per_fold: float = 0.0) -> Backend:
+    """The backend for ``--backend`` and its options (``workers`` None: one fold per CPU)."""
+    if name == "local":
+        if gpus_per_fold:
+            raise ValueError("--gpus-per-fold applies to --backend ray; with --backend local use --workers")
+        return LocalBackend(workers=available_cpus() if workers is None else workers)
+    if name == "ray":
+        return RayBackend(address=ray_address, cpus_per_fold=cpus_per_fold, gpus_per_fold=gpus_per_fold)
+    raise ValueError(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}")

@@ -1,0 +1,49 @@
+"""Where folds train: ``--device auto|cpu|cuda|cuda:N``.
+
+``auto`` is CUDA when a GPU is visible, else the CPU. Asking for CUDA where there is none, or for a
+GPU index that does not exist, is a clear error before any work starts (:func:`check_device`). The
+string travels in a fold job and is resolved again inside the worker (:func:`resolve_device`), so a
+Ray task that was given a GPU uses the one Ray made visible to it.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["DEVICE_CHOICES", "check_device", "resolve_device"]
+
+#: What ``--device`` accepts (besides ``cuda:N``).
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
+_CUDA_INDEX = re.compile(r"cuda:(\d+)")
+
+
+def _parse(spec: str) -> str:
+    spec = str(spec).strip().lower()
+    if spec not in DEVICE_CHOICES and not _CUDA_INDEX.fullmatch(spec):
+        raise ValueError(f"--device must be one of auto, cpu, cuda or cuda:N, got {spec!r}")
+    return spec
+
+
+def resolve_device(spec: str = "auto"):
+    """The ``torch.device`` for ``spec``; a clear ``ValueError`` when CUDA is asked for and absent."""
+    import torch
+
+    spec = _parse(spec)
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if spec == "cpu":
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise ValueError(f"--device {spec}: no CUDA GPU is available on this machine (torch {torch.__version__}, "
+                         f"CUDA build: {torch.version.cuda or 'no'}); use --device cpu or auto")
+    match = _CUDA_INDEX.fullmatch(spec)
+    if match and int(match.group(1)) >= torch.cuda.device_count():
+        raise ValueError(f"--device {spec}: this machine has {torch.cuda.device_count()} CUDA GPU(s) "
+                         f"(cuda:0..cuda:{torch.cuda.device_count() - 1})")
+    return torch.device(spec)
+
+
+def check_device(spec: str) -> str:
+    """Validate ``spec`` on this machine (before any work) and return it normalised."""
+    resolve_device(spec)
+    return _parse(spec)
