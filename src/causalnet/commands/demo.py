@@ -76,6 +76,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="N",
         help="parallel processes for every stage (default: the number of CPUs)",
     )
+    p.add_argument("--device", default="auto", metavar="DEV",
+                   help="where the folds train: auto (CUDA when a GPU is visible), cpu, cuda, cuda:N")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -110,6 +112,9 @@ def run(args: argparse.Namespace) -> int:
     from causalnet.train import ExperimentConfig, read_predictions, run_experiment
 
     check_option("--workers", args.workers, workers_check())
+    from causalnet.engine import check_device
+
+    args.device = check_device(args.device)
     check_output_dir(args.out, "--out")
     overrides = {
         "n_subjects": args.subjects,
@@ -174,7 +179,8 @@ def run(args: argparse.Namespace) -> int:
         f"({_train_summary(experiment.train)}), protocol {experiment.protocol} -> {out / 'run'}"
     )
     t = time.perf_counter()
-    metrics = run_experiment(clips, experiment, out / "run", progress=progress, workers=args.workers)
+    metrics = run_experiment(clips, experiment, out / "run", progress=progress, workers=args.workers,
+                             device=args.device)
     record["seconds"]["train"] = round(time.perf_counter() - t, 1)
     record["seconds"]["total"] = round(time.perf_counter() - start, 1)
 

@@ -43,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="layout of the raw folder (as `causalnet preprocess`)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (cache, folds, tables, plot)")
     p.add_argument("--models", default="causalnet,htnet,offapexnet", metavar="SPECS",
-                   help="comma-separated model specs: a registered model (causalnet, htnet, offapexnet, apexnet) "
+                   help="comma-separated model specs: a registered model (see `causalnet models`) "
                         "with optional +jitter and/or +tta|+ttaconf, e.g. causalnet,causalnet+jitter+ttaconf,htnet "
                         "(default: %(default)s)")
     p.add_argument("--sigmas", default="0,10,20,30", metavar="LIST",

@@ -47,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--confusion", action="store_true", help="also print the confusion matrix and per-class table")
     e.set_defaults(func=run_evaluate)
 
-    m = sub.add_parser("models", help="list registered models and their presets")
+    m = sub.add_parser("models", help="list registered models, their input views and presets")
     m.set_defaults(func=run_models)
 
 
@@ -187,7 +187,6 @@ def run_models(args: argparse.Namespace) -> int:
     from causalnet.models import get_entry, input_view_of, list_models
 
     for name in list_models():
-        entry = get_entry(name)
-        print(f"{name:14s} input view: {input_view_of(entry.model_cls):6s} presets: "
-              f"{', '.join(entry.config_cls.preset_names())}")
+        entry, presets = get_entry(name), ", ".join(get_entry(name).config_cls.preset_names())
+        print(f"{name:15s} view: {input_view_of(entry.model_cls):11s} presets: {presets}")
     return 0

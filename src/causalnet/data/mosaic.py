@@ -32,3 +32,21 @@ def facial_mosaic(img: np.ndarray) -> np.ndarray:
         return np.stack([facial_mosaic(i) for i in img])
     rows = [np.concatenate([_block(img, a), _block(img, b)], axis=1) for a, b in MOSAIC_LAYOUT]
     return np.concatenate(rows, axis=0)
+
+
+def mosaic_to_face(values: np.ndarray) -> np.ndarray:
+    """Put a map over the mosaic ``[..., 28, 28]`` back where its blocks came from in the 28x28 image.
+
+    The inverse placement of :func:`facial_mosaic` for per-pixel maps such as a gradient: each 14x14
+    block is added at its source position. Overlapping blocks add (a pixel copied into several blocks
+    gets the sum, which is the gradient with respect to that pixel); pixels no block covers stay 0.
+    """
+    if values.shape[-2:] != (IMAGE_SIZE, IMAGE_SIZE):
+        raise ValueError(f"mosaic_to_face expects 28x28 maps, got shape {values.shape}")
+    out = np.zeros_like(values)
+    side = 2 * BLOCK_HALF
+    for i, row in enumerate(MOSAIC_LAYOUT):
+        for j, (r, c) in enumerate(row):
+            out[..., r - BLOCK_HALF: r + BLOCK_HALF, c - BLOCK_HALF: c + BLOCK_HALF] += \
+                values[..., i * side: (i + 1) * side, j * side: (j + 1) * side]
+    return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,8 @@ from causalnet.data.composite import DATASETS
 from causalnet.eval.metrics import grouped_metrics, summarise_runs
 from causalnet.io import write_text_atomic
 
-__all__ = ["CORE_COLUMNS", "metrics_from_rows", "predictions_csv", "read_predictions", "write_predictions"]
+__all__ = ["CORE_COLUMNS", "fold_rows", "metrics_from_rows", "predictions_csv", "read_predictions",
+           "write_predictions"]
 
 CORE_COLUMNS = ("run", "subject", "dataset", "clip", "label", "pred")
 
@@ -82,3 +83,16 @@ def metrics_from_rows(rows: Sequence[dict[str, Any]], protocol: str) -> dict[str
         names = [*DATASETS, *sorted(set(groups.tolist()) - set(DATASETS) - {""})]
         per_run.append(grouped_metrics(y, p, groups, names))
     return {"protocol": protocol, "runs": len(per_run), **summarise_runs(per_run)}
+
+
+def fold_rows(fold: Any, protocol: str, run: int, subject: str,
+              datasets: Mapping[tuple[str, str], str] | None = None) -> list[dict[str, Any]]:
+    """The prediction rows of one fold (:class:`causalnet.engine.FoldResult`) under ``protocol``;
+    ``datasets`` maps ``(subject, clip)`` to the clip's source dataset."""
+    from causalnet.eval.protocols import select_probs
+
+    probs, epoch = select_probs(fold, protocol)
+    datasets = datasets or {}
+    return [{"run": run, "subject": subject, "dataset": datasets.get((subject, clip), ""), "clip": clip,
+             "label": int(label), "pred": int(np.argmax(p)), "probs": [float(v) for v in p], "epoch": epoch}
+            for clip, label, p in zip(fold.clips.tolist(), fold.labels.tolist(), probs, strict=True)]

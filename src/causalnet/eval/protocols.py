@@ -61,14 +61,6 @@ def select_probs(fold, protocol: str) -> tuple[np.ndarray, int]:
     return ensemble[epoch], epoch
 
 
-def chosen_epochs(fold, protocol: str) -> list[int]:
-    """The epoch each member's prediction comes from under ``protocol`` (one entry per member)."""
-    members = fold.probs.shape[0]
-    if protocol == "val":
-        return [validation_epoch(u, n) for u, n in zip(fold.val_uf1, fold.val_nll, strict=True)]
-    return [select_probs(fold, protocol)[1]] * members
-
-
 def validation_scores(history: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per epoch UF1 and mean negative log-likelihood of ``history [epochs, n, C]`` against ``labels [n]``."""
     from sklearn.metrics import f1_score

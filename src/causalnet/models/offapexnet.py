@@ -25,64 +25,50 @@ from typing import ClassVar
 from einops import rearrange
 from torch import Tensor, nn
 
-from causalnet.checks import ANY, Check, between
-from causalnet.config import PresetMixin
+from causalnet.checks import Check, between
+from causalnet.models.cnn import mlp_head
 from causalnet.models.registry import register_model
-from causalnet.models.views import APEX_VIEW, FLOW_VIEW, NUM_INPUT_IMAGES, check_input
+from causalnet.models.views import (
+    APEX_VIEW,
+    FLOW_U_CHANNEL,
+    FLOW_V_CHANNEL,
+    FLOW_VIEW,
+    ImageInputConfig,
+    input_planes,
+)
 
 __all__ = ["ApexNet", "ApexNetConfig", "OffApexNet", "OffApexNetConfig"]
 
-#: BGR channel indexes of the optical-flow image (see causalnet.flow.optical_flow): u and v.
-FLOW_U_CHANNEL = 2
-FLOW_V_CHANNEL = 1
-
 
 @dataclass
-class OffApexNetConfig(PresetMixin):
+class OffApexNetConfig(ImageInputConfig):
     """Hyperparameters of Off-ApexNet. Presets: ``paper`` (the published sizes), ``compact`` (CPU).
 
-    Attributes:
-        num_classes: output classes.
-        image_size, in_channels: input geometry (28, 3).
-        image: which of the four input images the model reads (0 = onset→apex flow).
-        channels: channels of that image, one CNN stream each (default u, v as Off-ApexNet).
+    Attributes (besides :class:`~causalnet.models.views.ImageInputConfig`'s input fields):
+        channels: channels of image ``image``, one CNN stream each (default u, v as Off-ApexNet).
         conv_widths: filters of each convolution stage (per stream).
         kernel_size: side of the convolution kernels ("same" padding).
         pool: max-pool size and stride after each convolution.
         fc_widths: widths of the fully connected hidden layers.
         dropout: dropout after each hidden fully connected layer.
-        input_scale, input_shift: the model sees ``x * input_scale + input_shift``.
     """
 
-    num_classes: int = 3
-    image_size: int = 28
-    in_channels: int = 3
-    image: int = 0
     channels: tuple[int, ...] = (FLOW_U_CHANNEL, FLOW_V_CHANNEL)
     conv_widths: tuple[int, ...] = (6, 16)
     kernel_size: int = 5
     pool: int = 2
     fc_widths: tuple[int, ...] = (1024, 1024)
     dropout: float = 0.0
-    input_scale: float = 1.0 / 255.0
-    input_shift: float = 0.0
 
     #: allowed ranges (checked on construction); sizes are bounded so a crafted config cannot allocate absurd memory
     FIELD_CHECKS: ClassVar[dict[str, Check]] = {
-        "num_classes": between(2, 1000), "image_size": between(1, 256), "in_channels": between(1, 16),
-        "image": between(0, NUM_INPUT_IMAGES - 1), "channels": between(0, 15, items=(1, 16)),
-        "conv_widths": between(1, 1024, items=(1, 4)), "kernel_size": between(1, 15, odd=True),
-        "pool": between(1, 8), "fc_widths": between(1, 8192, items=(0, 4)), "dropout": between(0, 1, hi_open=True),
-        "input_scale": ANY, "input_shift": ANY,
+        **ImageInputConfig.FIELD_CHECKS, "conv_widths": between(1, 1024, items=(1, 4)),
+        "kernel_size": between(1, 15, odd=True), "pool": between(1, 8), "fc_widths": between(1, 8192, items=(0, 4)),
+        "dropout": between(0, 1, hi_open=True),
     }
 
     def __post_init__(self) -> None:
-        if not 0 <= self.image < NUM_INPUT_IMAGES:
-            raise ValueError(f"image must be in 0..{NUM_INPUT_IMAGES - 1}, got {self.image}")
-        if not self.channels or any(not 0 <= c < self.in_channels for c in self.channels):
-            raise ValueError(f"channels must be a non-empty tuple of indexes < {self.in_channels}: {self.channels}")
-        if not self.conv_widths or self.kernel_size % 2 == 0 or self.pool < 1:
-            raise ValueError("need >= 1 convolution stage, an odd kernel_size and pool >= 1")
+        super().__post_init__()
         if self.image_size % self.pool ** len(self.conv_widths):
             raise ValueError(f"image_size {self.image_size} is not divisible by pool^{len(self.conv_widths)}")
 
@@ -122,20 +108,11 @@ class StreamCNN(nn.Module):
                        nn.ReLU(), nn.MaxPool2d(cfg.pool)]
             width_in = width
         self.streams = nn.Sequential(*layers)
-        features = streams * width_in * cfg.feature_side**2
-        head: list[nn.Module] = []
-        for width in cfg.fc_widths:
-            head += [nn.Linear(features, width), nn.ReLU(), nn.Dropout(cfg.dropout)]
-            features = width
-        head.append(nn.Linear(features, cfg.num_classes))
-        self.head = nn.Sequential(*head)
+        self.head = mlp_head(streams * width_in * cfg.feature_side**2, cfg.fc_widths, cfg.dropout, cfg.num_classes)
 
     def forward_features(self, x: Tensor) -> Tensor:
         """Concatenated stream features ``[B, streams * w_last * side * side]`` (stream-major)."""
-        cfg = self.config
-        check_input(x, cfg.in_channels, cfg.image_size)
-        planes = x[:, cfg.image, list(cfg.channels)] * cfg.input_scale + cfg.input_shift  # [B, S, H, W]
-        return rearrange(self.streams(planes), "b c h w -> b (c h w)")
+        return rearrange(self.streams(input_planes(x, self.config)), "b c h w -> b (c h w)")
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.forward_features(x))

@@ -5,7 +5,7 @@ A *model spec* is a registered model name with optional robustness techniques ap
 - ``+jitter`` — key-frame jitter augmentation at training time: each training clip also gets
   ``jitter_variants`` input sets re-derived from randomly perturbed key-frames, and every training
   step draws one of the clip's inputs (annotated or perturbed) at random
-  (:func:`causalnet.train.loop.fit_members`, ``variants``).
+  (:func:`causalnet.train.loop.fit`, ``variants``).
 - ``+tta`` — test-time key-frame ensembling: the class probabilities are averaged over ``tta_k``
   key-frame triples around the given (possibly perturbed) one — the given triple itself and
   ``tta_k - 1`` triples perturbed again with ``tta_sigma``.

@@ -12,7 +12,9 @@ Per clip, one worker (:func:`prepare_clip`):
    :func:`causalnet.flow.face.align_faces` crops a clip's key-frames;
 2. spots the apex within the annotated onset–offset range when the experiment needs it;
 3. derives every triple of the experiment (:func:`causalnet.robustness.triples.clip_triples`) and
-   computes the TV-L1 flows of the pairs not yet cached, plus the apex faces for the apex view;
+   computes the TV-L1 flows of the pairs not yet cached, plus the faces the other views need (the
+   apex face for the apex view, the onset and apex faces for the onset–apex view,
+   :mod:`causalnet.models.views`);
 4. writes the clip's cache file atomically: ``<cache>/<dataset>/<sub>/<clip>.npz``.
 
 The cache folder is named by a hash of the :class:`~causalnet.flow.PreprocessConfig`, and each file
@@ -38,7 +40,7 @@ from causalnet.flow.config import PreprocessConfig
 from causalnet.flow.frames import FrameFolder
 from causalnet.io import atomic_path
 from causalnet.keyframes import Keyframes, spot_apex
-from causalnet.models.views import APEX_VIEW, FLOW_VIEW, NUM_INPUT_IMAGES
+from causalnet.models.views import APEX_VIEW, FLOW_VIEW, NUM_INPUT_IMAGES, ONSET_APEX_VIEW
 from causalnet.robustness.config import RobustnessConfig, config_hash
 from causalnet.robustness.triples import (
     ClipInfo,
@@ -50,7 +52,7 @@ from causalnet.robustness.triples import (
 )
 
 __all__ = ["ClipCache", "ClipOutcome", "ClipTask", "FaceAligner", "InputStore", "build_store", "cache_dir",
-           "prepare_clip", "prepare_clips"]
+           "face_frames", "prepare_clip", "prepare_clips"]
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +81,8 @@ class ClipCache:
         meta: frame folder and frame count the entries were computed from.
         pairs: ``(i, j)`` → ``[2, 28, 28, 3]`` uint8 BGR: optical-flow image and direction map of the
             flow from frame ``i`` to frame ``j``.
-        faces: frame ``i`` → ``[28, 28]`` uint8: the aligned grayscale face shrunk to 28×28.
+        faces: frame ``i`` → ``[28, 28]`` uint8: the aligned grayscale face shrunk to 28×28 (apex
+            frames for the apex view, onset and apex frames for the onset–apex view).
         spotted_apex, spotter: the spotted apex (None if never spotted) and the hash of the spotter
             config that found it.
     """
@@ -135,10 +138,38 @@ class ClipCache:
 
     def apex_images(self, kf: Keyframes) -> np.ndarray:
         """The apex view ``[4, 28, 28, 3]`` uint8: the apex face (grey in 3 channels), then zeros."""
-        face = self.faces[kf.apex]
-        out = np.zeros((NUM_INPUT_IMAGES, *face.shape, 3), np.uint8)
-        out[0] = face[..., None]
+        return self._face_images([kf.apex])
+
+    def onset_apex_images(self, kf: Keyframes) -> np.ndarray:
+        """The onset–apex view ``[4, 28, 28, 3]`` uint8: the onset face, the apex face (grey in 3 channels), zeros."""
+        return self._face_images([kf.onset, kf.apex])
+
+    def _face_images(self, frames: list[int]) -> np.ndarray:
+        first = self.faces[frames[0]]
+        out = np.zeros((NUM_INPUT_IMAGES, *first.shape, 3), np.uint8)
+        for image, frame in enumerate(frames):
+            out[image] = self.faces[frame][..., None]
         return out
+
+    def view_images(self, view: str, kf: Keyframes) -> np.ndarray:
+        """The four images ``[4, 28, 28, 3]`` uint8 of ``view`` for a triple."""
+        if view == FLOW_VIEW:
+            return self.flow_images(kf)
+        if view == APEX_VIEW:
+            return self.apex_images(kf)
+        if view == ONSET_APEX_VIEW:
+            return self.onset_apex_images(kf)
+        raise ValueError(f"unknown input view {view!r}")
+
+
+def face_frames(kf: Keyframes, views: tuple[str, ...]) -> set[int]:
+    """Frames whose aligned faces the ``views`` need for a triple (the flow view needs none)."""
+    frames = set()
+    if APEX_VIEW in views:
+        frames.add(kf.apex)
+    if ONSET_APEX_VIEW in views:
+        frames |= {kf.onset, kf.apex}
+    return frames
 
 
 class FaceAligner:
@@ -249,12 +280,12 @@ def prepare_clip(task: ClipTask) -> ClipOutcome:
         spotted = spotted_keyframes(info, cache.spotted_apex, rcfg) if rcfg.spotting else None
         triples = set(clip_triples(info, annotated, spotted, rcfg, task.needs).values())
         pairs = {p for kf in triples for p in ((kf.onset, kf.apex), (kf.apex, kf.offset))} - set(cache.pairs)
-        apexes = {kf.apex for kf in triples} - set(cache.faces) if APEX_VIEW in task.views else set()
-        if pairs or apexes:
-            faces = aligner.faces(sorted({i for p in pairs for i in p} | apexes))
+        shrink = {i for kf in triples for i in face_frames(kf, task.views)} - set(cache.faces)
+        if pairs or shrink:
+            faces = aligner.faces(sorted({i for p in pairs for i in p} | shrink))
             for i, j in sorted(pairs):
                 cache.pairs[(i, j)] = np.stack(flow_pair_images(tvl1_flow(faces[i], faces[j], prep), prep))
-            for i in sorted(apexes):
+            for i in sorted(shrink):
                 cache.faces[i] = cv2.resize(faces[i], (prep.out_size, prep.out_size), interpolation=cv2.INTER_AREA)
             changed = True
         if changed:
@@ -355,7 +386,7 @@ def build_store(clips: list[ClipInfo], spotted: list[int | None], cache_root: Pa
             if kf not in index:
                 index[kf] = len(images[views[0]])
                 for v in views:
-                    images[v].append(cache.flow_images(kf) if v == FLOW_VIEW else cache.apex_images(kf))
+                    images[v].append(cache.view_images(v, kf))
         rows.append({k: index[kf] for k, kf in clip_rows.items()})
         triples.append(clip_rows)
     return InputStore(clips, rows, triples, {v: _mosaic_rows(images[v]) for v in views})

@@ -23,7 +23,7 @@ import numpy as np
 from causalnet.io import atomic_path
 from causalnet.robustness.config import SPOTTING, ModelSpec, RobustnessConfig
 
-__all__ = ["condition_label", "drops", "plot_uf1", "table_markdown"]
+__all__ = ["condition_label", "draw_metric_vs_sigma", "drops", "plot_uf1", "table_markdown"]
 
 COMPOSITE = "composite"
 DIGITS = 3
@@ -105,31 +105,37 @@ def table_markdown(metrics: dict, specs: Sequence[ModelSpec], rcfg: RobustnessCo
 def plot_uf1(metrics: dict, specs: Sequence[ModelSpec], rcfg: RobustnessConfig, path: str | Path,
              title: str = "") -> None:
     """UF1 against σ per spec (error bars = std over runs); spotting as a separate point. Written atomically."""
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    fig = Figure(figsize=FIG_SIZE)
+    ax = fig.subplots()
+    draw_metric_vs_sigma(ax, metrics, specs, rcfg, "uf1")
+    ax.set_title(title or "UF1 under key-frame errors")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=FIG_DPI)
 
+
+def draw_metric_vs_sigma(ax, metrics: dict, specs: Sequence[ModelSpec], rcfg: RobustnessConfig,
+                         metric: str = "uf1") -> None:
+    """Draw a composite metric against σ per spec on a matplotlib axis (error bars = std over runs),
+    with the spotting condition as a separate point at the right."""
     sigmas = sorted(rcfg.sigmas)
     noise = [c for c in rcfg.conditions if c != SPOTTING]
     spot_x = sigmas[-1] + (sigmas[-1] - sigmas[0]) / max(len(sigmas) - 1, 1) if rcfg.spotting else None
-    fig, ax = plt.subplots(figsize=FIG_SIZE)
+    if spot_x is not None and len(sigmas) == 1:
+        spot_x = sigmas[0] + 10
     for spec in specs:
-        mean = [metrics[spec.label][c][COMPOSITE]["uf1"] for c in noise]
-        std = [metrics[spec.label][c][COMPOSITE]["std"]["uf1"] for c in noise]
+        mean = [metrics[spec.label][c][COMPOSITE][metric] for c in noise]
+        std = [metrics[spec.label][c][COMPOSITE]["std"][metric] for c in noise]
         line = ax.errorbar(sigmas, mean, yerr=std, marker="o", capsize=3, label=spec.label)
         if spot_x is not None:
             m = metrics[spec.label][SPOTTING][COMPOSITE]
-            ax.errorbar([spot_x], [m["uf1"]], yerr=[m["std"]["uf1"]], marker="s", capsize=3,
+            ax.errorbar([spot_x], [m[metric]], yerr=[m["std"][metric]], marker="s", capsize=3,
                         color=line[0].get_color(), linestyle="none")
     ticks = [*sigmas, *([spot_x] if spot_x is not None else [])]
     ax.set_xticks(ticks, [f"{s:g}" for s in sigmas] + (["spotting"] if spot_x is not None else []))
     ax.set_xlabel("key-frame error σ (frames at 200 fps)")
-    ax.set_ylabel("UF1 (composite)")
-    ax.set_title(title or "UF1 under key-frame errors")
+    ax.set_ylabel(f"{metric.upper()} (composite)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=FIG_DPI)
-    plt.close(fig)

@@ -6,6 +6,9 @@ parameters are stacked and run through ``torch.func.vmap``, so one step costs ab
 calls as a single model's (a single member runs without vmap). Adam/AdamW are element-wise, so one
 optimiser over the stacked parameters is exactly one independent optimiser per member.
 
+A model may define ``forward_train(x, y) -> (logits, auxiliary_loss)`` (:mod:`causalnet.models.auxiliary`,
+e.g. SRMCL's reconstruction and prototype losses): the loop adds the auxiliary loss to its cross-entropy.
+
 After every epoch each member predicts its own evaluation rows (e.g. the test subject and its own
 validation subjects), so any epoch-selection protocol can be applied afterwards without retraining.
 """
@@ -22,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from causalnet.models.auxiliary import functional_training_outputs
 from causalnet.train.config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -212,12 +216,16 @@ def fit(models: list[nn.Module], x: np.ndarray, y: np.ndarray, train_sets: Seque
     def call(p, b, inputs):
         return functional_call(base, (p, b), (inputs,))
 
+    train_call = functional_training_outputs(base)  # (logits, auxiliary loss): models.auxiliary's hook
     if m_count == 1:  # one member: the plain model, without vmap
-        one = lambda p, b, inputs: call({k: v[0] for k, v in p.items()}, {k: v[0] for k, v in b.items()},
-                                        inputs[0])[None]
-        train_fn = eval_fn = one
+        first = lambda t: {k: v[0] for k, v in t.items()}  # noqa: E731
+        eval_fn = lambda p, b, inputs: call(first(p), first(b), inputs[0])[None]  # noqa: E731
+
+        def train_fn(p, b, inputs, targets):
+            logits, aux = train_call(first(p), first(b), inputs[0], targets[0])
+            return logits[None], aux[None]
     else:
-        train_fn = vmap(call, in_dims=(0, 0, 0), randomness="different")
+        train_fn = vmap(train_call, in_dims=(0, 0, 0, 0), randomness="different")
         eval_fn = vmap(call, in_dims=(0, 0, 0))
     history = np.zeros((m_count, cfg.epochs, ex_index.shape[1], num_classes), dtype=np.float32)
     for epoch in range(cfg.epochs):
@@ -228,10 +236,10 @@ def fit(models: list[nn.Module], x: np.ndarray, y: np.ndarray, train_sets: Seque
             idx = torch.stack([o[step * batch: (step + 1) * batch] for o in orders])  # [M, B]
             rows = draw_variants(idx, table, gen)
             xb = random_shift(xt[rows.flatten().to(device)], cfg.shift, gen).unflatten(0, idx.shape)
-            with autocast(device, cfg.amp):
-                logits = train_fn(params, buffers, xb)
             yb = yt[idx.to(device)]
-            loss = sum(_loss(logits[k], yb[k], weights[k], cfg) for k in range(m_count))
+            with autocast(device, cfg.amp):
+                logits, aux = train_fn(params, buffers, xb, yb)
+            loss = sum(_loss(logits[k], yb[k], weights[k], cfg) + aux[k].float() for k in range(m_count))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

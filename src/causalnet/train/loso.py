@@ -30,8 +30,7 @@ import torch
 from causalnet import __version__
 from causalnet.data.composite import ClipSet
 from causalnet.engine import Backend, FoldJob, FoldKey, FoldStore, LocalBackend, run_folds
-from causalnet.eval.predictions import metrics_from_rows, write_predictions
-from causalnet.eval.protocols import select_probs
+from causalnet.eval.predictions import fold_rows, metrics_from_rows, write_predictions
 from causalnet.io import read_json, write_json_atomic
 from causalnet.models.registry import create_model
 from causalnet.train.config import ExperimentConfig
@@ -293,12 +292,7 @@ class LosoRun:
         if self._datasets is None:
             self._datasets = {(s, c): d for s, c, d in zip(self.clips.subjects.tolist(), self.clips.clips.tolist(),
                                                            self.clips.datasets.tolist(), strict=True)}
-        fold = self.store.load(key)
-        probs, epoch = select_probs(fold, protocol)
-        return [{"run": key.run, "subject": key.subject, "dataset": self._datasets.get((key.subject, clip), ""),
-                 "clip": clip, "label": int(label), "pred": int(np.argmax(p)), "probs": [float(v) for v in p],
-                 "epoch": epoch}
-                for clip, label, p in zip(fold.clips.tolist(), fold.labels.tolist(), probs, strict=True)]
+        return fold_rows(self.store.load(key), protocol, key.run, key.subject, self._datasets)
 
 
 def experiment_difference(stored: dict | None, requested: dict) -> str | None:

@@ -1,0 +1,66 @@
+"""The training hook for models with auxiliary losses (e.g. SRMCL's reconstruction and memory losses).
+
+The training loop is model-agnostic: it computes its own cross-entropy on logits. A model that
+needs more during training — the labels, a different forward (masking), an extra loss — defines
+
+``forward_train(x, y) -> (logits [B, classes], auxiliary_loss [])``
+
+and the loop adds ``auxiliary_loss`` to its cross-entropy on ``logits``. Models without the method
+train as ``(model(x), 0)``. The two functions below are the only places that look for the hook:
+
+- :func:`training_outputs` — for a loop that calls a model directly (``fit``);
+- :func:`functional_training_outputs` — the same as a pure function of (stacked) parameters and
+  buffers for ``torch.func.vmap`` over ensemble members (``fit_members``):
+
+  >>> step = vmap(functional_training_outputs(base), in_dims=(0, 0, 0, 0), randomness="different")
+  >>> logits, aux = step(params, buffers, xb, yb)   # [M, B, C], [M]
+
+Buffers a hook updates in place (SRMCL's prototype memory, BatchNorm statistics) are updated in the
+stacked ``buffers`` per member, like BatchNorm's running statistics under ``vmap``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import Tensor, nn
+from torch.func import functional_call
+
+__all__ = ["has_training_hook", "functional_training_outputs", "training_outputs"]
+
+HOOK = "forward_train"
+
+
+def has_training_hook(model: nn.Module) -> bool:
+    """Whether ``model`` defines ``forward_train(x, y) -> (logits, auxiliary_loss)``."""
+    return callable(getattr(model, HOOK, None))
+
+
+def training_outputs(model: nn.Module, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    """``(logits, auxiliary_loss)`` of one training step: ``model.forward_train(x, y)``, else ``(model(x), 0)``."""
+    if has_training_hook(model):
+        return getattr(model, HOOK)(x, y)
+    logits = model(x)
+    return logits, logits.new_zeros(())
+
+
+class _TrainingCall(nn.Module):
+    """Wraps a model so that ``torch.func.functional_call`` reaches :func:`training_outputs`."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        return training_outputs(self.model, x, y)
+
+
+def functional_training_outputs(model: nn.Module) -> Callable[[dict, dict, Tensor, Tensor], tuple[Tensor, Tensor]]:
+    """``(params, buffers, x, y) -> (logits, auxiliary_loss)`` with ``model``'s parameter/buffer names as keys."""
+    wrapper = _TrainingCall(model)
+
+    def call(params: dict[str, Tensor], buffers: dict[str, Tensor], x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        state = {f"model.{k}": v for k, v in params.items()} | {f"model.{k}": v for k, v in buffers.items()}
+        return functional_call(wrapper, state, (x, y))
+
+    return call

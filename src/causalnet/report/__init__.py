@@ -1,0 +1,26 @@
+"""Reports researchers read: one self-contained HTML file per run folder, and paired comparisons.
+
+- :mod:`~causalnet.report.runs` — run folders (train, robustness, sweep, released weights) and their
+  predictions as arrays.
+- :mod:`~causalnet.report.folds` — what a train run's fold files add: every protocol, learning
+  curves, chosen epochs, stored features.
+- :mod:`~causalnet.report.attention` — CMPLM attention (forward hooks), gradient saliency, features.
+- :mod:`~causalnet.report.embedding` — PCA + t-SNE.
+- :mod:`~causalnet.report.figures` — the figures (matplotlib, no pyplot state).
+- :mod:`~causalnet.report.document` — sections, tables, figures and their Jinja2 rendering.
+- :mod:`~causalnet.report.build` — :func:`build_report`: the sections a folder's files allow.
+- :mod:`~causalnet.report.stats` and :mod:`~causalnet.report.compare` — paired bootstrap over subjects,
+  permutation test, seed spread; ``causalnet compare``.
+
+>>> from causalnet.report import build_report, write_document
+>>> doc = build_report("runs/compact")                    # doctest: +SKIP
+>>> write_document(doc, "runs/compact/report.html")       # doctest: +SKIP
+"""
+
+from causalnet.report.build import ReportOptions, build_report
+from causalnet.report.compare import compare_runs, comparison_text
+from causalnet.report.document import Document, render_html, write_document
+from causalnet.report.runs import RunFolder, open_run
+
+__all__ = ["Document", "ReportOptions", "RunFolder", "build_report", "compare_runs", "comparison_text", "open_run",
+           "render_html", "write_document"]
