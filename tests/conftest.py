@@ -13,6 +13,73 @@ import torch
 from causalnet.flow.direction import direction_map
 from causalnet.flow.optical_flow import CHANNEL_U, CHANNEL_V
 
+# --- a recording with known intervals, for the spotting tests ---------------------------------------------
+
+
+class KnownRecording:
+    """A textured "face" (``SIZE`` px at ``FPS``) with three local movements of 0.2–0.3 s (micro), one
+    held for 1.5 s (macro), a blink-like darkening around the eye boxes and a head move that stays."""
+
+    FPS = 100.0
+    SIZE = 96
+    N = 880
+    EYE_ROW, EYE_DISTANCE = 0.35, 0.36
+    #: (onset, apex, offset, centre (x, y), displacement (px)) of the micro-expressions
+    MICRO = [(80, 92, 104, (30, 70), (0.0, 1.6)), (200, 215, 228, (66, 72), (1.2, -1.0)),
+             (330, 342, 360, (48, 20), (0.0, -1.8))]
+    MACRO = (440, 470, 560, 590, (48, 78), (0.0, 2.5))  # onset, held from 470 to 560, offset 590
+    BLINK = (650, 665)
+    HEAD = (740, 760, (4.0, 2.0))  # the whole face moves by (4, 2) px and stays there
+
+    @staticmethod
+    def profile(t: np.ndarray, onset: int, rise_end: int, fall_start: int, offset: int) -> np.ndarray:
+        p = np.zeros(t.shape)
+        up = (t >= onset) & (t <= rise_end)
+        p[up] = 0.5 - 0.5 * np.cos(np.pi * (t[up] - onset) / (rise_end - onset))
+        p[(t > rise_end) & (t <= fall_start)] = 1.0
+        down = (t > fall_start) & (t <= offset)
+        p[down] = 0.5 + 0.5 * np.cos(np.pi * (t[down] - fall_start) / (offset - fall_start))
+        return p
+
+    def frames(self, noise: float = 1.0, seed: int = 3) -> np.ndarray:
+        """``[N, SIZE, SIZE]`` uint8."""
+        from causalnet.flow.synthetic import displace, local_displacement, textured_image
+
+        rng = np.random.default_rng(seed)
+        size = self.SIZE
+        base = textured_image(size, size, seed=seed).astype(np.float32)
+        t = np.arange(self.N)
+        events = [(self.profile(t, on, ap, ap, off), c, d) for on, ap, off, c, d in self.MICRO]
+        events.append((self.profile(t, *self.MACRO[:4]), self.MACRO[4], self.MACRO[5]))
+        mid = (self.BLINK[0] + self.BLINK[1]) // 2
+        blink = self.profile(t, self.BLINK[0], mid, mid, self.BLINK[1])
+        head = np.clip((t - self.HEAD[0]) / (self.HEAD[1] - self.HEAD[0]), 0, 1)
+        eyes = np.zeros((size, size), np.float32)
+        for cx in (0.5 - self.EYE_DISTANCE / 2, 0.5 + self.EYE_DISTANCE / 2):
+            # a little larger than the spotter's eye boxes: the rim changes outside them, as lids do
+            eyes[int((self.EYE_ROW - 0.07) * size): int((self.EYE_ROW + 0.07) * size),
+                 int((cx - 0.1) * size): int((cx + 0.1) * size)] = 1.0
+        out = []
+        for i in range(self.N):
+            img = base
+            for p, centre, (dx, dy) in events:
+                if p[i] > 0:
+                    img = local_displacement(img, centre, 6.0, dx * p[i], dy * p[i])
+            img = img * (1 - 0.6 * blink[i] * eyes)
+            if head[i] > 0:
+                img = displace(img, self.HEAD[2][0] * head[i], self.HEAD[2][1] * head[i])
+            img = img + rng.normal(0, noise, img.shape)
+            out.append(np.clip(np.rint(img), 0, 255).astype(np.uint8))
+        return np.stack(out)
+
+
+@pytest.fixture(scope="session")
+def known_recording() -> tuple[KnownRecording, np.ndarray]:
+    """(the recording's description, its frames ``[N, SIZE, SIZE]`` uint8)."""
+    rec = KnownRecording()
+    return rec, rec.frames()
+
+
 SHARED_COMPOSITE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "composite"
 
 torch.set_num_threads(1)  # tests are small; keep the 2 cores for parallel work

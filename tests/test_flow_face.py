@@ -79,3 +79,24 @@ def test_clip_with_dlib_gives_four_images():
     images = clip_images([frames[1], frames[5], frames[10]], CFG)
     assert images.shape == (4, 28, 28, 3) and images.dtype == np.uint8
     assert (images[2:, ..., 0] == 0).all()  # direction maps: blue channel empty
+
+
+def test_tracker_aligns_once_and_again_when_the_face_moves_away():
+    from causalnet.flow.face import FaceTracker, translation
+
+    face = cartoon_face(H, W, scale=SCALE, seed=4)
+    moved = np.roll(np.roll(face, 30, axis=1), 12, axis=0)  # the person shifted in the frame
+    frames = [face] * 12 + [moved] * 12
+    tracker = FaceTracker(CFG, check_every=5)
+    aligned = [tracker(f, f"frame{i}") for i, f in enumerate(frames)]
+    assert tracker.detections == 2 and tracker.realigned == [15]  # first check after the move
+    assert all(a.shape == (96, 96) for a in aligned)
+    dx, dy, _ = translation(aligned[0].astype(np.float32), aligned[-1].astype(np.float32))
+    assert abs(dx) < 3 and abs(dy) < 3  # aligned again (to the landmark model's precision on a drawing)
+    dx, dy, _ = translation(aligned[0].astype(np.float32), aligned[13].astype(np.float32))
+    assert np.hypot(dx, dy) > 5  # before the check, the old crop
+    with pytest.raises(ValueError, match="differs from the first frame's"):
+        tracker(face[:100], "small")
+    blank = FaceTracker(CFG)
+    with pytest.raises(FaceNotFoundError, match="empty.png: no face found"):
+        blank(np.zeros((H, W), np.uint8), "empty.png")

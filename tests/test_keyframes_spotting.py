@@ -115,6 +115,21 @@ def test_block_histograms_are_normalised_and_chunking_is_invisible():
         block_histograms(frames, grid=(50, 3))
 
 
+def test_block_histograms_count_only_the_masked_pixels():
+    frames = np.random.default_rng(3).integers(0, 256, (3, 40, 33), dtype=np.uint8)
+    mask = np.ones((40, 33), bool)
+    np.testing.assert_array_equal(block_histograms(frames, (4, 3), mask=mask), block_histograms(frames, (4, 3)))
+    mask[:12, :] = False  # the LBP map's first block row (rows 1..10 of the frame) is left out entirely
+    hists = block_histograms(frames, (4, 3), mask=mask)
+    np.testing.assert_array_equal(hists[:, :3], 0.0)  # no counted pixel: an all-zero histogram
+    np.testing.assert_allclose(hists[:, 3:].sum(axis=-1), 1.0)
+    changed = frames.copy()
+    changed[:, :10, :] = 255 - changed[:, :10, :]  # changes only where the mask is off (and the border)
+    np.testing.assert_array_equal(block_histograms(changed, (4, 3), mask=mask)[:, 6:], hists[:, 6:])
+    with pytest.raises(ValueError, match="mask of shape"):
+        block_histograms(frames, (4, 3), mask=np.ones((5, 5), bool))
+
+
 def test_chi_squared():
     rng = np.random.default_rng(2)
     a = rng.dirichlet(np.ones(59), size=4)

@@ -23,12 +23,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument(
+        "--long",
+        action="store_true",
+        help="long recordings for spotting instead of clips: several seconds per subject with micro-expressions "
+        "at known frames, neutral stretches, blinks, head moves, flicker bursts and macro-expressions; writes "
+        "videos.csv, annotations.csv (MEGC spotting layout) and frames/<subject>/<video>/ (docs/spotting.md)",
+    )
+    p.add_argument(
         "--preset",
         default="default",
-        help="SynthConfig preset: default | demo | tiny | easy | hard (default: default)",
+        help="SynthConfig preset: default | demo | tiny | easy | hard (with --long, LongSynthConfig: "
+        "default | tiny | easy) (default: default)",
     )
     p.add_argument("--subjects", type=int, default=None, metavar="N", help="number of subjects")
-    p.add_argument("--clips-per-subject", type=int, default=None, metavar="K", help="clips per subject")
+    p.add_argument(
+        "--clips-per-subject",
+        type=int,
+        default=None,
+        metavar="K",
+        help="clips per subject (with --long: micro-expressions per recording)",
+    )
     p.add_argument("--seed", type=int, default=None, metavar="S", help="random seed")
     p.add_argument("--size", type=int, default=None, metavar="PX", help="frame side in pixels")
     p.add_argument("--fps", type=float, default=None, help="frame rate (default 200)")
@@ -58,12 +72,16 @@ def synth_config(args: argparse.Namespace):
     overrides: dict[str, object] = dict(parse_key_values(args.set))
     direct = {
         "n_subjects": args.subjects,
-        "clips_per_subject": args.clips_per_subject,
+        ("micro_per_recording" if args.long else "clips_per_subject"): args.clips_per_subject,
         "seed": args.seed,
         "image_size": args.size,
         "fps": args.fps,
     }
     overrides.update({k: v for k, v in direct.items() if v is not None})
+    if args.long:
+        from causalnet.synth.long import LongSynthConfig
+
+        return LongSynthConfig.preset(args.preset).with_overrides(overrides)
     return SynthConfig.preset(args.preset).with_overrides(overrides)
 
 
@@ -77,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
     check_option("--workers", args.workers, workers_check())
     check_output_dir(args.out, "--out")
     cfg = synth_config(args)
+    if args.long:
+        return _run_long(args, cfg)
     start = time.perf_counter()
     clips = generate_benchmark(cfg, args.out, workers=args.workers, progress=not args.no_progress)
     elapsed = time.perf_counter() - start
@@ -103,5 +123,37 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"next: causalnet preprocess --raw {out} --format generic --face none --size {cfg.image_size} "
         f"--out {out}_of"
+    )
+    return 0
+
+
+def _run_long(args: argparse.Namespace, cfg) -> int:
+    """``synth --long``: write the recordings and print a summary."""
+    from causalnet.synth.long import generate_long_benchmark
+
+    if args.probe:
+        raise ValueError("--probe measures clip benchmarks; it does not apply to --long")
+    start = time.perf_counter()
+    recordings = generate_long_benchmark(cfg, args.out, workers=args.workers, progress=not args.no_progress)
+    elapsed = time.perf_counter() - start
+    frames = sum(r["n_frames"] for r in recordings)
+    kinds: dict[str, int] = {}
+    for r in recordings:
+        for e in r["expressions"]:
+            kinds[e["type"]] = kinds.get(e["type"], 0) + 1
+        for d in r["distractors"]:
+            kinds[d["kind"]] = kinds.get(d["kind"], 0) + 1
+    out = Path(args.out).resolve()
+    print(
+        f"synth --long: {len(recordings)} recordings of {cfg.n_subjects} subjects ({frames} frames, "
+        f"{frames / cfg.fps:.1f} s at {cfg.fps:g} fps, {cfg.image_size} px, seed {cfg.seed}) in {elapsed:.1f} s"
+    )
+    print("events: " + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())))
+    print(f"annotations: {out / 'annotations.csv'}")
+    print(f"videos:      {out / 'videos.csv'}")
+    print(f"truth:       {out / 'ground_truth.json'}")
+    print(
+        f"next: causalnet spot-eval --data {out} --face none --size {cfg.image_size} --set eye_row=0.37 "
+        f"--set eye_distance=0.34 --checkpoint MODEL --out {out}_eval"
     )
     return 0

@@ -1,4 +1,5 @@
-"""Face detection, 68-point landmarks (dlib) and alignment of the key-frames on the onset frame.
+"""Face detection, 68-point landmarks (dlib) and alignment of the key-frames on the onset frame;
+:class:`FaceTracker` aligns a long recording frame by frame, detecting the face again when it moves.
 
 The face is found once, on the onset frame: dlib's HOG frontal-face detector gives a box, the
 68-point shape predictor shipped inside the ``face-recognition-models`` package gives landmarks
@@ -30,11 +31,13 @@ __all__ = [
     "LANDMARK_MODEL_FILE",
     "FaceBackendError",
     "FaceNotFoundError",
+    "FaceTracker",
     "alignment_matrix",
     "align_faces",
     "detect_landmarks",
     "landmark_model_path",
     "require_face_backend",
+    "translation",
 ]
 
 log = logging.getLogger(__name__)
@@ -198,3 +201,105 @@ def align_faces(
     return [
         cv2.warpAffine(g, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) for g in grays
     ]
+
+
+def _shift_image(image: np.ndarray, dx: float, dy: float) -> np.ndarray:
+    matrix = np.float32([[1, 0, dx], [0, 1, dy]])
+    return cv2.warpAffine(image, matrix, image.shape[::-1], flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def translation(reference: np.ndarray, image: np.ndarray, refine: int = 3) -> tuple[float, float, float]:
+    """Global translation ``(dx, dy)`` (pixels) of ``image`` relative to ``reference``, and the phase
+    correlation's peak response (1 = identical up to a shift, ~0 = unrelated).
+
+    Phase correlation (on Hanning-windowed float32 copies) finds the shift to about a pixel (its
+    sub-pixel estimate is biased towards whole pixels); ``refine`` Lucas–Kanade steps on the two
+    images moved half-way towards each other make it sub-pixel accurate.
+    """
+    ref = np.asarray(reference, dtype=np.float32)
+    img = np.asarray(image, dtype=np.float32)
+    window = cv2.createHanningWindow(ref.shape[::-1], cv2.CV_32F)
+    # Windowed copies: OpenCV 5.0's phaseCorrelate writes into its inputs when given a window.
+    (dx, dy), response = cv2.phaseCorrelate(ref * window, img * window)
+    if not (math.isfinite(dx) and math.isfinite(dy)):
+        return 0.0, 0.0, 0.0
+    inner = (slice(2, -2), slice(2, -2))  # away from the replicated border
+    for _ in range(refine):
+        a, b = _shift_image(ref, dx / 2, dy / 2)[inner], _shift_image(img, -dx / 2, -dy / 2)[inner]
+        gy, gx = np.gradient((a + b) / 2)
+        dt = b - a
+        system = np.array([[np.sum(gx * gx), np.sum(gx * gy)], [np.sum(gx * gy), np.sum(gy * gy)]], np.float64)
+        if abs(np.linalg.det(system)) < 1e-12:
+            break
+        step = np.linalg.solve(system, -np.array([np.sum(gx * dt), np.sum(gy * dt)], np.float64))
+        dx, dy = dx + float(step[0]), dy + float(step[1])
+    return float(dx), float(dy), float(response)
+
+
+class FaceTracker:
+    """Aligned grayscale faces of a stream of frames (a long recording), cropped as ``preprocess`` does.
+
+    ``face_method="none"``: frames are already faces and are only resized to ``face_size``. ``dlib``:
+    the landmarks are found on the first frame and every frame is warped with that similarity
+    transform (:func:`alignment_matrix`); every ``check_every`` frames the aligned face is compared
+    with the one at the last detection (:func:`translation` on a 64-pixel copy) and, when it has
+    moved by more than ``max_shift`` of the face side (or the match is lost), the face is detected
+    again on that frame. :attr:`realigned` lists the frames where the transform changed (the
+    spotter ignores changes there).
+    """
+
+    def __init__(self, cfg: PreprocessConfig, max_shift: float = 0.06, check_every: int = 10,
+                 min_response: float = 0.05) -> None:
+        self.cfg, self.max_shift, self.check_every, self.min_response = cfg, max_shift, check_every, min_response
+        self.matrix: np.ndarray | None = None
+        self.reference: np.ndarray | None = None
+        self.shape: tuple[int, int] | None = None
+        self.realigned: list[int] = []
+        self.detections = 0
+        self.index = 0
+
+    def _small(self, face: np.ndarray) -> np.ndarray:
+        side = min(64, face.shape[0])
+        return cv2.resize(face, (side, side), interpolation=cv2.INTER_AREA).astype(np.float32)
+
+    def _detect(self, gray: np.ndarray, name: str) -> None:
+        landmarks = detect_landmarks(gray, self.cfg, name)
+        self.matrix = alignment_matrix(landmarks, self.cfg.face_size, self.cfg.eye_row, self.cfg.eye_distance)
+        self.detections += 1
+
+    def _warp(self, gray: np.ndarray) -> np.ndarray:
+        size = self.cfg.face_size
+        return cv2.warpAffine(gray, self.matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+    def __call__(self, frame: np.ndarray, name: str = "frame") -> np.ndarray:
+        """The aligned face ``[face_size, face_size]`` uint8 of the next frame (BGR or gray)."""
+        gray = _to_gray(frame)
+        index, self.index = self.index, self.index + 1
+        if self.shape is None:
+            self.shape = gray.shape[:2]
+        elif gray.shape[:2] != self.shape:
+            raise ValueError(f"{name}: frame size {gray.shape[1]}x{gray.shape[0]} differs from the first frame's "
+                             f"{self.shape[1]}x{self.shape[0]}")
+        size = self.cfg.face_size
+        if self.cfg.face_method == "none":
+            return gray if gray.shape == (size, size) else cv2.resize(gray, (size, size), interpolation=cv2.INTER_AREA)
+        if self.matrix is None:
+            self._detect(gray, name)
+            face = self._warp(gray)
+            self.reference = self._small(face)
+            return face
+        face = self._warp(gray)
+        if index % self.check_every == 0:
+            dx, dy, response = translation(self.reference, self._small(face))
+            moved = math.hypot(dx, dy) / self.reference.shape[0]
+            if moved > self.max_shift or response < self.min_response:
+                try:
+                    self._detect(gray, name)
+                except FaceNotFoundError:
+                    log.debug("%s: the face moved (%.3f of its side) but was not found again", name, moved)
+                else:
+                    face = self._warp(gray)
+                    self.reference = self._small(face)
+                    self.realigned.append(index)
+                    log.debug("%s: face detected again (moved %.3f of its side)", name, moved)
+        return face

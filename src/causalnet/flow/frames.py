@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import cv2
@@ -69,27 +69,34 @@ def list_frames(folder: str | os.PathLike) -> list[Path]:
     return sorted(files, key=lambda p: natural_key(p.name))
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Read one frame as a BGR uint8 array ``[H, W, 3]``, with errors naming the file."""
+def read_image(path: str | os.PathLike, gray: bool = False) -> np.ndarray:
+    """Read one frame as a BGR uint8 array ``[H, W, 3]`` (``gray``: ``[H, W]``), with errors naming the file."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: frame image not found")
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR)
     if img is None or img.size == 0:
         raise ValueError(f"{path}: unreadable image (corrupt or not an image file)")
     return img
 
 
 class FrameSource:
-    """A clip's frames: ``len(source)`` frames, ``source.read(indexes)`` decodes some of them."""
+    """A clip's frames: ``len(source)`` frames, ``source.read(indexes)`` decodes some of them,
+    ``source.iter_frames()`` streams them all in order (one frame in memory at a time)."""
 
     path: Path
+    #: frame rate stored with the frames (0.0 = unknown, e.g. a frame folder)
+    fps: float = 0.0
 
     def __len__(self) -> int:  # pragma: no cover - interface
         raise NotImplementedError
 
     def read(self, indexes: Sequence[int]) -> list[np.ndarray]:  # pragma: no cover - interface
         """The frames at ``indexes`` (BGR uint8 ``[H, W, 3]`` each), in the order asked."""
+        raise NotImplementedError
+
+    def iter_frames(self, gray: bool = False) -> Iterator[np.ndarray]:  # pragma: no cover - interface
+        """Every frame in order: BGR uint8 ``[H, W, 3]``, or ``[H, W]`` with ``gray``."""
         raise NotImplementedError
 
     def name(self, index: int) -> str:
@@ -119,6 +126,10 @@ class FrameFolder(FrameSource):
     def name(self, index: int) -> str:
         return str(self.files[index]) if 0 <= index < len(self.files) else super().name(index)
 
+    def iter_frames(self, gray: bool = False) -> Iterator[np.ndarray]:
+        for path in self.files:
+            yield read_image(path, gray)
+
     def read(self, indexes: Sequence[int]) -> list[np.ndarray]:
         self.check_indexes(indexes)
         cache: dict[int, np.ndarray] = {}
@@ -147,6 +158,19 @@ class VideoFile(FrameSource):
     def __len__(self) -> int:
         """The frame count the container reports (exact counts come from decoding, see :meth:`read`)."""
         return self._count
+
+    def iter_frames(self, gray: bool = False) -> Iterator[np.ndarray]:
+        cap = cv2.VideoCapture(str(self.path))
+        try:
+            if not cap.isOpened():
+                raise ValueError(f"{self.path}: OpenCV cannot open this video (unknown format or codec)")
+            while True:
+                ok, frame = cap.read()
+                if not ok:
+                    return
+                yield cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if gray and frame.ndim == 3 else frame
+        finally:
+            cap.release()
 
     def read(self, indexes: Sequence[int]) -> list[np.ndarray]:
         wanted = sorted({int(i) for i in indexes})

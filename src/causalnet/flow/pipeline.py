@@ -34,6 +34,7 @@ __all__ = [
     "images_from_faces",
     "images_from_path",
     "images_from_source",
+    "stack_images",
 ]
 
 log = logging.getLogger(__name__)
@@ -73,11 +74,15 @@ def images_from_faces(
 ) -> np.ndarray:
     """The four images ``[4, out, out, 3]`` uint8 (BGR) from aligned grayscale faces ``[S, S]`` uint8."""
     cfg = cfg or PreprocessConfig()
-    rise = tvl1_flow(onset, apex, cfg)
-    fall = tvl1_flow(apex, offset, cfg)
-    of_rise, dir_rise = flow_pair_images(rise, cfg)
-    of_fall, dir_fall = flow_pair_images(fall, cfg)
-    return np.stack([of_rise, of_fall, dir_rise, dir_fall])
+    rise = flow_pair_images(tvl1_flow(onset, apex, cfg), cfg)
+    fall = flow_pair_images(tvl1_flow(apex, offset, cfg), cfg)
+    return stack_images(rise, fall)
+
+
+def stack_images(rise: tuple[np.ndarray, np.ndarray], fall: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """The four images ``[4, out, out, 3]`` from the (flow image, direction map) pairs of the
+    onset→apex (``rise``) and apex→offset (``fall``) flows, in the order of the module docstring."""
+    return np.stack([rise[0], fall[0], rise[1], fall[1]])
 
 
 def images_from_source(

@@ -110,7 +110,11 @@ def _block_index(height: int, width: int, grid: tuple[int, int]) -> tuple[np.nda
 
 
 def block_histograms(
-    frames: np.ndarray, grid: tuple[int, int] = (6, 6), radius: int = 1, chunk_frames: int = 64
+    frames: np.ndarray,
+    grid: tuple[int, int] = (6, 6),
+    radius: int = 1,
+    chunk_frames: int = 64,
+    mask: np.ndarray | None = None,
 ) -> np.ndarray:
     """Normalised uniform-LBP histograms of a grid of blocks, for every frame.
 
@@ -122,6 +126,8 @@ def block_histograms(
         grid: number of block rows and columns.
         radius: LBP radius.
         chunk_frames: frames processed at once (bounds the memory of the intermediate arrays).
+        mask: optional boolean (H, W): only pixels where it is True are counted (e.g. the face less
+            the eyes); a block without any counted pixel gets an all-zero histogram.
 
     Returns:
         float64 array of shape (T, rows * cols, 59), blocks in row-major order.
@@ -134,14 +140,23 @@ def block_histograms(
     n_blocks = int(counts.size)
     cell = (block.astype(np.int64) * N_UNIFORM_BINS)[None]  # (1, h, w) first bin of each pixel's block
     per_frame = n_blocks * N_UNIFORM_BINS
+    keep = None
+    if mask is not None:
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != (height, width):
+            raise ValueError(f"mask of shape {mask.shape} does not match frames of {height}x{width}")
+        keep = mask[radius : height - radius, radius : width - radius]
+        counts = np.bincount(block[keep].ravel(), minlength=n_blocks)
     out = np.empty((n_frames, n_blocks, N_UNIFORM_BINS), dtype=np.float64)
     for start in range(0, n_frames, chunk_frames):
         chunk = stack[start : start + chunk_frames]
         bins = uniform_lbp(chunk, radius).astype(np.int64)
         frame_base = (np.arange(chunk.shape[0], dtype=np.int64) * per_frame)[:, None, None]
-        flat = np.bincount((frame_base + cell + bins).ravel(), minlength=chunk.shape[0] * per_frame)
+        index = frame_base + cell + bins
+        index = index[:, keep] if keep is not None else index
+        flat = np.bincount(index.ravel(), minlength=chunk.shape[0] * per_frame)
         out[start : start + chunk.shape[0]] = flat.reshape(chunk.shape[0], n_blocks, N_UNIFORM_BINS)
-    out /= counts[None, :, None]
+    out /= np.maximum(counts, 1)[None, :, None]
     return out
 
 

@@ -19,6 +19,7 @@ import logging
 import multiprocessing as mp
 import os
 import shutil
+from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,7 +105,7 @@ def render_subject_clip(cfg: SynthConfig, subject: SynthSubject, k: int) -> Rend
     return render_clip(subject.face, subject.clips[k], cfg, _rng(cfg, subject.index, _STREAM_NUISANCE, k))
 
 
-def _write_clip(frames: list[np.ndarray], clip_dir: Path) -> None:
+def _write_clip(frames: Iterable[np.ndarray], clip_dir: Path) -> None:
     tmp = clip_dir.with_name(clip_dir.name + ".partial")
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -139,6 +140,31 @@ def annotations_csv(cfg: SynthConfig, clips: list[dict]) -> str:
     return buf.getvalue()
 
 
+def map_subjects(
+    fn: Callable[[SynthConfig, int, str], list[dict]], cfg: SynthConfig, out: Path, workers: int, progress: bool
+) -> list[list[dict]]:
+    """``[fn(cfg, s, str(out)) for s in range(cfg.n_subjects)]``, in ``workers`` spawned processes when
+    > 1 (same results), with a progress bar over subjects when ``progress``."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=cfg.n_subjects, desc="synth", unit="subject", disable=not progress)
+    per_subject: list[list[dict]] = []
+    try:
+        if workers > 1:
+            with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+                futures = [pool.submit(fn, cfg, s, str(out)) for s in range(cfg.n_subjects)]
+                for fut in futures:
+                    per_subject.append(fut.result())
+                    bar.update()
+        else:
+            for s in range(cfg.n_subjects):
+                per_subject.append(fn(cfg, s, str(out)))
+                bar.update()
+    finally:
+        bar.close()
+    return per_subject
+
+
 def generate_benchmark(
     cfg: SynthConfig, out_dir: str | os.PathLike, workers: int = 1, progress: bool = False
 ) -> list[dict]:
@@ -159,23 +185,7 @@ def generate_benchmark(
         cfg.seed,
         out,
     )
-    from tqdm import tqdm
-
-    bar = tqdm(total=cfg.n_subjects, desc="synth", unit="subject", disable=not progress)
-    per_subject: list[list[dict]] = []
-    try:
-        if workers > 1:
-            with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
-                futures = [pool.submit(_generate_subject, cfg, s, str(out)) for s in range(cfg.n_subjects)]
-                for fut in futures:
-                    per_subject.append(fut.result())
-                    bar.update()
-        else:
-            for s in range(cfg.n_subjects):
-                per_subject.append(_generate_subject(cfg, s, str(out)))
-                bar.update()
-    finally:
-        bar.close()
+    per_subject = map_subjects(_generate_subject, cfg, out, workers, progress)
     clips = [c for subj in per_subject for c in subj]
     write_json_atomic(
         out / "ground_truth.json",

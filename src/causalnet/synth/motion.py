@@ -104,12 +104,28 @@ def intensity_profile(n_frames: int, onset: int, apex: int, offset: int) -> np.n
         raise ValueError(
             f"need 0 <= onset < apex < offset < n_frames, got {onset}, {apex}, {offset}, {n_frames}"
         )
+    return plateau_profile(n_frames, onset, apex, apex, offset)
+
+
+def plateau_profile(n_frames: int, onset: int, rise_end: int, fall_start: int, offset: int) -> np.ndarray:
+    """Intensity per frame of an expression held at its peak: a raised-cosine rise from 0 at
+    ``onset`` to 1 at ``rise_end``, 1 until ``fall_start``, a raised-cosine fall to 0 at ``offset``.
+
+    With ``rise_end == fall_start`` (the apex) this is :func:`intensity_profile`; a macro-expression
+    holds its peak for a while (``rise_end < fall_start``). Indexes may lie past the recording's end
+    (the profile is then cut off).
+    """
+    if not 0 <= onset < rise_end <= fall_start < offset:
+        raise ValueError(
+            f"need 0 <= onset < rise_end <= fall_start < offset, got {onset}, {rise_end}, {fall_start}, {offset}"
+        )
     t = np.arange(n_frames, dtype=np.float64)
     p = np.zeros(n_frames)
-    rise = (t >= onset) & (t <= apex)
-    p[rise] = 0.5 - 0.5 * np.cos(np.pi * (t[rise] - onset) / (apex - onset))
-    fall = (t > apex) & (t <= offset)
-    p[fall] = 0.5 + 0.5 * np.cos(np.pi * (t[fall] - apex) / (offset - apex))
+    rise = (t >= onset) & (t <= rise_end)
+    p[rise] = 0.5 - 0.5 * np.cos(np.pi * (t[rise] - onset) / (rise_end - onset))
+    p[(t > rise_end) & (t <= fall_start)] = 1.0
+    fall = (t > fall_start) & (t <= offset)
+    p[fall] = 0.5 + 0.5 * np.cos(np.pi * (t[fall] - fall_start) / (offset - fall_start))
     return p
 
 

@@ -169,6 +169,60 @@ def _drift(rng: np.random.Generator, n: int, std_px: float) -> np.ndarray:
     return walk * (std_px / (walk.std(axis=0) + 1e-9))
 
 
+def pixel_grid(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``(yy, xx)`` float32 pixel coordinates of a ``size``-pixel square (for :func:`render_frame`)."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    return yy, xx
+
+
+def render_frame(
+    face: Face,
+    disp: np.ndarray | None,
+    closure: float,
+    blink_field: np.ndarray | None,
+    shift: np.ndarray,
+    gain: float,
+    cfg: SynthConfig,
+    rng: np.random.Generator,
+    grid: tuple[np.ndarray, np.ndarray],
+) -> np.ndarray:
+    """One frame: ``face`` warped by an expression displacement, a blink and a head shift.
+
+    Args:
+        face: the subject's face (rendered at ``face.size`` = supersampled pixels).
+        disp: the expression displacement ``[size, size, 2]`` (dx, dy) in supersampled pixels, or
+            None for a neutral face.
+        closure: the blink's eye closure (0 open .. 1 closed); ``blink_field`` its lid/brow motion at
+            full closure (``[size, size, 2]``; needed when ``closure > 0``).
+        shift: head translation (dx, dy) in supersampled pixels.
+        gain: illumination gain (1 = none).
+        cfg: ``image_size`` (output side) and ``noise_sigma``.
+        rng: draws the sensor noise.
+        grid: :func:`pixel_grid` of ``face.size``.
+
+    Returns:
+        The BGR uint8 frame ``[image_size, image_size, 3]``.
+    """
+    yy, xx = grid
+    base = face.open
+    if disp is None:
+        disp = np.zeros((face.size, face.size, 2), np.float32)
+    if closure > 0:
+        c = np.float32(closure)
+        eye_mask = face.eye_mask[..., None]
+        base = face.open * (1 - c * eye_mask) + face.closed * (c * eye_mask)
+        disp = disp + blink_field * c
+    map_x = xx - disp[..., 0] - np.float32(shift[0])
+    map_y = yy - disp[..., 1] - np.float32(shift[1])
+    warped = cv2.remap(base, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
+    out = cfg.image_size
+    small = cv2.resize(warped, (out, out), interpolation=cv2.INTER_AREA) if face.size != out else warped
+    img = small * np.float32(255.0 * gain)
+    if cfg.noise_sigma > 0:
+        img = img + rng.standard_normal(img.shape, dtype=np.float32) * np.float32(cfg.noise_sigma)
+    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
+
+
 def render_clip(face: Face, spec: ClipSpec, cfg: SynthConfig, rng: np.random.Generator) -> RenderedClip:
     """Render the frames of ``spec`` on ``face`` (drawn at ``cfg.image_size × cfg.supersample``).
 
@@ -190,22 +244,9 @@ def render_clip(face: Face, spec: ClipSpec, cfg: SynthConfig, rng: np.random.Gen
     drift = _drift(rng, spec.n_frames, cfg.drift_px) * scale
     gain = 1.0 + cfg.flicker * rng.standard_normal(spec.n_frames)
 
-    yy, xx = np.mgrid[0:big, 0:big].astype(np.float32)
-    eye_mask = face.eye_mask[..., None]
-    frames = []
-    for t in range(spec.n_frames):
-        disp = field_big * np.float32(profile[t])
-        base = face.open
-        if closure[t] > 0:
-            c = np.float32(closure[t])
-            base = face.open * (1 - c * eye_mask) + face.closed * (c * eye_mask)
-            disp = disp + blink_big * c
-        map_x = xx - disp[..., 0] - np.float32(drift[t, 0])
-        map_y = yy - disp[..., 1] - np.float32(drift[t, 1])
-        warped = cv2.remap(base, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
-        small = cv2.resize(warped, (out, out), interpolation=cv2.INTER_AREA) if big != out else warped
-        img = small * np.float32(255.0 * gain[t])
-        if cfg.noise_sigma > 0:
-            img = img + rng.standard_normal(img.shape, dtype=np.float32) * np.float32(cfg.noise_sigma)
-        frames.append(np.clip(np.rint(img), 0, 255).astype(np.uint8))
+    grid = pixel_grid(big)
+    frames = [
+        render_frame(face, field_big * np.float32(profile[t]), closure[t], blink_big, drift[t], gain[t], cfg, rng, grid)
+        for t in range(spec.n_frames)
+    ]
     return RenderedClip(frames=frames, displacement=profile * peak, profile=profile, field=field_out)

@@ -69,6 +69,9 @@ ANNOTATION_PATTERNS = {
     "casme2": (r"casme.?2.*coding|coding.*casme|casme.?2", r"coding"),
     "samm": (r"samm.*(facs|micro)", r"samm"),
     "mmew": (r"mmew.*micro", r"mmew"),
+    # long-video layouts (causalnet.spotting.datasets)
+    "casme2lv": (r"cas.?\(?me\)?.?\^?2.*code", r"code.?final"),
+    "sammlv": (r"samm.*long.?videos?", r"samm.*long"),
 }
 _TABLE_SUFFIXES = (".xlsx", ".xlsm", ".csv", ".xls")
 _SMIC_EMOTIONS = ("negative", "positive", "surprise")

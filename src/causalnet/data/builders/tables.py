@@ -54,33 +54,33 @@ def _text_of(element: ElementTree.Element) -> str:
     return "".join(t.text or "" for t in element.iter() if _local(t.tag) == "t")
 
 
-def _first_sheet_part(zf: zipfile.ZipFile) -> str:
+def _sheet_part(zf: zipfile.ZipFile, index: int = 0) -> str:
     names = set(zf.namelist())
     try:
         workbook = ElementTree.fromstring(zf.read("xl/workbook.xml"))
         rels = ElementTree.fromstring(zf.read("xl/_rels/workbook.xml.rels"))
-        sheet = next(e for e in workbook.iter() if _local(e.tag) == "sheet")
+        sheet = [e for e in workbook.iter() if _local(e.tag) == "sheet"][index]
         rid = sheet.get(f"{{{_NS_REL}}}id")
         target = next(r.get("Target") for r in rels if r.get("Id") == rid)
         part = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
         if part in names:
             return part
-    except (KeyError, StopIteration, ElementTree.ParseError):
+    except (KeyError, IndexError, StopIteration, ElementTree.ParseError):
         pass
     sheets = sorted(n for n in names if n.startswith("xl/worksheets/sheet") and n.endswith(".xml"))
-    if not sheets:
-        raise ValueError("no worksheet in the workbook")
-    return sheets[0]
+    if len(sheets) <= index:
+        raise ValueError(f"no worksheet {index + 1} in the workbook")
+    return sheets[index]
 
 
-def _read_xlsx(path: Path) -> list[list[str]]:
+def _read_xlsx(path: Path, sheet_index: int = 0) -> list[list[str]]:
     try:
         with zipfile.ZipFile(path) as zf:
             shared: list[str] = []
             if "xl/sharedStrings.xml" in zf.namelist():
                 root = ElementTree.fromstring(zf.read("xl/sharedStrings.xml"))
                 shared = [_text_of(si) for si in root if _local(si.tag) == "si"]
-            sheet = ElementTree.fromstring(zf.read(_first_sheet_part(zf)))
+            sheet = ElementTree.fromstring(zf.read(_sheet_part(zf, sheet_index)))
     except (zipfile.BadZipFile, ElementTree.ParseError, KeyError, ValueError) as exc:
         raise ValueError(f"{path}: not a readable .xlsx workbook ({exc})") from None
     rows: list[list[str]] = []
@@ -131,14 +131,14 @@ def _read_csv(path: Path) -> list[list[str]]:
     raise ValueError(f"{path}: cannot decode the CSV file")  # pragma: no cover - latin-1 decodes anything
 
 
-def read_rows(path: str | os.PathLike) -> list[list[str]]:
-    """Every row of a ``.csv`` or ``.xlsx`` file (first worksheet) as lists of text cells."""
+def read_rows(path: str | os.PathLike, sheet: int = 0) -> list[list[str]]:
+    """Every row of a ``.csv`` or ``.xlsx`` file (worksheet ``sheet``, from 0) as lists of text cells."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: annotation file not found")
     suffix = path.suffix.lower()
     if suffix in (".xlsx", ".xlsm"):
-        return _read_xlsx(path)
+        return _read_xlsx(path, sheet)
     if suffix in (".csv", ".tsv", ".txt"):
         return _read_csv(path)
     if suffix == ".xls":
@@ -244,26 +244,37 @@ def _column_letters(index: int) -> str:
     return letters
 
 
-def write_xlsx(path: str | os.PathLike, rows: Sequence[Sequence[object]], sheet_name: str = "Sheet1") -> None:
-    """Write ``rows`` (text, int, float, bool or None cells) as a minimal one-sheet ``.xlsx`` file."""
-    body = []
-    for r, row in enumerate(rows, start=1):
-        cells = "".join(_cell_xml(f"{_column_letters(c)}{r}", v) for c, v in enumerate(row) if v is not None)
-        body.append(f'<row r="{r}">{cells}</row>')
-    sheet = (
-        f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-        f'<worksheet xmlns="{_NS_MAIN}"><sheetData>{"".join(body)}</sheetData></worksheet>'
-    )
+def write_xlsx(
+    path: str | os.PathLike,
+    rows: Sequence[Sequence[object]],
+    sheet_name: str = "Sheet1",
+    more_sheets: Sequence[tuple[str, Sequence[Sequence[object]]]] = (),
+) -> None:
+    """Write ``rows`` (text, int, float, bool or None cells) as a minimal ``.xlsx`` file; ``more_sheets``
+    adds further worksheets ``(name, rows)`` after the first."""
+    sheets = [(sheet_name, rows), *more_sheets]
+    parts = []
+    for sheet_rows in (r for _, r in sheets):
+        body = []
+        for r, row in enumerate(sheet_rows, start=1):
+            cells = "".join(_cell_xml(f"{_column_letters(c)}{r}", v) for c, v in enumerate(row) if v is not None)
+            body.append(f'<row r="{r}">{cells}</row>')
+        parts.append(
+            f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+            f'<worksheet xmlns="{_NS_MAIN}"><sheetData>{"".join(body)}</sheetData></worksheet>'
+        )
+    entries = "".join(f'<sheet name="{escape(name)}" sheetId="{i}" r:id="rId{i}"/>'
+                      for i, (name, _) in enumerate(sheets, start=1))
     workbook = (
         f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-        f'<workbook xmlns="{_NS_MAIN}" xmlns:r="{_NS_REL}"><sheets>'
-        f'<sheet name="{escape(sheet_name)}" sheetId="1" r:id="rId1"/></sheets></workbook>'
+        f'<workbook xmlns="{_NS_MAIN}" xmlns:r="{_NS_REL}"><sheets>{entries}</sheets></workbook>'
     )
+    links = "".join(f'<Relationship Id="rId{i}" '
+                    f'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" '
+                    f'Target="worksheets/sheet{i}.xml"/>' for i in range(1, len(sheets) + 1))
     workbook_rels = (
         f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-        f'<Relationships xmlns="{_NS_PKG_REL}"><Relationship Id="rId1" '
-        f'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" '
-        f'Target="worksheets/sheet1.xml"/></Relationships>'
+        f'<Relationships xmlns="{_NS_PKG_REL}">{links}</Relationships>'
     )
     root_rels = (
         f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
@@ -278,12 +289,14 @@ def write_xlsx(path: str | os.PathLike, rows: Sequence[Sequence[object]], sheet_
         '<Default Extension="xml" ContentType="application/xml"/>'
         '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-'
         'officedocument.spreadsheetml.sheet.main+xml"/>'
-        '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-'
-        'officedocument.spreadsheetml.worksheet+xml"/></Types>'
+        + "".join(f'<Override PartName="/xl/worksheets/sheet{i}.xml" ContentType="application/vnd.openxmlformats-'
+                  'officedocument.spreadsheetml.worksheet+xml"/>' for i in range(1, len(sheets) + 1))
+        + "</Types>"
     )
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("[Content_Types].xml", content_types)
         zf.writestr("_rels/.rels", root_rels)
         zf.writestr("xl/workbook.xml", workbook)
         zf.writestr("xl/_rels/workbook.xml.rels", workbook_rels)
-        zf.writestr("xl/worksheets/sheet1.xml", sheet)
+        for i, part in enumerate(parts, start=1):
+            zf.writestr(f"xl/worksheets/sheet{i}.xml", part)

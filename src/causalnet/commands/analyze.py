@@ -1,0 +1,348 @@
+"""``causalnet analyze`` (one long recording → timeline of micro-expressions) and ``causalnet spot-eval``
+(every recording of a long-video dataset, MEGC spotting and STR metrics)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from causalnet.flow.config import PreprocessConfig
+    from causalnet.spotting.config import SpotConfig
+    from causalnet.spotting.recognise import RecogniseConfig, Recogniser
+
+FACE_METHODS = ("dlib", "none")  # causalnet.flow.config.FACE_METHODS (kept here: no heavy import for --help)
+LONG_FORMATS = ("generic", "casme2", "samm")  # causalnet.spotting.datasets.LONG_FORMATS
+POOLINGS = ("confidence", "mean")  # causalnet.spotting.recognise.POOLINGS
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--fps", type=float, default=None, metavar="N",
+                   help="frame rate (needed for frame folders; overrides a video's own)")
+    p.add_argument("--face", choices=FACE_METHODS, default=None,
+                   help="dlib: detect and align the face (re-detected when it moves away); none: frames are "
+                        "cropped, aligned faces. Default: the checkpoint's preprocessing, else dlib")
+    p.add_argument("--size", type=int, default=None, metavar="PX",
+                   help="aligned face size (default: the checkpoint's preprocessing, else 128)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a spotter setting (SpotConfig field, e.g. threshold=5, eye_row=0.37; "
+                        "repeatable; see docs/spotting.md)")
+    p.add_argument("--spot-preset", default="default", metavar="NAME",
+                   help="SpotConfig preset: default (intensity feature) or lbp (the MEGC baseline's feature)")
+    p.add_argument("--tta", type=int, default=None, metavar="K",
+                   help="key-frame triples averaged per interval (default 8; 1 = no test-time ensembling)")
+    p.add_argument("--pooling", choices=POOLINGS, default="confidence",
+                   help="pooling of the key-frame ensemble (default: confidence-weighted)")
+    p.add_argument("--threads", type=int, default=1, metavar="N", help="torch threads (default 1)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``analyze`` and ``spot-eval``."""
+    p = subparsers.add_parser(
+        "analyze",
+        help="spot and recognise the micro-expressions of a long recording (video or frame folder)",
+        description=(
+            "Read a recording frame by frame (memory does not grow with its length), align the face, spot "
+            "intervals where the face moves briefly (MEGC baseline manner: each frame against the mean of the "
+            "frames k before and after, contrasted with the local baseline, thresholded peaks; blinks and head "
+            "motion dropped; micro vs macro by duration), classify each micro-expression with the checkpoint "
+            "(test-time key-frame ensembling), and write intervals.csv, intervals.json and timeline.png to "
+            "--out. With --annotations, also the MEGC spotting metrics. See docs/spotting.md."
+        ),
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--video", metavar="FILE", help="video file")
+    src.add_argument("--frames", metavar="DIR", help="folder of frame images (natural sort order)")
+    p.add_argument("--checkpoint", metavar="CKPT", default=None,
+                   help="trained checkpoint (safetensors); without it the intervals are spotted, not classified")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--annotations", metavar="FILE", default=None,
+                   help="ground truth in the MEGC spotting layout (subject,video,onset,apex,offset,type,label): "
+                        "adds metrics.json; the rows of --subject/--video-name are used")
+    p.add_argument("--subject", default=None, help="subject id written with the intervals (default: the folder's "
+                                                    "parent name for --frames, empty for --video)")
+    p.add_argument("--video-name", default=None,
+                   help="video id written with the intervals (default: the folder name / the file's stem)")
+    p.add_argument("--video-out", action="store_true", help="also write annotated.avi (reads the recording again)")
+    _common(p)
+    p.set_defaults(func=run_analyze)
+
+    e = subparsers.add_parser(
+        "spot-eval",
+        help="spot (and recognise) every recording of a long-video dataset and compute the MEGC metrics",
+        description=(
+            "Run `causalnet analyze` on every recording of a long-video dataset (generic layout: videos.csv + "
+            "annotations.csv as written by `causalnet synth --long`; casme2: CAS(ME)^2; samm: SAMM Long Videos) "
+            "and pool the MEGC spotting metrics (IoU >= 0.5), recognition UF1/UAR on the true positives and on "
+            "the annotated intervals, and the STR score. Resumable: recordings already analysed with the same "
+            "settings are reused. Leave-one-subject-out: --checkpoint-dir holds one model per test subject."
+        ),
+    )
+    e.add_argument("--data", required=True, metavar="DIR", help="the dataset's folder")
+    e.add_argument("--format", choices=LONG_FORMATS, default="generic", help="its layout (default generic)")
+    e.add_argument("--annotations", metavar="FILE", default=None, help="annotation file (default: found by name)")
+    model = e.add_mutually_exclusive_group()
+    model.add_argument("--checkpoint", metavar="CKPT", help="one model for every recording")
+    model.add_argument("--checkpoint-dir", metavar="DIR",
+                       help="one model per subject: DIR/<subject>.safetensors, trained without that subject "
+                            "(e.g. the checkpoints/run0 folder of `causalnet train --checkpoints`)")
+    e.add_argument("--out", required=True, metavar="DIR", help="output folder (one sub-folder per recording)")
+    e.add_argument("--subjects", default=None, help="comma-separated subjects (default: all)")
+    e.add_argument("--overwrite", action="store_true", help="analyse again even when results exist")
+    _common(e)
+    e.set_defaults(func=run_spot_eval)
+
+
+def _preprocess(args: argparse.Namespace, extra: dict) -> PreprocessConfig:
+    import dataclasses
+
+    from causalnet.flow.config import PreprocessConfig
+
+    stored = extra.get("preprocess")
+    cfg = PreprocessConfig.from_dict(stored) if isinstance(stored, dict) else PreprocessConfig()
+    overrides = {}
+    if args.face is not None:
+        overrides["face_method"] = args.face
+    if args.size is not None:
+        overrides["face_size"] = args.size
+    return dataclasses.replace(cfg, **overrides)
+
+
+def _spot_config(args: argparse.Namespace) -> SpotConfig:
+    from causalnet.config import parse_key_values
+    from causalnet.spotting.config import SpotConfig
+
+    return SpotConfig.preset(args.spot_preset).with_overrides(parse_key_values(args.set))
+
+
+def _recognise_config(args: argparse.Namespace) -> RecogniseConfig:
+    import dataclasses
+
+    from causalnet.spotting.recognise import RecogniseConfig
+
+    cfg = RecogniseConfig(pooling=args.pooling)
+    return dataclasses.replace(cfg, tta_k=args.tta) if args.tta is not None else cfg
+
+
+def _extra(checkpoint: str | None) -> dict:
+    if not checkpoint:
+        return {}
+    from causalnet.models import read_checkpoint_metadata
+
+    return read_checkpoint_metadata(checkpoint)["extra"]
+
+
+def _settings(prep: PreprocessConfig, spot: SpotConfig, rec: RecogniseConfig | None, checkpoint: str | None,
+              fps: float) -> dict:
+    return {"fps": fps, "preprocess": prep.to_dict(), "spot": spot.to_dict(),
+            "recognise": rec.to_dict() if rec else None, "checkpoint": str(checkpoint) if checkpoint else None}
+
+
+def _progress(total: int, desc: str, disable: bool):
+    from tqdm import tqdm
+
+    bar = tqdm(total=total or None, desc=desc, unit="frame", disable=disable, dynamic_ncols=True)
+    state = {"n": 0}
+
+    def update(n: int) -> None:
+        bar.update(n - state["n"])
+        state["n"] = n
+
+    return bar, update
+
+
+def _recogniser(checkpoint: str | None, prep: PreprocessConfig, rec: RecogniseConfig,
+                threads: int) -> Recogniser | None:
+    if not checkpoint:
+        return None
+    from causalnet.flow.face import require_face_backend
+    from causalnet.spotting.recognise import Recogniser
+
+    require_face_backend(prep)
+    return Recogniser(checkpoint, prep, rec, threads)
+
+
+def run_analyze(args: argparse.Namespace) -> int:
+    """Analyse one recording and write the outputs."""
+    from causalnet.checks import check_output_dir
+    from causalnet.flow.face import require_face_backend
+    from causalnet.flow.frames import FrameFolder, VideoFile
+    from causalnet.io import write_json_atomic
+    from causalnet.spotting.analyze import analyze_recording
+    from causalnet.spotting.metrics import spotting_report
+    from causalnet.spotting.output import write_intervals, write_timeline, write_video
+
+    check_output_dir(args.out)
+    source = FrameFolder(args.frames) if args.frames else VideoFile(args.video)
+    fps = args.fps or getattr(source, "fps", 0.0)
+    if not fps or fps <= 0:
+        raise ValueError(f"{source.path}: the frame rate is unknown; give it with --fps")
+    extra = _extra(args.checkpoint)
+    prep = _preprocess(args, extra)
+    require_face_backend(prep)
+    spot = _spot_config(args)
+    rec_cfg = _recognise_config(args)
+    subject = args.subject if args.subject is not None else (Path(args.frames).resolve().parent.name
+                                                             if args.frames else "")
+    video = args.video_name or (Path(args.frames).resolve().name if args.frames else Path(args.video).stem)
+    truth = []
+    if args.annotations:
+        from causalnet.spotting.annotations import read_annotations
+
+        truth = [t for t in read_annotations(args.annotations) if t.video == video and
+                 (not subject or t.subject == subject)]
+        if not truth:
+            raise ValueError(f"{args.annotations}: no interval of video {video!r}"
+                             + (f", subject {subject!r}" if subject else "") + " (give --subject / --video-name)")
+    recogniser = _recogniser(args.checkpoint, prep, rec_cfg, args.threads)
+    bar, update = _progress(len(source), "analyze", args.no_progress)
+    with bar:
+        analysis = analyze_recording(source, fps, prep, spot, recogniser, subject=subject, video=video,
+                                     reference=truth, on_frames=update)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    metrics = None
+    if truth:
+        n_classes = len(analysis.class_names) or 3
+        spotted = [i.as_interval(subject, video) for i in analysis.intervals]
+        metrics = spotting_report(spotted, truth, n_classes)
+        write_json_atomic(out / "metrics.json", metrics)
+    settings = _settings(prep, spot, rec_cfg if recogniser else None, args.checkpoint, fps)
+    write_intervals(out, analysis, settings, metrics)
+    write_timeline(out / "timeline.png", analysis, truth)
+    if args.video_out:
+        write_video(out / "annotated.avi", analysis, source)
+    _print_analysis(analysis)
+    if metrics:
+        _print_metrics(metrics, None)
+    print(f"outputs: {out.resolve()} (intervals.csv, intervals.json, timeline.png"
+          + (", metrics.json" if metrics else "") + (", annotated.avi" if args.video_out else "") + ")")
+    return 0
+
+
+def _print_analysis(analysis) -> None:
+    micro = [i for i in analysis.intervals if i.type == "micro"]
+    macro = [i for i in analysis.intervals if i.type == "macro"]
+    print(f"{analysis.source}: {analysis.n_frames} frames ({analysis.n_frames / analysis.fps:.1f} s at "
+          f"{analysis.fps:g} fps); {len(micro)} micro, {len(macro)} macro interval(s); "
+          f"{analysis.frames_per_second:.0f} frames/s ({analysis.seconds:.1f} s, CPU {analysis.cpu_seconds:.1f} s)")
+    for item in analysis.intervals:
+        label = ""
+        if item.label is not None and analysis.class_names:
+            label = f"  {analysis.class_names[item.label]} ({item.probabilities[item.label]:.2f})"
+        print(f"  {item.type:5s} {item.onset / analysis.fps:8.2f}-{(item.offset + 1) / analysis.fps:.2f} s "
+              f"(frames {item.onset}-{item.apex}-{item.offset}){label}")
+
+
+def _print_metrics(metrics: dict, annotated: dict | None) -> None:
+    for kind in ("micro", "macro", "all"):
+        m = metrics[kind]
+        print(f"spotting {kind:5s}: TP {m['tp']:3d}  FP {m['fp']:3d}  FN {m['fn']:3d}  precision {m['precision']:.3f}  "
+              f"recall {m['recall']:.3f}  F1 {m['f1']:.3f}")
+    r = metrics["recognition_tp"]
+    print(f"recognition on TP micro intervals (n={r['n']}): UF1 {r['uf1']:.3f}  UAR {r['uar']:.3f}  "
+          f"analysis F1 {r['analysis_f1']:.3f}  STRS {metrics['strs']:.3f}")
+    if annotated:
+        print(f"recognition on annotated micro intervals (n={annotated['n']}): UF1 {annotated['uf1']:.3f}  "
+              f"UAR {annotated['uar']:.3f}")
+
+
+def run_spot_eval(args: argparse.Namespace) -> int:
+    """Analyse every recording of a dataset (resumable) and pool the metrics."""
+    from causalnet.checks import check_output_dir
+    from causalnet.flow.face import require_face_backend
+    from causalnet.flow.frames import open_frames
+    from causalnet.io import read_json, write_json_atomic
+    from causalnet.spotting.analyze import analyze_recording
+    from causalnet.spotting.annotations import Interval
+    from causalnet.spotting.datasets import read_long_dataset
+    from causalnet.spotting.metrics import recognition_scores, spotting_report
+    from causalnet.spotting.output import write_intervals, write_timeline
+
+    check_output_dir(args.out)
+    ds = read_long_dataset(args.format, args.data, args.annotations)
+    videos = ds.videos
+    if args.subjects:
+        wanted = {s.strip() for s in args.subjects.split(",") if s.strip()}
+        missing = wanted - {v.subject for v in videos}
+        if missing:
+            raise ValueError(f"{args.data}: no recording of subject(s) {', '.join(sorted(missing))}")
+        videos = [v for v in videos if v.subject in wanted]
+    checkpoints: dict[str, str | None] = {}
+    for v in videos:
+        if args.checkpoint_dir:
+            path = Path(args.checkpoint_dir) / f"{v.subject}.safetensors"
+            if not path.is_file():
+                raise FileNotFoundError(f"{path}: no model for test subject {v.subject!r} in --checkpoint-dir")
+            checkpoints[v.subject] = str(path)
+        else:
+            checkpoints[v.subject] = args.checkpoint
+    first = next(iter(checkpoints.values()), None)
+    prep = _preprocess(args, _extra(first))
+    require_face_backend(prep)
+    spot, rec_cfg = _spot_config(args), _recognise_config(args)
+    out = Path(args.out)
+    recognisers: dict[str, Recogniser | None] = {}
+    spotted_all: list[Interval] = []
+    annotated_pairs: list[tuple[int, int]] = []
+    class_names: list[str] = []
+    total_frames, total_seconds, total_cpu = 0, 0.0, 0.0
+    start = time.perf_counter()
+    for i, v in enumerate(videos, start=1):
+        fps = args.fps or v.fps
+        if not fps:
+            raise ValueError(f"{v.frames}: the frame rate is unknown; give it with --fps")
+        folder = out / "videos" / v.subject / v.video  # safe names: checked by the dataset readers
+        ckpt = checkpoints[v.subject]
+        settings = _settings(prep, spot, rec_cfg if ckpt else None, ckpt, fps)
+        truth = [t for t in ds.truth if (t.subject, t.video) == (v.subject, v.video)]
+        done = folder / "intervals.json"
+        if done.is_file() and not args.overwrite and read_json(done).get("settings") == settings:
+            doc = read_json(done)
+            print(f"[{i}/{len(videos)}] {v.subject}/{v.video}: reused")
+        else:
+            if ckpt not in recognisers:
+                recognisers[ckpt] = _recogniser(ckpt, prep, rec_cfg, args.threads)
+            source = open_frames(v.frames)
+            bar, update = _progress(v.n_frames or len(source), f"{v.subject}/{v.video}", args.no_progress)
+            with bar:
+                analysis = analyze_recording(source, fps, prep, spot, recognisers[ckpt], subject=v.subject,
+                                             video=v.video, reference=truth, on_frames=update)
+            n_classes = len(analysis.class_names) or 3
+            metrics = spotting_report([a.as_interval(v.subject, v.video) for a in analysis.intervals], truth,
+                                      n_classes)
+            write_intervals(folder, analysis, settings, metrics)
+            write_timeline(folder / "timeline.png", analysis, truth)
+            doc = read_json(done)
+            m = metrics["micro"]
+            print(f"[{i}/{len(videos)}] {v.subject}/{v.video}: {analysis.n_frames} frames, "
+                  f"{analysis.frames_per_second:.0f} frames/s; micro TP {m['tp']} FP {m['fp']} FN {m['fn']}")
+        class_names = doc.get("class_names") or class_names
+        spotted_all += [Interval(v.subject, v.video, r["onset"], r["apex"], r["offset"], r["type"],
+                                 None if r["label"] == "" else int(r["label"])) for r in doc["intervals"]]
+        annotated_pairs += [(int(r["truth"]), int(r["label"])) for r in doc["annotated"]
+                            if r.get("truth") not in (None, "") and r["label"] != ""]
+        total_frames += doc["n_frames"]
+        total_seconds += doc["timing"]["seconds"] or 0.0
+        total_cpu += doc["timing"]["cpu_seconds"] or 0.0
+    n_classes = len(class_names) or 3
+    metrics = spotting_report(spotted_all, [t for t in ds.truth if t.subject in checkpoints], n_classes)
+    annotated = recognition_scores([a for a, _ in annotated_pairs], [b for _, b in annotated_pairs], n_classes)
+    metrics["recognition_annotated"] = annotated
+    metrics["class_names"] = class_names
+    metrics["frames"] = total_frames
+    metrics["analysis_seconds"] = round(total_seconds, 3)
+    metrics["analysis_cpu_seconds"] = round(total_cpu, 3)
+    metrics["frames_per_second"] = round(total_frames / total_seconds, 2) if total_seconds else None
+    metrics["settings"] = {"data": str(args.data), "format": args.format, "subjects": sorted(checkpoints),
+                           **_settings(prep, spot, rec_cfg if first else None, None, 0.0)}
+    write_json_atomic(out / "metrics.json", metrics)
+    _print_metrics(metrics, annotated if annotated_pairs else None)
+    print(f"{len(videos)} recording(s), {total_frames} frames; {time.perf_counter() - start:.1f} s this run; "
+          f"metrics: {(out / 'metrics.json').resolve()}")
+    print(json.dumps({"micro_f1": round(metrics["micro"]["f1"], 4), "strs": round(metrics["strs"], 4)}))
+    return 0

@@ -1,0 +1,215 @@
+"""One long recording → spotted, recognised intervals (the engine of ``causalnet analyze``).
+
+Frames are read one at a time (:meth:`FrameSource.iter_frames`), aligned
+(:class:`~causalnet.flow.face.FaceTracker`), pushed in chunks into the :class:`Spotter`; every
+micro-expression interval it decides is classified by the checkpoint (:class:`Recogniser`) in a
+helper thread while the next frames are spotted (OpenCV's TV-L1 and torch release the GIL, so both
+cores work). Only fixed-size rings of frames are held, and at most :data:`MAX_PENDING` intervals wait
+for recognition (spotting pauses otherwise): memory does not grow with the recording's length (the
+per-frame signals kept for the timeline are a few floats per frame).
+
+Annotated intervals given as ``reference`` are classified the same way as their frames stream by, so
+the recognition of spotted and of annotated intervals can be compared without reading the video twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import numpy as np
+
+from causalnet.flow.config import PreprocessConfig
+from causalnet.flow.face import FaceTracker
+from causalnet.flow.frames import FrameSource
+from causalnet.keyframes import Keyframes
+from causalnet.spotting.annotations import Interval
+from causalnet.spotting.config import SpotConfig
+from causalnet.spotting.recognise import Recogniser
+from causalnet.spotting.signal import FrameRing
+from causalnet.spotting.spotter import Candidate, Spot, Spotter, threshold_curve
+
+__all__ = ["Analysis", "AnalyzedInterval", "analyze_recording"]
+
+#: classifications queued at most; beyond, spotting waits (each holds its interval's faces)
+MAX_PENDING = 2
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class AnalyzedInterval:
+    """An interval of the recording: spotted (``score``, ``threshold`` set) or annotated (``truth``).
+
+    ``probabilities`` (one per class) and ``label`` (their argmax) are None when not classified.
+    """
+
+    type: str
+    onset: int
+    apex: int
+    offset: int
+    score: float = float("nan")
+    threshold: float = float("nan")
+    label: int | None = None
+    probabilities: list[float] | None = None
+    truth: int | None = None
+
+    def as_interval(self, subject: str, video: str) -> Interval:
+        return Interval(subject, video, self.onset, self.apex, self.offset, self.type, self.label)
+
+
+@dataclasses.dataclass
+class Analysis:
+    """Everything :func:`analyze_recording` found (see :mod:`causalnet.spotting.output` for the files)."""
+
+    subject: str
+    video: str
+    source: str
+    fps: float
+    n_frames: int
+    face_size: int
+    intervals: list[AnalyzedInterval]
+    reference: list[AnalyzedInterval]
+    candidates: list[Candidate]
+    signal: np.ndarray
+    threshold: np.ndarray
+    class_names: list[str]
+    realigned: list[int]
+    seconds: float
+    cpu_seconds: float
+    flows: int
+
+    @property
+    def frames_per_second(self) -> float:
+        """Processing speed: frames analysed per wall-clock second."""
+        return self.n_frames / self.seconds if self.seconds > 0 else float("inf")
+
+
+def _window(first_needed: int, last_needed: int, ring: FrameRing) -> tuple[int, int] | None:
+    first, last = max(first_needed, ring.first), min(last_needed, ring.end - 1)
+    return (first, last) if first <= last else None
+
+
+def analyze_recording(
+    source: FrameSource,
+    fps: float,
+    prep: PreprocessConfig,
+    spot: SpotConfig,
+    recogniser: Recogniser | None = None,
+    *,
+    subject: str = "",
+    video: str = "",
+    reference: Sequence[Interval] = (),
+    eye_row: float | None = None,
+    eye_distance: float | None = None,
+    chunk: int = 64,
+    on_frames: Callable[[int], None] | None = None,
+) -> Analysis:
+    """Spot (and, with a ``recogniser``, recognise) the expressions of one recording.
+
+    Args:
+        source: the recording (frame folder or video), read once, in order.
+        fps: its frame rate.
+        prep: face handling (``face_method``, ``face_size``, alignment) and, for recognition, the flow.
+        spot: spotter parameters.
+        recogniser: classifies micro intervals (and macro ones with ``RecogniseConfig.macro``).
+        subject, video: ids written with the intervals.
+        reference: annotated intervals of this recording to classify too (micro only).
+        eye_row, eye_distance: eye centres in the aligned face (default: ``spot``'s, else ``prep``'s).
+        chunk: frames processed at once.
+        on_frames: called with the number of frames after each chunk (progress bars).
+    """
+    start_wall, start_cpu = time.perf_counter(), time.process_time()
+    flows_before = recogniser.flows if recogniser else 0
+    eye_row = eye_row if eye_row is not None else (spot.eye_row if spot.eye_row is not None else prep.eye_row)
+    eye_distance = eye_distance if eye_distance is not None else (
+        spot.eye_distance if spot.eye_distance is not None else prep.eye_distance)
+    size = prep.face_size
+    tracker = FaceTracker(prep)
+    spotter = Spotter(spot, fps, size, eye_row, eye_distance, chunk)
+    spotter.blocked = tracker.realigned
+    margin = recogniser.cfg.margin(fps) if recogniser else 0
+    micro_max = spot.frames(spot.micro_max_s, fps)
+    faces = FrameRing(spotter.span + chunk + 2 * margin + micro_max, (size, size), np.uint8)
+    pool = ThreadPoolExecutor(max_workers=1) if recogniser else None
+    jobs: list[tuple[AnalyzedInterval, Future]] = []
+    spotted: list[AnalyzedInterval] = []
+    todo = sorted((r for r in reference if r.type == "micro"), key=lambda r: r.offset)
+    annotated: list[AnalyzedInterval] = []
+    clip = (subject, video)
+
+    def recognise(item: AnalyzedInterval, tag: str) -> None:
+        if recogniser is None:
+            return
+        window = _window(item.onset - margin, item.offset + margin, faces)
+        if window is None or window[0] > item.onset or window[1] < item.offset:
+            log.warning("%s/%s: frames %d..%d are no longer held; interval not classified", subject, video,
+                        item.onset, item.offset)
+            return
+        first, last = window
+        held = {i: f.copy() for i, f in zip(range(first, last + 1), faces.get(np.arange(first, last + 1)),
+                                             strict=True)}
+        kf = Keyframes(item.onset, min(max(item.apex, item.onset), item.offset), item.offset)
+        future = pool.submit(recogniser.classify, held.__getitem__, kf, first, last, fps, (*clip, tag, item.apex))
+        jobs.append((item, future))
+        pending = [f for _, f in jobs if not f.done()]
+        if len(pending) > MAX_PENDING:  # back-pressure: memory stays bounded when recognition is slower
+            pending[0].result()
+
+    def take(spots: list[Spot]) -> None:
+        for s in spots:
+            item = AnalyzedInterval(s.type, s.onset, s.apex, s.offset, s.score, s.threshold)
+            spotted.append(item)
+            if s.type == "micro" or (recogniser is not None and recogniser.cfg.macro):
+                recognise(item, "spotted")
+
+    def take_reference(done: bool) -> None:
+        while todo and (done or faces.end > todo[0].offset + margin):
+            ref = todo.pop(0)
+            item = AnalyzedInterval(ref.type, ref.onset, ref.apex, ref.offset, truth=ref.label)
+            annotated.append(item)
+            recognise(item, "annotated")
+
+    batch: list[np.ndarray] = []
+    n = 0
+    try:
+        for frame in source.iter_frames(gray=True):
+            batch.append(tracker(frame, source.name(n)))
+            n += 1
+            if len(batch) == chunk:
+                block = np.stack(batch)
+                batch = []
+                faces.push(block)
+                take(spotter.push(block))
+                take_reference(False)
+                if on_frames:
+                    on_frames(n)
+        if n == 0:
+            raise ValueError(f"{source.path}: no frames could be read")
+        if batch:
+            block = np.stack(batch)
+            faces.push(block)
+            take(spotter.push(block))
+        take(spotter.finish())
+        take_reference(True)
+        if on_frames:
+            on_frames(n)
+        for item, future in jobs:
+            probs = future.result()
+            item.probabilities = [float(p) for p in probs]
+            item.label = int(np.argmax(probs))
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    signal = spotter.signals.C.values.copy()
+    return Analysis(
+        subject=subject, video=video, source=str(source.path), fps=fps, n_frames=n, face_size=size,
+        intervals=sorted(spotted, key=lambda i: i.onset), reference=annotated, candidates=spotter.candidates,
+        signal=signal, threshold=threshold_curve(signal, spot, fps),
+        class_names=recogniser.class_names if recogniser else [], realigned=list(tracker.realigned),
+        seconds=time.perf_counter() - start_wall, cpu_seconds=time.process_time() - start_cpu,
+        flows=recogniser.flows - flows_before if recogniser else 0,
+    )

@@ -1,0 +1,146 @@
+"""``causalnet analyze`` on a frame folder and on a video file, and ``causalnet spot-eval`` (tiny, fast)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import cv2
+import pytest
+
+from causalnet.cli import main
+
+N_FRAMES = 420  # the three micro-expressions of the known recording, no distractor
+SPOT = ["--face", "none", "--fps", "100", "--set", "eye_row=0.35", "--set", "eye_distance=0.36", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    models = pytest.importorskip("causalnet.models")
+    folder = tmp_path_factory.mktemp("ckpt")
+    path = folder / "model.safetensors"
+    models.save_checkpoint(path, models.CausalNet(models.CausalNetConfig.preset("compact")),
+                           extra={"class_names": ["negative", "positive", "surprise"]})
+    return path
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory, known_recording) -> Path:
+    """A generic long-video dataset of one recording: frames/s1/v1/*.png, videos.csv, annotations.csv."""
+    rec, frames = known_recording
+    root = tmp_path_factory.mktemp("long")
+    folder = root / "frames" / "s1" / "v1"
+    folder.mkdir(parents=True)
+    for i, f in enumerate(frames[:N_FRAMES]):
+        cv2.imwrite(str(folder / f"img{i + 1}.png"), f)
+    (root / "videos.csv").write_text(f"subject,video,frames,n_frames,fps\ns1,v1,frames/s1/v1,{N_FRAMES},100\n")
+    lines = ["subject,video,onset,apex,offset,type,label"]
+    lines += [f"s1,v1,{on},{ap},{off},micro,{k}" for k, (on, ap, off, _, _) in enumerate(rec.MICRO)]
+    (root / "annotations.csv").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def _rows(path: Path) -> list[dict]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_analyze_a_frame_folder(checkpoint, dataset, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["analyze", "--frames", str(dataset / "frames" / "s1" / "v1"), "--checkpoint", str(checkpoint),
+                 "--out", str(out), "--annotations", str(dataset / "annotations.csv"), "--tta", "2", *SPOT])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "3 micro" in printed and "spotting micro: TP   3  FP   0  FN   0" in printed
+    rows = _rows(out / "intervals.csv")
+    assert [r["type"] for r in rows] == ["micro"] * 3
+    assert list(rows[0])[:7] == ["subject", "video", "onset", "apex", "offset", "type", "label"]
+    for r in rows:
+        assert r["subject"] == "s1" and r["video"] == "v1"
+        assert float(r["onset_s"]) == pytest.approx(int(r["onset"]) / 100)
+        probs = [float(r[f"p_{n}"]) for n in ("negative", "positive", "surprise")]
+        assert sum(probs) == pytest.approx(1.0, abs=1e-4) and r["class"] == ("negative", "positive",
+                                                                              "surprise")[int(r["label"])]
+    doc = json.loads((out / "intervals.json").read_text())
+    assert doc["n_frames"] == N_FRAMES and doc["fps"] == 100 and len(doc["annotated"]) == 3
+    assert doc["settings"]["recognise"]["tta_k"] == 2 and doc["timing"]["flows"] > 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["micro"]["f1"] == 1.0 and metrics["recognition_tp"]["n"] == 3
+    assert cv2.imread(str(out / "timeline.png")) is not None
+
+
+def test_analyze_a_video_file_writes_an_annotated_video(checkpoint, known_recording, tmp_path, capsys):
+    frames = known_recording[1][:N_FRAMES]
+    video = tmp_path / "rec.avi"
+    size = frames.shape[1]
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 100, (size, size))
+    for f in frames:
+        writer.write(cv2.cvtColor(f, cv2.COLOR_GRAY2BGR))
+    writer.release()
+    out = tmp_path / "out"
+    code = main(["analyze", "--video", str(video), "--checkpoint", str(checkpoint), "--out", str(out),
+                 "--video-out", "--tta", "1", "--face", "none", "--set", "eye_row=0.35", "--set",
+                 "eye_distance=0.36", "--no-progress"])  # the video's own frame rate (100)
+    assert code == 0
+    doc = json.loads((out / "intervals.json").read_text())
+    assert doc["fps"] == pytest.approx(100) and doc["n_frames"] == N_FRAMES and doc["video"] == "rec"
+    assert sum(r["type"] == "micro" for r in doc["intervals"]) >= 2  # lossy MJPG at 96 px: most are found
+    cap = cv2.VideoCapture(str(out / "annotated.avi"))
+    count = 0
+    while cap.read()[0]:
+        count += 1
+    cap.release()
+    assert count == N_FRAMES
+
+
+def test_analyze_without_a_checkpoint_only_spots(dataset, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["analyze", "--frames", str(dataset / "frames" / "s1" / "v1"), "--out", str(out), *SPOT]) == 0
+    rows = _rows(out / "intervals.csv")
+    assert len(rows) == 3 and all(r["label"] == "" and r["class"] == "" for r in rows)
+
+
+def test_analyze_errors_are_one_line(dataset, tmp_path, capsys):
+    frames = str(dataset / "frames" / "s1" / "v1")
+    assert main(["analyze", "--frames", frames, "--out", str(tmp_path / "o"), "--face", "none"]) == 1
+    assert "frame rate is unknown; give it with --fps" in capsys.readouterr().err
+    assert main(["analyze", "--frames", frames, "--out", str(tmp_path / "o"), *SPOT, "--annotations",
+                 str(dataset / "annotations.csv"), "--video-name", "other"]) == 1
+    assert "no interval of video 'other'" in capsys.readouterr().err
+    assert main(["analyze", "--frames", frames, "--out", str(tmp_path / "o"), *SPOT, "--set", "window_s=0"]) == 1
+    assert "SpotConfig.window_s: must be a finite number in (0.001, 10], got 0" in capsys.readouterr().err
+    (tmp_path / "file").write_text("x")
+    assert main(["analyze", "--frames", frames, "--out", str(tmp_path / "file"), *SPOT]) == 1
+    assert "--out names an existing file, not a folder" in capsys.readouterr().err
+
+
+def test_spot_eval_leave_one_subject_out_and_resume(checkpoint, dataset, tmp_path, capsys):
+    models = tmp_path / "loso"
+    models.mkdir()
+    (models / "s1.safetensors").write_bytes(checkpoint.read_bytes())  # "trained without s1"
+    out = tmp_path / "eval"
+    args = ["spot-eval", "--data", str(dataset), "--checkpoint-dir", str(models), "--out", str(out), "--tta", "2",
+            *SPOT]
+    assert main(args) == 0
+    first = capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["micro"]["tp"] == 3 and metrics["recognition_annotated"]["n"] == 3
+    assert (out / "videos" / "s1" / "v1" / "timeline.png").is_file()
+    assert "reused" not in first
+    assert main(args) == 0
+    assert "s1/v1: reused" in capsys.readouterr().out
+    assert json.loads((out / "metrics.json").read_text())["micro"] == metrics["micro"]
+    (models / "s1.safetensors").unlink()
+    assert main(args) == 1
+    assert "no model for test subject 's1'" in capsys.readouterr().err
+
+
+def test_choices_copy_the_library_constants():
+    from causalnet.commands import analyze
+    from causalnet.flow.config import FACE_METHODS
+    from causalnet.spotting.datasets import LONG_FORMATS
+    from causalnet.spotting.recognise import POOLINGS
+
+    assert analyze.FACE_METHODS == FACE_METHODS and analyze.LONG_FORMATS == LONG_FORMATS
+    assert analyze.POOLINGS == POOLINGS
