@@ -12,6 +12,7 @@ from causalnet.models.causalnet import CausalNet, CausalNetConfig
 from causalnet.models.checkpoint import load_checkpoint, read_checkpoint_metadata, save_checkpoint
 from causalnet.models.htnet import HTNet, HTNetConfig
 from causalnet.models.offapexnet import ApexNet, ApexNetConfig, OffApexNet, OffApexNetConfig
+from causalnet.models.reference import from_reference_state_dict, load_reference
 from causalnet.models.registry import create_model, get_entry, list_models, make_config, register_model
 from causalnet.models.views import APEX_VIEW, FLOW_VIEW, INPUT_VIEWS, input_view_of
 
@@ -28,10 +29,12 @@ __all__ = [
     "OffApexNet",
     "OffApexNetConfig",
     "create_model",
+    "from_reference_state_dict",
     "get_entry",
     "input_view_of",
     "list_models",
     "load_checkpoint",
+    "load_reference",
     "make_config",
     "read_checkpoint_metadata",
     "register_model",

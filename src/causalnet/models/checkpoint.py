@@ -1,23 +1,36 @@
 """Checkpoints as safetensors: weights in the file, the model name and config in its metadata.
 
-Loading never unpickles anything, so a checkpoint from an untrusted source cannot run code.
+Loading never unpickles anything, so a checkpoint from an untrusted source cannot run code, and it
+never allocates more than the file holds: the stored config is first built on the meta device
+(no memory) under a parameter budget equal to the number of values in the file, its tensor shapes
+are checked against the file's, and only then are the weights read. Every error names the file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
 
+from causalnet.inference import CHECKPOINT_FORMAT, read_checkpoint_metadata
 from causalnet.io import atomic_path
 from causalnet.models.registry import create_model
 
-FORMAT = "causalnet-checkpoint-v1"
+FORMAT = CHECKPOINT_FORMAT
+#: no checkpoint may describe a model larger than this (parameters), whatever its file holds.
+MAX_PARAMETERS = 2**32
+
+__all__ = ["FORMAT", "MAX_PARAMETERS", "build_on_meta", "load_checkpoint", "materialise_buffers",
+           "read_checkpoint_metadata", "save_checkpoint"]
 
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, extra: dict[str, Any] | None = None) -> None:
@@ -39,31 +52,85 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, extra: dict[str, 
         save_file(tensors, str(tmp), metadata=meta)
 
 
-def read_checkpoint_metadata(path: str | os.PathLike) -> dict[str, Any]:
-    """The model name, config dict and extras stored in a checkpoint, without loading weights."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint not found")
+@contextlib.contextmanager
+def _parameter_budget(max_values: int, max_tensors: int) -> Iterator[None]:
+    """Abort (``ValueError``) any module construction in this block that registers more parameters."""
+    seen = {"values": 0, "tensors": 0}
+
+    def count(module: nn.Module, name: str, param: nn.Parameter | None) -> None:
+        if param is None:
+            return
+        seen["values"] += param.numel()
+        seen["tensors"] += 1
+        if seen["values"] > max_values or seen["tensors"] > max_tensors:
+            raise ValueError(f"the config describes a model with more than {max_values:,} parameters in "
+                             f"{max_tensors:,} tensors")
+
+    handle = torch.nn.modules.module.register_module_parameter_registration_hook(count)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+def build_on_meta(name: str, config: Any, max_values: int = MAX_PARAMETERS, max_tensors: int = 1 << 20) -> nn.Module:
+    """Build a registered model on the meta device (no memory), refusing one larger than the bounds."""
+    with _parameter_budget(min(max_values, MAX_PARAMETERS), max_tensors), torch.device("meta"):
+        return create_model(name, config)
+
+
+def materialise_buffers(model: nn.Module) -> nn.Module:
+    """Recompute the non-persistent buffers of a model built on the meta device (after loading its weights)."""
+    for module in model.modules():
+        if any(b.is_meta for b in module.buffers(recurse=False)):
+            if not hasattr(module, "reset_buffers"):
+                raise TypeError(f"{type(module).__name__} has buffers that cannot be rebuilt (no reset_buffers)")
+            module.reset_buffers()
+    return model
+
+
+def _file_shapes(path: Path) -> dict[str, tuple[int, ...]]:
     try:
         with safe_open(str(path), framework="pt") as fh:
-            meta = fh.metadata() or {}
+            return {k: tuple(fh.get_slice(k).get_shape()) for k in fh.keys()}
     except Exception as exc:  # safetensors raises its own error types
-        raise ValueError(f"{path}: not a safetensors checkpoint ({exc})") from None
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a causalnet checkpoint (format {meta.get('format')!r})")
-    return {"model": meta["model"], "config": json.loads(meta["config"]), "extra": json.loads(meta["extra"])}
+        raise ValueError(f"{path}: unreadable weights ({str(exc).strip() or type(exc).__name__})") from None
+
+
+def check_state_shapes(expected: Mapping[str, tuple[int, ...]], found: Mapping[str, tuple[int, ...]]) -> None:
+    """``ValueError`` naming the first key missing from ``found``, unexpected in it, or of another shape."""
+    for key, shape in expected.items():
+        if key not in found:
+            raise ValueError(f"missing weight {key!r}")
+        if tuple(found[key]) != tuple(shape):
+            raise ValueError(f"weight {key!r} has shape {list(found[key])}, the config gives {list(shape)}")
+    for key in found:
+        if key not in expected:
+            raise ValueError(f"unexpected weight {key!r}")
 
 
 def load_checkpoint(path: str | os.PathLike) -> nn.Module:
-    """Rebuild the model stored at ``path`` and load its weights; returned in eval mode."""
+    """Rebuild the model stored at ``path`` and load its weights; returned in eval mode.
+
+    The stored config is validated against the weights' shapes before anything is allocated; any
+    mismatch is a one-line ``ValueError`` naming the file and the first key that does not fit.
+    """
+    path = Path(path)
     meta = read_checkpoint_metadata(path)
-    model = create_model(meta["model"], meta["config"])
+    shapes = _file_shapes(path)
+    stored = sum(math.prod(s) for s in shapes.values())
+    try:
+        model = build_on_meta(meta["model"], meta["config"], max_values=stored, max_tensors=len(shapes))
+        check_state_shapes({k: tuple(v.shape) for k, v in model.state_dict().items()}, shapes)
+    except (ValueError, TypeError, KeyError, OverflowError, RuntimeError) as exc:
+        text = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        raise ValueError(f"{path}: the stored config does not fit its weights: {text}") from None
     from safetensors.torch import load_file
 
-    state = load_file(str(path))
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise ValueError(f"{path}: weights do not fit the config (missing {missing[:3]}, "
-                         f"unexpected {unexpected[:3]})")
+    dtypes = {k: v.dtype for k, v in model.state_dict().items()}
+    state = {k: v.to(dtypes[k]) for k, v in load_file(str(path)).items()}
+    model.load_state_dict(state, strict=True, assign=True)
+    materialise_buffers(model)
     model.extra = meta["extra"]
     return model.eval()
+

@@ -61,10 +61,15 @@ class SparseMask(torch.nn.Module):
         super().__init__()
         if gamma <= 0:
             raise ValueError(f"gamma must be > 0, got {gamma}")
-        mask = sparse_mask(*grid, radius=radius)
+        self.grid, self.radius, self.gamma, self.use_pseudo = grid, radius, gamma, pseudo
+        self.reset_buffers()
+
+    def reset_buffers(self) -> None:
+        """(Re)compute ``M`` and ``P`` on the CPU, e.g. for a model built on the meta device."""
+        mask = sparse_mask(*self.grid, radius=self.radius)
         self.register_buffer("mask", mask, persistent=False)
-        self.register_buffer("pseudo", pseudo_attention(mask, gamma) if pseudo else torch.zeros_like(mask),
-                             persistent=False)
+        self.register_buffer("pseudo", pseudo_attention(mask, self.gamma) if self.use_pseudo
+                             else torch.zeros_like(mask), persistent=False)
 
     def forward(self, scores: Tensor) -> Tensor:
         """Masked attention weights for ``scores`` ``[..., n, n]``."""
