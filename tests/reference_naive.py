@@ -41,10 +41,10 @@ def reference_layout(dim=256, depths=(3, 3, 9), classes=3, hidden=2048, patch=7,
     def add(key, *shape, kind="parameter"):
         rows.append((key, tuple(shape), kind))
 
-    for embed, layers in (("to_patch_embedding", "layers"), ("to_patch_embedding1", "layers1")):
+    for embed in ("to_patch_embedding", "to_patch_embedding1"):
         add(f"{embed}.1.weight", dim, patch * patch * 3, 1, 1)
         add(f"{embed}.1.bias", dim)
-    for embed, layers in (("to_patch_embedding", "layers"), ("to_patch_embedding1", "layers1")):
+    for layers in ("layers", "layers1"):
         for level, depth in enumerate(depths):
             width, h = dim * 2**level, heads * 2**level
             inner = (width // h) * h

@@ -120,7 +120,9 @@ def load_checkpoint(path: str | os.PathLike) -> nn.Module:
     shapes = _file_shapes(path)
     stored = sum(math.prod(s) for s in shapes.values())
     try:
-        model = build_on_meta(meta["model"], meta["config"], max_values=stored, max_tensors=len(shapes))
+        # a budget well above what the file holds: small mismatches reach the key-by-key check below
+        model = build_on_meta(meta["model"], meta["config"], max_values=2 * stored + 10**7,
+                              max_tensors=2 * len(shapes) + 1000)
         check_state_shapes({k: tuple(v.shape) for k, v in model.state_dict().items()}, shapes)
     except (ValueError, TypeError, KeyError, OverflowError, RuntimeError) as exc:
         text = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
