@@ -111,14 +111,20 @@ def run_evaluate(args: argparse.Namespace) -> int:
     config = read_json(run_dir / "config.json")
     protocol = config["experiment"].get("protocol", "fixed")
     reselect = bool(args.protocol and args.protocol != protocol)
+    if reselect and protocol == "released":  # `causalnet convert`: one prediction per clip, no epochs
+        raise ValueError(f"{run_dir}: a run folder of released weights has no epochs to re-select")
     if reselect:
         rows, protocol = _reselect(run_dir, config, args.protocol), args.protocol
     else:
         rows = read_predictions(run_dir / "predictions.csv")
     metrics = metrics_from_rows(rows, protocol)
+    if config.get("missing_subjects"):  # `causalnet convert`: subjects without a released checkpoint
+        metrics["missing_subjects"] = config["missing_subjects"]
     if not reselect:  # metrics.json always describes predictions.csv under the run's own protocol
         write_json_atomic(run_dir / "metrics.json", metrics)
     print(metrics_table(metrics))
+    if metrics.get("missing_subjects"):
+        print(f"missing subjects (not evaluated): {', '.join(metrics['missing_subjects'])}")
     if args.confusion:
         y = np.array([r["label"] for r in rows])
         p = np.array([r["pred"] for r in rows])

@@ -73,9 +73,15 @@ def _parameter_budget(max_values: int, max_tensors: int) -> Iterator[None]:
         handle.remove()
 
 
-def build_on_meta(name: str, config: Any, max_values: int = MAX_PARAMETERS, max_tensors: int = 1 << 20) -> nn.Module:
-    """Build a registered model on the meta device (no memory), refusing one larger than the bounds."""
-    with _parameter_budget(min(max_values, MAX_PARAMETERS), max_tensors), torch.device("meta"):
+def build_on_meta(name: str, config: Any, stored_values: int, stored_tensors: int) -> nn.Module:
+    """Build a registered model on the meta device (no memory) for weights of the given size.
+
+    A config describing a model far larger than the stored weights (more than twice their values
+    plus 10^7, or twice their tensors plus 1000) is refused while it is being built, so a crafted
+    config costs neither memory nor time; smaller mismatches are left to the key-by-key shape check.
+    """
+    budget = min(2 * stored_values + 10**7, MAX_PARAMETERS)
+    with _parameter_budget(budget, 2 * stored_tensors + 1000), torch.device("meta"):
         return create_model(name, config)
 
 
@@ -120,9 +126,7 @@ def load_checkpoint(path: str | os.PathLike) -> nn.Module:
     shapes = _file_shapes(path)
     stored = sum(math.prod(s) for s in shapes.values())
     try:
-        # a budget well above what the file holds: small mismatches reach the key-by-key check below
-        model = build_on_meta(meta["model"], meta["config"], max_values=2 * stored + 10**7,
-                              max_tensors=2 * len(shapes) + 1000)
+        model = build_on_meta(meta["model"], meta["config"], stored, len(shapes))
         check_state_shapes({k: tuple(v.shape) for k, v in model.state_dict().items()}, shapes)
     except (ValueError, TypeError, KeyError, OverflowError, RuntimeError) as exc:
         text = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc

@@ -272,8 +272,7 @@ def from_reference_state_dict(state_dict: Mapping[str, Tensor]) -> CausalNet:
     cfg = infer_config(state)
     rules = reference_rules(cfg)
     try:
-        model = build_on_meta(CausalNet.model_name, cfg, max_values=sum(v.numel() for v in state.values()),
-                              max_tensors=len(state) * 2)
+        model = build_on_meta(CausalNet.model_name, cfg, sum(v.numel() for v in state.values()), len(state))
     except ValueError as exc:
         raise ValueError(f"not a CausalNet reference state dict: {exc}") from None
     check_layout(state, cfg, rules, {k: tuple(v.shape) for k, v in model.state_dict().items()})
