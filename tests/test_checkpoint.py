@@ -99,3 +99,16 @@ def test_metadata_is_read_without_weights_and_junk_is_refused(saved, tmp_path):
         read_checkpoint_metadata(junk)
     with pytest.raises(FileNotFoundError, match="nothing.safetensors: checkpoint not found"):
         load_checkpoint(tmp_path / "nothing.safetensors")
+
+
+@pytest.mark.parametrize("blob", [
+    (1 << 60).to_bytes(8, "little") + b"{}",  # a header length far beyond the file: not read
+    (4).to_bytes(8, "little") + b"\xff\xfe{}",  # not UTF-8 JSON
+    (2).to_bytes(8, "little") + b"[]",  # JSON, not an object
+    (30).to_bytes(8, "little") + b'{"__metadata__": {"format": 1}}',  # metadata values must be strings
+])
+def test_crafted_headers_are_refused_without_reading_the_claimed_size(tmp_path, blob):
+    bad = tmp_path / "crafted.safetensors"
+    bad.write_bytes(blob)
+    with pytest.raises(ValueError, match="crafted.safetensors: not a (safetensors|causalnet) checkpoint"):
+        read_checkpoint_metadata(bad)
