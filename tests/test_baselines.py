@@ -100,7 +100,7 @@ def test_paper_sizes():
 
 
 def test_bad_configs_and_inputs_are_clear_errors():
-    with pytest.raises(ValueError, match="image must be"):
+    with pytest.raises(ValueError, match="HTNetConfig.image: must be an integer in \\[0, 3\\]"):
         HTNetConfig(image=4)
     with pytest.raises(ValueError, match="channels"):
         OffApexNetConfig(channels=(3,))

@@ -64,7 +64,7 @@ def test_keyframes_helpers():
 
 
 def test_noise_config_validation():
-    with pytest.raises(ValueError, match="unknown order policy"):
+    with pytest.raises(ValueError, match="KeyframeNoise.order: must be one of"):
         KeyframeNoise(order="shuffle")
     with pytest.raises(ValueError, match="sigma"):
         KeyframeNoise(sigma=-1.0)

@@ -253,7 +253,7 @@ def test_spotter_input_validation(clips):
         spot_apex([])
     with pytest.raises(ValueError, match="smooth_window"):
         SpotterConfig(smooth_window=4)
-    with pytest.raises(ValueError, match="unknown reference"):
+    with pytest.raises(ValueError, match="SpotterConfig.reference: must be one of"):
         SpotterConfig(reference="offset")
     with pytest.raises(ValueError, match="top_block_fraction"):
         SpotterConfig(top_block_fraction=0.0)

@@ -1,14 +1,60 @@
-"""Crash-safe file writing: every result file is written to a temporary sibling and renamed."""
+"""Crash-safe file writing: every result file is written to a temporary sibling and renamed.
+
+Guarantees of :func:`atomic_path` (and the ``write_*_atomic`` helpers built on it):
+
+- the file appears at its path complete or not at all (``os.replace`` of an fsynced sibling);
+- its permissions follow the umask like any newly created file (``0o666 & ~umask``: 0644 under
+  the usual umask 022, 0600 under 077), so results can be shared on a cluster;
+- the temporary sibling is named ``.<name>.<random>.tmp``; it is removed when the body raises, and
+  when a process is killed mid-write the leftover is recognisable: :func:`clean_stale_temp_files`
+  removes those older than a threshold (``causalnet preprocess`` calls it on its output folder).
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
-import tempfile
+import re
+import secrets
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
+
+#: Name of a temporary file of :func:`atomic_path`: ``.<name>.<8 random characters>.tmp``
+#: (older versions used ``tempfile.mkstemp``'s random part, letters, digits and ``_``).
+TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.[A-Za-z0-9_]{8}\.tmp$")
+#: Age in seconds after which :func:`clean_stale_temp_files` treats a temporary file as abandoned.
+#: No atomic write in causalnet keeps its temporary file longer than a few seconds.
+STALE_AFTER_S = 3600.0
+
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where the system allows (Linux ``/proc``)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:  # elsewhere: set and restore (another thread creating a file meanwhile gets 022)
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def temp_path_for(path: str | os.PathLike) -> Path:
+    """A fresh temporary sibling name for ``path``: ``<folder>/.<name>.<random>.tmp``."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
 
 
 @contextmanager
@@ -17,20 +63,49 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
     Whatever the body writes to the yielded path appears at ``path`` all at once, or not at all
     if the body raises (the temporary file is removed). A crash never leaves a half-written file.
+    The file gets the permissions a new file gets under the current umask.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = temp_path_for(path)
+    os.close(os.open(tmp_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
     try:
         yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~current_umask())  # private while written, then as any new file
         with open(tmp_path, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def clean_stale_temp_files(folder: str | os.PathLike, older_than: float = STALE_AFTER_S) -> list[Path]:
+    """Remove temporary files of :func:`atomic_path` left under ``folder`` (recursively) by killed writes.
+
+    Only files named like them (``.<name>.<random>.tmp``) and last modified more than ``older_than``
+    seconds ago are removed (a concurrent writer's file is younger); a caller that holds the folder
+    exclusively (a run lock) may pass 0. Returns the removed paths; a missing folder is no error.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    cutoff = time.time() - older_than
+    removed = []
+    for dirpath, _dirnames, filenames in os.walk(folder):
+        for name in filenames:
+            if not TEMP_NAME.match(name):
+                continue
+            path = Path(dirpath) / name
+            try:
+                if path.lstat().st_mtime <= cutoff and path.is_file() and not path.is_symlink():
+                    path.unlink()
+                    removed.append(path)
+            except FileNotFoundError:  # removed meanwhile (its writer finished)
+                continue
+    if removed:
+        log.info("removed %d temporary file(s) left by interrupted writes under %s", len(removed), folder)
+    return removed
 
 
 def write_atomic(path: str | os.PathLike, writer: Callable[[Path], Any]) -> None:
@@ -58,3 +133,5 @@ def read_json(path: str | os.PathLike) -> Any:
         raise FileNotFoundError(f"{path}: file not found") from None
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON (not UTF-8 text: {exc.reason})") from None

@@ -69,26 +69,20 @@ def convert_file(path: Path, out: Path) -> int:
     return 0
 
 
-def check_subject(name: str, path: Path) -> str:
-    """A subject id taken from a file name must be usable as one path part (no separators, ``..`` or control chars)."""
-    if not name or name in (".", "..") or any(c in name for c in "/\\") or any(ord(c) < 32 or ord(c) == 127
-                                                                             for c in name):
-        raise ValueError(f"{path}: {name!r} is not a usable subject id (a file name part)")
-    return name
-
-
 def convert_folder(folder: Path, data: Path, out: Path, progress: bool = True) -> int:
     """Every ``folder/<subject>.pth`` evaluated on its subject's clips of ``data`` -> run folder ``out``."""
     import numpy as np
     from tqdm.auto import tqdm
 
     from causalnet import __version__
+    from causalnet.checks import safe_path_part
     from causalnet.data import load_composite
     from causalnet.eval import metrics_table
     from causalnet.io import write_json_atomic, write_text_atomic
     from causalnet.train.loso import metrics_from_rows, predictions_csv
 
-    files = {check_subject(p.stem, p): p for p in sorted(folder.iterdir()) if p.suffix == SUFFIX and p.is_file()}
+    files = {safe_path_part(p.stem, what="subject id", source=p): p
+             for p in sorted(folder.iterdir()) if p.suffix == SUFFIX and p.is_file()}
     if not files:
         raise ValueError(f"{folder}: no <subject>{SUFFIX} files")
     clips = load_composite(data)

@@ -82,8 +82,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _prepare_out(out: Path) -> None:
     """Clear a previous demo in ``out``; refuse to touch a non-empty folder that is not a demo's."""
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"{out}: exists and is not a folder")
     if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
         raise ValueError(f"{out}: folder is not empty and holds no earlier demo; choose another --out")
     for stage in STAGES:
@@ -102,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the demo end to end; print the results and where the files are."""
     import numpy as np
 
+    from causalnet.checks import check_option, check_output_dir, workers_check
     from causalnet.data import CLASS_NAMES, load_composite
     from causalnet.data.builders import build_dataset, read_plan
     from causalnet.eval import confusion, confusion_table, metrics_table, per_class_table
@@ -110,8 +109,8 @@ def run(args: argparse.Namespace) -> int:
     from causalnet.synth import SynthConfig, generate_benchmark
     from causalnet.train import ExperimentConfig, read_predictions, run_experiment
 
-    if args.workers < 1:
-        raise ValueError(f"--workers must be >= 1, got {args.workers}")
+    check_option("--workers", args.workers, workers_check())
+    check_output_dir(args.out, "--out")
     overrides = {
         "n_subjects": args.subjects,
         "clips_per_subject": args.clips_per_subject,

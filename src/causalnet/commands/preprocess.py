@@ -81,6 +81,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="override PreprocessConfig fields, e.g. --set tvl1_warps=5 eye_row=0.32",
     )
+    p.add_argument(
+        "--skip-unknown-labels",
+        action="store_true",
+        help="leave out clips whose emotion no label scheme knows (a typo such as 'hapiness'), with a warning "
+        "listing each; by default they are an error naming the file and line",
+    )
     p.add_argument("--overwrite", action="store_true", help="recompute clips whose images already exist")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -100,13 +106,15 @@ def preprocess_config(args: argparse.Namespace) -> PreprocessConfig:
 
 def run(args: argparse.Namespace) -> int:
     """Build the dataset; print the summary. Exit code 1 when some clips failed (the rest is written)."""
+    from causalnet.checks import check_option, check_output_dir, workers_check
     from causalnet.data.builders import build_dataset, read_plan
     from causalnet.data.builders.emotions import class_names
 
     cfg = preprocess_config(args)
-    if args.workers < 1:
-        raise ValueError(f"--workers must be >= 1, got {args.workers}")
-    plan = read_plan(args.format, args.raw, annotations=args.annotations, scheme=args.labels)
+    check_option("--workers", args.workers, workers_check())
+    check_output_dir(args.out, "--out")
+    plan = read_plan(args.format, args.raw, annotations=args.annotations, scheme=args.labels,
+                     skip_unknown_labels=args.skip_unknown_labels)
     print(
         f"{args.format}: {len(plan.clips)} clips to build, {len(plan.skipped)} left out "
         f"({args.raw} -> {args.out}; face {cfg.face_method}, {cfg.face_size} px, {args.workers} workers)"

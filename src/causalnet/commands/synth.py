@@ -71,10 +71,11 @@ def run(args: argparse.Namespace) -> int:
     """Generate the benchmark, print a summary (and the probe's numbers with ``--probe``)."""
     from collections import Counter
 
+    from causalnet.checks import check_option, check_output_dir, workers_check
     from causalnet.synth import CLASS_NAMES, generate_benchmark
 
-    if args.workers < 1:
-        raise ValueError(f"--workers must be >= 1, got {args.workers}")
+    check_option("--workers", args.workers, workers_check())
+    check_output_dir(args.out, "--out")
     cfg = synth_config(args)
     start = time.perf_counter()
     clips = generate_benchmark(cfg, args.out, workers=args.workers, progress=not args.no_progress)

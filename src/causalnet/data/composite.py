@@ -4,6 +4,12 @@
 label``); ``root/STSNet_whole_norm_u_v_os/<sub>_<filename_o> .png`` (note the space) and its
 ``_1``/``_2``/``_3`` siblings hold the four 28x28 images of each clip. The same layout is written
 by ``causalnet preprocess``, so this loader also reads a user's own preprocessed data.
+
+Everything is validated when the CSV is read, before any image is: each ``dataset``, ``sub`` and
+``filename_o`` must be a safe file-name part (:func:`causalnet.checks.safe_path_part`: no ``/``,
+``..``, control characters, ...), labels must be class indexes, and no two rows may name the same
+clip or the same image files. Images must be 8-bit, 3-channel 28x28 PNGs (a grayscale or RGBA
+image is an error, not silently converted). Every error names the file and, for the CSV, the line.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from causalnet.checks import safe_path_part
 from causalnet.data.mosaic import IMAGE_SIZE
 from causalnet.inference import images_to_input
 
@@ -31,10 +38,19 @@ CLASS_NAMES = ("negative", "positive", "surprise")
 DATASETS = ("casme2", "smic", "samm")
 
 
+def image_stem(subject: str, clip: str, source: str | None = None) -> str:
+    """``<subject>_<clip>``, the common start of a clip's image names; both parts (and the result) must
+    be safe file-name parts, else ValueError naming ``source``."""
+    subject = safe_path_part(subject, what="subject", source=source)
+    stem = f"{subject}_{safe_path_part(clip, what='clip', source=source)}"
+    return safe_path_part(stem, what="image name", source=source)
+
+
 def image_paths(root: str | os.PathLike, subject: str, clip: str) -> list[Path]:
     """The four image paths of a clip, in model order (flow 0->A, flow A->F, direction maps)."""
     folder = Path(root) / IMAGE_DIR
-    return [folder / f"{subject}_{clip}{suffix} .png" for suffix in IMAGE_SUFFIXES]
+    stem = image_stem(subject, clip)
+    return [folder / f"{stem}{suffix} .png" for suffix in IMAGE_SUFFIXES]
 
 
 @dataclass
@@ -77,32 +93,48 @@ def read_class_names(root: str | os.PathLike) -> tuple[str, ...]:
     if meta.is_file():
         from causalnet.io import read_json
 
-        names = read_json(meta).get("class_names")
+        stored = read_json(meta)
+        names = stored.get("class_names") if isinstance(stored, dict) else None
         if names:
+            if (not isinstance(names, list) or not 2 <= len(names) <= 1000
+                    or not all(isinstance(n, str) and n for n in names)):
+                raise ValueError(f"{meta}: class_names must be a list of 2 to 1000 non-empty names, got {names!r:.80}")
             return tuple(names)
     return CLASS_NAMES
 
 
 def read_index(root: str | os.PathLike, class_names: tuple[str, ...] = CLASS_NAMES) -> list[dict[str, str]]:
-    """Read and validate the clip CSV: required columns, known labels, no empty subject ids."""
+    """Read and validate the clip CSV: required columns, known labels, names that are safe file-name
+    parts, no clip listed twice (errors name the file and line)."""
     path = Path(root) / CSV_NAME
     if not path.is_file():
         raise FileNotFoundError(f"{path}: clip list not found (expected the published composite layout)")
     with open(path, newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
-        columns = [c.strip() for c in (reader.fieldnames or [])]
+        columns = [c.strip() for c in (_header(reader, path) or [])]
         missing = [c for c in REQUIRED_COLUMNS if c not in columns]
         if missing:
             raise ValueError(f"{path}: missing column(s) {missing}; found {columns}")
         rows = []
-        for line, row in enumerate(reader, start=2):
-            row = {k.strip(): (v or "").strip() for k, v in row.items() if k is not None}
+        first_use: dict[str, tuple[int, str, str]] = {}  # image stem -> (line, sub, clip) of its first use
+        for line, row in _numbered_rows(reader, path):
+            row = {k.strip(): (v or "").strip() for k, v in row.items() if isinstance(k, str)}
             for col in REQUIRED_COLUMNS:
                 if not row[col]:
                     raise ValueError(f"{path}:{line}: empty {col!r}")
+            where = f"{path}:{line}"
+            safe_path_part(row["dataset"], what="dataset", source=where)
+            stem = image_stem(row["sub"], row["filename_o"], source=where)
+            if stem in first_use:
+                before, sub, clip = first_use[stem]
+                if (sub, clip) == (row["sub"], row["filename_o"]):
+                    raise ValueError(f"{where}: clip {sub}/{clip} is listed twice (lines {before} and {line})")
+                raise ValueError(f"{where}: clip {row['sub']}/{row['filename_o']} would use the same images "
+                                 f"({stem}*.png) as clip {sub}/{clip} on line {before}")
+            first_use[stem] = (line, row["sub"], row["filename_o"])
             try:
                 label = int(float(row["label"]))
-            except ValueError:
+            except (ValueError, OverflowError):
                 raise ValueError(f"{path}:{line}: label {row['label']!r} is not a number") from None
             if not 0 <= label < len(class_names) or float(row["label"]) != label:
                 raise ValueError(f"{path}:{line}: unknown label {row['label']!r}; expected 0..{len(class_names) - 1} "
@@ -114,13 +146,44 @@ def read_index(root: str | os.PathLike, class_names: tuple[str, ...] = CLASS_NAM
     return rows
 
 
+def _header(reader: csv.DictReader, path: Path) -> list[str] | None:
+    try:
+        return reader.fieldnames
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except csv.Error as exc:
+        raise ValueError(f"{path}:1: malformed CSV header ({exc})") from None
+
+
+def _numbered_rows(reader: csv.DictReader, path: Path):
+    """``(line number, row)`` of a CSV reader (the row's last physical line: its only one unless a
+    quoted field spans lines), with decoding and CSV syntax errors naming the file and line."""
+    try:
+        for row in reader:
+            yield reader.line_num, row
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except csv.Error as exc:
+        raise ValueError(f"{path}:{reader.line_num}: malformed CSV ({exc})") from None
+
+
 def read_image(path: Path) -> np.ndarray:
-    """Read one 28x28x3 uint8 image (BGR, as OpenCV reads it) with errors naming the file."""
+    """Read one 28x28 8-bit 3-channel image (BGR, as OpenCV reads it) with errors naming the file.
+
+    The file is read as stored: a grayscale, grayscale+alpha, RGBA or 16-bit PNG is an error (OpenCV's
+    default would silently convert it).
+    """
     if not path.is_file():
         raise FileNotFoundError(f"{path}: image not found")
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if img is None:
         raise ValueError(f"{path}: unreadable image (not a valid PNG?)")
+    channels = 1 if img.ndim == 2 else img.shape[2]
+    if channels != 3:
+        kind = {1: "grayscale", 2: "grayscale with alpha", 4: "colour with alpha (RGBA)"}.get(channels, "")
+        raise ValueError(f"{path}: expected a 3-channel colour image, got {channels} channel(s) {kind}".rstrip())
+    if img.dtype != np.uint8:
+        raise ValueError(f"{path}: expected an 8-bit image, got {img.dtype}")
     if img.shape != (IMAGE_SIZE, IMAGE_SIZE, 3):
         raise ValueError(f"{path}: expected a {IMAGE_SIZE}x{IMAGE_SIZE} 3-channel image, got {img.shape}")
     return img

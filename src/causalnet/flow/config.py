@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import ClassVar
 
+from causalnet.checks import ANY, Check, at_least, between, one_of, positive
 from causalnet.config import PresetMixin
 
 __all__ = ["FACE_METHODS", "INTERPOLATIONS", "PreprocessConfig"]
@@ -84,18 +85,33 @@ class PreprocessConfig(PresetMixin):
     direction_from: str = "normalised"
 
     PRESETS: ClassVar[dict] = {}
-
-    def __post_init__(self) -> None:
-        if self.face_method not in FACE_METHODS:
-            raise ValueError(f"face_method must be one of {FACE_METHODS}, got {self.face_method!r}")
-        if self.resize_interpolation not in INTERPOLATIONS:
-            raise ValueError(f"resize_interpolation must be one of {INTERPOLATIONS}, got {self.resize_interpolation!r}")
-        if self.direction_from not in ("normalised", "raw"):
-            raise ValueError(f"direction_from must be 'normalised' or 'raw', got {self.direction_from!r}")
-        if self.face_size < 16 or self.out_size < 1:
-            raise ValueError(f"face_size must be >= 16 and out_size >= 1 (got {self.face_size}, {self.out_size})")
-        if not (0 < self.eye_row < 1 and 0 < self.eye_distance < 1):
-            raise ValueError("eye_row and eye_distance are fractions of face_size in (0, 1)")
+    #: allowed ranges, checked on construction (also of --set values)
+    FIELD_CHECKS: ClassVar[dict[str, Check]] = {
+        "face_method": one_of(*FACE_METHODS),
+        "face_size": between(16, 2048),
+        "eye_row": between(0, 1, lo_open=True, hi_open=True),
+        "eye_distance": between(0, 1, lo_open=True, hi_open=True),
+        "detect_max_side": between(16, 8192),
+        "detect_upsample": between(0, 4),
+        "detect_retry_upsample": between(0, 4),
+        "landmark_model": ANY,
+        "tvl1_tau": positive(),
+        "tvl1_lambda": positive(),
+        "tvl1_theta": positive(),
+        "tvl1_epsilon": positive(),
+        "tvl1_gamma": at_least(0),
+        "tvl1_scales": between(1, 10),
+        "tvl1_scale_step": between(0, 1, lo_open=True, hi_open=True),
+        "tvl1_warps": between(1, 100),
+        "tvl1_inner_iterations": between(1, 1000),
+        "tvl1_outer_iterations": between(1, 1000),
+        "tvl1_median_filtering": one_of(1, 3, 5),  # OpenCV's median filter on float flow: 3 or 5 (1 = none)
+        "out_size": between(1, 512),
+        "resize_interpolation": one_of(*INTERPOLATIONS),
+        "min_flow_range": at_least(0),
+        "min_strain_range": at_least(0),
+        "direction_from": one_of("normalised", "raw"),
+    }
 
 
 def _default() -> PreprocessConfig:

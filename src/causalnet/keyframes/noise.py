@@ -35,6 +35,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from causalnet.checks import Check, between, one_of, positive
 from causalnet.config import PresetMixin
 from causalnet.keyframes.types import Keyframes, _check_n_frames
 
@@ -89,6 +90,12 @@ class KeyframeNoise(PresetMixin):
     scale_with_fps: bool = True
     order: str = "sort"
     max_resample: int = 100
+
+    #: allowed ranges, checked on construction
+    FIELD_CHECKS: ClassVar[dict[str, Check]] = {
+        "sigma": between(0, 10_000), "reference_fps": positive(hi=100_000), "order": one_of(*ORDER_POLICIES),
+        "max_resample": between(1, 100_000),
+    }
 
     PRESETS: ClassVar[dict] = {
         "none": lambda: KeyframeNoise(sigma=0.0),

@@ -36,6 +36,7 @@ from typing import ClassVar
 import cv2
 import numpy as np
 
+from causalnet.checks import Check, between, one_of, positive
 from causalnet.config import PresetMixin
 from causalnet.keyframes.lbp import block_histograms, chi_squared
 from causalnet.keyframes.types import Keyframes
@@ -95,6 +96,16 @@ class SpotterConfig(PresetMixin):
     scale_window_with_fps: bool = False
     reference_fps: float = 200.0
     chunk_frames: int = 32
+
+    #: allowed ranges, checked on construction
+    FIELD_CHECKS: ClassVar[dict[str, Check]] = {
+        "grid_rows": between(1, 64), "grid_cols": between(1, 64), "lbp_radius": between(1, 16),
+        "blur_sigma": between(0, 100), "top_block_fraction": between(0, 1, lo_open=True),
+        "reference": one_of(*REFERENCES),
+        "n_reference_frames": between(1, 1000), "smooth_window": between(1, 1001, odd=True),
+        "n_intervals": between(2, 64), "half_window": between(0, 100_000), "reference_fps": positive(hi=100_000),
+        "chunk_frames": between(1, 4096),
+    }
 
     PRESETS: ClassVar[dict] = {
         "default": lambda: SpotterConfig(),

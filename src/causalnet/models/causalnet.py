@@ -15,11 +15,13 @@ Data flow for a batch ``x [B, 4, 3, 28, 28]`` (the four mosaic images, 0-255 BGR
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from einops import rearrange
 from torch import Tensor, nn
 
+from causalnet.checks import ANY, Check, at_least, between, positive
 from causalnet.config import PresetMixin
 from causalnet.models.cab import CausalAttentionBlock, CausalRelationMining
 from causalnet.models.cmplm import CMPLM
@@ -98,6 +100,17 @@ class CausalNetConfig(PresetMixin):
     crm: bool = True
     pseudo_attention: bool = True
     fast: bool = True
+
+    #: allowed ranges (checked on construction); sizes are bounded so a crafted config cannot allocate absurd memory
+    FIELD_CHECKS: ClassVar[dict[str, Check]] = {
+        "num_classes": between(2, 1000), "image_size": between(1, 256), "patch_size": between(1, 64),
+        "in_channels": between(1, 16), "dim": between(1, 1024), "depths": between(1, 32, items=(1, 4)),
+        "heads": between(1, 64), "mlp_ratio": between(1, 16), "token_grid": between(1, 8), "gamma": positive(),
+        "mask_radius": at_least(0), "cmplm_depth": between(1, 32), "cmplm_heads": between(1, 64),
+        "cab_depth": between(1, 16), "cab_heads": between(1, 64), "crm_heads": between(1, 64),
+        "head_hidden": between(1, 16384), "dropout": between(0, 1, hi_open=True), "input_scale": ANY,
+        "input_shift": ANY,
+    }
 
     def __post_init__(self) -> None:
         if self.final_channels % self.token_grid**2:

@@ -14,10 +14,12 @@ Data flow: ``x[:, image] [B, 3, 28, 28]`` → ``x * input_scale + input_shift`` 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from einops import reduce
 from torch import Tensor, nn
 
+from causalnet.checks import ANY, Check, between
 from causalnet.config import PresetMixin
 from causalnet.models.encoder import HierarchicalEncoder
 from causalnet.models.registry import register_model
@@ -52,6 +54,14 @@ class HTNetConfig(PresetMixin):
     image: int = 0
     input_scale: float = 1.0
     input_shift: float = 0.0
+
+    #: allowed ranges (checked on construction); sizes are bounded so a crafted config cannot allocate absurd memory
+    FIELD_CHECKS: ClassVar[dict[str, Check]] = {
+        "num_classes": between(2, 1000), "image_size": between(1, 256), "patch_size": between(1, 64),
+        "in_channels": between(1, 16), "dim": between(1, 1024), "depths": between(1, 32, items=(1, 4)),
+        "heads": between(1, 64), "mlp_ratio": between(1, 16), "dropout": between(0, 1, hi_open=True),
+        "image": between(0, NUM_INPUT_IMAGES - 1), "input_scale": ANY, "input_shift": ANY,
+    }
 
     def __post_init__(self) -> None:
         if not 0 <= self.image < NUM_INPUT_IMAGES:

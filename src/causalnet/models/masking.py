@@ -65,11 +65,14 @@ class SparseMask(torch.nn.Module):
         self.reset_buffers()
 
     def reset_buffers(self) -> None:
-        """(Re)compute ``M`` and ``P`` on the CPU, e.g. for a model built on the meta device."""
-        mask = sparse_mask(*self.grid, radius=self.radius)
-        self.register_buffer("mask", mask, persistent=False)
-        self.register_buffer("pseudo", pseudo_attention(mask, self.gamma) if self.use_pseudo
-                             else torch.zeros_like(mask), persistent=False)
+        """(Re)compute ``M`` and ``P`` (tiny constants: computed on the CPU, then moved to the default
+        device; call it again after building on ``meta`` to get real buffers)."""
+        with torch.device("cpu"):
+            mask = sparse_mask(*self.grid, radius=self.radius)
+            pseudo_mask = pseudo_attention(mask, self.gamma) if self.use_pseudo else torch.zeros_like(mask)
+        device = torch.get_default_device()
+        self.register_buffer("mask", mask.to(device), persistent=False)
+        self.register_buffer("pseudo", pseudo_mask.to(device), persistent=False)
 
     def forward(self, scores: Tensor) -> Tensor:
         """Masked attention weights for ``scores`` ``[..., n, n]``."""

@@ -25,6 +25,7 @@ from typing import ClassVar
 from einops import rearrange
 from torch import Tensor, nn
 
+from causalnet.checks import ANY, Check, between
 from causalnet.config import PresetMixin
 from causalnet.models.registry import register_model
 from causalnet.models.views import APEX_VIEW, FLOW_VIEW, NUM_INPUT_IMAGES, check_input
@@ -65,6 +66,15 @@ class OffApexNetConfig(PresetMixin):
     dropout: float = 0.0
     input_scale: float = 1.0 / 255.0
     input_shift: float = 0.0
+
+    #: allowed ranges (checked on construction); sizes are bounded so a crafted config cannot allocate absurd memory
+    FIELD_CHECKS: ClassVar[dict[str, Check]] = {
+        "num_classes": between(2, 1000), "image_size": between(1, 256), "in_channels": between(1, 16),
+        "image": between(0, NUM_INPUT_IMAGES - 1), "channels": between(0, 15, items=(1, 16)),
+        "conv_widths": between(1, 1024, items=(1, 4)), "kernel_size": between(1, 15, odd=True),
+        "pool": between(1, 8), "fc_widths": between(1, 8192, items=(0, 4)), "dropout": between(0, 1, hi_open=True),
+        "input_scale": ANY, "input_shift": ANY,
+    }
 
     def __post_init__(self) -> None:
         if not 0 <= self.image < NUM_INPUT_IMAGES:

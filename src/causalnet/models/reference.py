@@ -271,10 +271,7 @@ def from_reference_state_dict(state_dict: Mapping[str, Tensor]) -> CausalNet:
         raise ValueError(f"not a state dict of tensors: entry {bad!r} holds a {type(state[bad]).__name__}")
     cfg = infer_config(state)
     rules = reference_rules(cfg)
-    try:
-        model = build_on_meta(CausalNet.model_name, cfg, sum(v.numel() for v in state.values()), len(state))
-    except ValueError as exc:
-        raise ValueError(f"not a CausalNet reference state dict: {exc}") from None
+    model = build_on_meta(CausalNet.model_name, cfg)
     check_layout(state, cfg, rules, {k: tuple(v.shape) for k, v in model.state_dict().items()})
     ours = {rule.target: rule.apply(state).to(torch.float32, copy=True).contiguous() for rule in rules}
     model.load_state_dict(ours, strict=True, assign=True)

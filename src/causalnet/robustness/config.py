@@ -26,8 +26,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from causalnet.checks import Check, between, one_of, positive
 from causalnet.config import PresetMixin
-from causalnet.keyframes import KeyframeNoise, SpotterConfig
+from causalnet.keyframes import ORDER_POLICIES, KeyframeNoise, SpotterConfig
 
 __all__ = ["APEX_METHODS", "SPOTTING", "TECHNIQUES", "TTA_POOLINGS", "ModelSpec", "RobustnessConfig", "config_hash",
            "parse_model_specs", "sigma_condition"]
@@ -149,6 +150,15 @@ class RobustnessConfig(PresetMixin):
     tta_sigma: float = 10.0
 
     PRESETS: ClassVar[dict] = {}
+    #: allowed ranges, checked on construction (the rules below add distinctness)
+    FIELD_CHECKS: ClassVar[dict[str, Check]] = {
+        "sigmas": between(0, 1000, items=(1, 32)), "runs": between(1, 100), "noise_seed": between(0, 2**32 - 1),
+        "reference_fps": positive(hi=100_000), "order": one_of(*ORDER_POLICIES),
+        "spotter": one_of(*SpotterConfig.PRESETS), "apex_method": one_of(*APEX_METHODS),
+        "jitter_sigmas": positive(hi=1000, items=(1, 32)), "jitter_variants": between(1, 64),
+        "jitter_annotated_share": between(0, 1, lo_open=True, hi_open=True), "tta_k": between(2, 64),
+        "tta_sigma": positive(hi=1000),
+    }
 
     def __post_init__(self) -> None:
         for name in ("sigmas", "jitter_sigmas"):  # 10 and 10.0 are one level (and one hash)

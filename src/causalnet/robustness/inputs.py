@@ -32,6 +32,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from causalnet.checks import safe_path_part
 from causalnet.flow.config import PreprocessConfig
 from causalnet.flow.frames import FrameFolder
 from causalnet.inference import images_to_input
@@ -63,13 +64,11 @@ def cache_dir(out: str | Path, prep: PreprocessConfig) -> Path:
     return Path(out) / "cache" / config_hash({"version": CACHE_VERSION, "preprocess": prep.to_dict()})
 
 
-def _safe(part: str) -> str:
-    return part.replace("/", "_").replace("\\", "_") or "_"
-
-
 def cache_file(root: Path, info: ClipInfo) -> Path:
-    """Cache file of one clip under a cache folder."""
-    return root / _safe(info.dataset) / _safe(info.sub) / f"{_safe(info.clip)}.npz"
+    """Cache file of one clip under a cache folder (ValueError for names that are not safe path parts)."""
+    parts = [safe_path_part(name, what=what) for name, what in
+             ((info.dataset, "dataset"), (info.sub, "subject"), (info.clip, "clip"))]
+    return root.joinpath(parts[0], parts[1], f"{parts[2]}.npz")
 
 
 @dataclass

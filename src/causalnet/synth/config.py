@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
+from causalnet.checks import FILE_NAME, Check, at_least, between, positive
 from causalnet.config import PresetMixin
 
 #: Class names in label order (the MEGC 2019 three-class scheme of SPEC §4).
@@ -80,6 +81,18 @@ class SynthConfig(PresetMixin):
     blink_px: float = 1.5
 
     PRESETS: ClassVar[dict[str, Callable[[], SynthConfig]]]  # filled in below the class
+    #: allowed ranges, checked on construction; sizes, rates and durations are bounded (memory)
+    FIELD_CHECKS: ClassVar[dict[str, Check]] = {
+        "n_subjects": between(1, 1000), "clips_per_subject": between(1, 1000), "seed": between(0, 2**32 - 1),
+        "dataset": FILE_NAME, "class_weights": at_least(0), "image_size": between(32, 512),
+        "fps": positive(hi=1000), "supersample": between(1, 8), "skin_texture": between(0, 1),
+        "neutral_before_s": between(0, 2), "rise_s": between(0, 2), "fall_s": between(0, 2),
+        "neutral_after_s": between(0, 2), "amplitude_px": between(0, 100), "expressiveness": between(0, 10),
+        "asymmetry": between(0, 10), "direction_jitter_deg": between(0, 180), "optional_au_prob": between(0, 1),
+        "confuser_prob": between(0, 1), "confuser_intensity": between(0, 10), "noise_sigma": between(0, 255),
+        "drift_px": between(0, 100), "flicker": between(0, 1), "blink_prob": between(0, 1),
+        "blink_s": between(0, 2), "blink_px": between(0, 100),
+    }
 
     def __post_init__(self) -> None:
         if self.n_subjects < 1 or self.clips_per_subject < 1:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from causalnet.checks import Check, at_least, between, one_of, positive
 from causalnet.config import PresetMixin
 from causalnet.models.registry import get_entry, make_config
 from causalnet.train.protocols import PROTOCOLS
@@ -59,6 +60,14 @@ class TrainConfig(PresetMixin):
     mirror: bool = False
     mirror_tta: bool = False
     schedule: str = "constant"
+
+    #: allowed ranges, checked on construction (also of --set values) before the rules below
+    FIELD_CHECKS: ClassVar[dict[str, Check]] = {
+        "epochs": between(1, 100_000), "lr": positive(), "weight_decay": at_least(0),
+        "batch_size": between(1, 1_000_000), "seed": between(0, 2**32 - 1), "class_weights": one_of("none", "balanced"),
+        "label_smoothing": between(0, 1, hi_open=True), "members": between(1, 64), "shift": between(0, 27),
+        "schedule": one_of(*SCHEDULES),
+    }
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:

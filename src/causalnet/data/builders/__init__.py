@@ -72,10 +72,23 @@ FORMATS: dict[str, Callable[..., Plan]] = {
 
 
 def read_plan(
-    fmt: str, raw: str | os.PathLike, annotations: str | os.PathLike | None = None, scheme: str = "megc3"
+    fmt: str,
+    raw: str | os.PathLike,
+    annotations: str | os.PathLike | None = None,
+    scheme: str = "megc3",
+    skip_unknown_labels: bool = False,
 ) -> Plan:
-    """Read a raw dataset of layout ``fmt`` (a key of :data:`FORMATS`) into a :class:`Plan`."""
+    """Read a raw dataset of layout ``fmt`` (a key of :data:`FORMATS`) into a :class:`Plan`.
+
+    Everything that can be checked without computing is checked here, before any work: names that
+    become file names (ValueError with file and line), clips listed twice, and emotions no label
+    scheme knows (ValueError listing them, unless ``skip_unknown_labels`` leaves them out with a
+    warning).
+    """
     if fmt not in FORMATS:
         raise ValueError(f"unknown raw format {fmt!r}; choose from {sorted(FORMATS)}")
     class_names(scheme)  # validates the scheme name
-    return FORMATS[fmt](raw, annotations=annotations, scheme=scheme)
+    plan = FORMATS[fmt](raw, annotations=annotations, scheme=scheme)
+    plan.check_unique()
+    plan.check_labels(skip_unknown=skip_unknown_labels)
+    return plan

@@ -25,11 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
+from causalnet.checks import check_output_dir
 from causalnet.data.builders.clips import ClipRecord, Plan, Skip
 from causalnet.data.builders.emotions import MEGC2019_CLASSES
-from causalnet.data.builders.writer import CSV_NAME, clip_done, write_clip_images, write_index
+from causalnet.data.builders.writer import CSV_NAME, clip_done, read_index_rows, write_clip_images, write_index
 from causalnet.flow.config import PreprocessConfig
-from causalnet.io import write_json_atomic
+from causalnet.io import clean_stale_temp_files, write_json_atomic
 
 __all__ = ["APEX_METHODS", "BuildReport", "ClipResult", "build_clip", "build_dataset", "check_face_backend"]
 
@@ -215,17 +216,14 @@ def build_dataset(
     cfg = cfg or PreprocessConfig()
     if apex_method not in APEX_METHODS:
         raise ValueError(f"apex_method must be one of {APEX_METHODS}, got {apex_method!r}")
-    out = Path(out)
+    plan.check_unique()
+    plan.check_labels()  # a plan read with skip_unknown_labels has none left
+    out = check_output_dir(out, "output folder")
+    _check_no_image_clash(plan, out)
     out.mkdir(parents=True, exist_ok=True)
+    clean_stale_temp_files(out)
     report = BuildReport(out=out, skipped=list(plan.skipped))
-    seen: set[tuple[str, str, str]] = set()
-    clips: list[ClipRecord] = []
-    for record in plan.clips:
-        if record.key in seen:
-            report.skipped.append(Skip(record.name, "listed twice in the annotations; kept the first"))
-            continue
-        seen.add(record.key)
-        clips.append(record)
+    clips: list[ClipRecord] = list(plan.clips)
     todo = [c for c in clips if overwrite or not clip_done(out, c.sub, c.filename_o)]
     report.reused = len(clips) - len(todo)
     if todo:
@@ -273,6 +271,22 @@ def build_dataset(
                                                       "class_names": list(class_names or MEGC2019_CLASSES)})
         log.info("%s", report.summary())
     return report
+
+
+def _check_no_image_clash(plan: Plan, out: Path) -> None:
+    """ValueError when a planned clip would reuse the images of another dataset's clip already in ``out``."""
+    from causalnet.data.composite import image_stem
+
+    existing = {}
+    for row in read_index_rows(out):
+        if row.get("sub") and row.get("filename_o"):
+            existing.setdefault(image_stem(row["sub"], row["filename_o"], f"{out / CSV_NAME}"), row.get("dataset", ""))
+    for record in plan.clips:
+        dataset = existing.get(image_stem(record.sub, record.filename_o))
+        if dataset is not None and dataset != record.dataset:
+            raise ValueError(f"{record.source or record.name}: clip {record.name} would overwrite the images of the "
+                             f"{dataset} clip {record.sub}/{record.filename_o} already in {out}; "
+                             "build it into another folder")
 
 
 def _collect(result: ClipResult, results: dict, bar, on_result) -> None:

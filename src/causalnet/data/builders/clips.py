@@ -44,6 +44,7 @@ class ClipRecord:
         emotion: the annotated emotion (empty when the annotation gives a label directly).
         fps: frame rate.
         n_frames: frames in the folder.
+        source: where the clip was read (``annotations.csv:12`` or the frame folder), for messages.
     """
 
     dataset: str
@@ -57,6 +58,7 @@ class ClipRecord:
     emotion: str = ""
     fps: float = 0.0
     n_frames: int = 0
+    source: str = ""
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -71,7 +73,8 @@ class ClipRecord:
 
 @dataclasses.dataclass(frozen=True)
 class Skip:
-    """A clip left out: ``kind`` is ``excluded`` (by the label scheme) or ``failed`` (bad input)."""
+    """A clip left out: ``kind`` is ``excluded`` (by the label scheme), ``failed`` (bad input) or
+    ``unknown`` (an emotion no label scheme knows: see :meth:`Plan.check_labels`)."""
 
     name: str
     reason: str
@@ -93,6 +96,45 @@ class Plan:
         """Record a clip that cannot be built (bad or missing input)."""
         log.warning("%s: %s", name, reason)
         self.skipped.append(Skip(name, reason, "failed"))
+
+    def unknown_label(self, name: str, reason: str) -> None:
+        """Record a clip whose emotion no label scheme knows (a typo?)."""
+        self.skipped.append(Skip(name, reason, "unknown"))
+
+    @property
+    def unknown(self) -> list[Skip]:
+        """Clips whose emotion no label scheme knows."""
+        return [s for s in self.skipped if s.kind == "unknown"]
+
+    def check_labels(self, skip_unknown: bool = False, max_listed: int = 10) -> None:
+        """Refuse a plan with unknown emotions (ValueError listing them with file and line), or, with
+        ``skip_unknown``, leave those clips out with a warning that lists every one."""
+        unknown = self.unknown
+        if not unknown:
+            return
+        if not skip_unknown:
+            listed = "; ".join(s.reason for s in unknown[:max_listed])
+            more = f"; and {len(unknown) - max_listed} more" if len(unknown) > max_listed else ""
+            raise ValueError(f"{len(unknown)} clip(s) with an unknown emotion: {listed}{more}. Fix the "
+                             "annotations, or pass --skip-unknown-labels to leave these clips out")
+        for s in unknown:
+            log.warning("leaving out %s: %s", s.name, s.reason)
+        self.skipped = [dataclasses.replace(s, reason=f"{s.reason} (left out: --skip-unknown-labels)",
+                                            kind="excluded") if s.kind == "unknown" else s for s in self.skipped]
+
+    def check_unique(self) -> None:
+        """ValueError when two clips would write the same image files (``<sub>_<clip>``), naming both."""
+        from causalnet.data.composite import image_stem
+
+        first: dict[str, ClipRecord] = {}
+        for record in self.clips:
+            stem = image_stem(record.sub, record.filename_o, record.source or None)
+            if stem in first:
+                other = first[stem]
+                what = "is listed twice" if other.key == record.key else f"would use the same images as {other.name}"
+                raise ValueError(f"{record.source or record.name}: clip {record.name} {what} "
+                                 f"(first at {other.source or other.name})")
+            first[stem] = record
 
 
 def parse_frame_number(text: str) -> int | None:

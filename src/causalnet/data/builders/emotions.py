@@ -1,7 +1,9 @@
 """Emotion → class maps: MEGC 2019 (three classes) and MMEW (five classes).
 
-Emotion names are compared lower-cased with surrounding blanks removed. An emotion absent from a
-map (``others``, ``other``, ``tense``, ...) means the clip is left out of that class scheme.
+Emotion names are compared lower-cased with surrounding blanks removed. A *known* emotion absent
+from a scheme's map (``others``, ``other``, ``tense``; ``anger`` under ``mmew5``, ...) means the clip
+is left out of that class scheme. An emotion no scheme knows (a typo such as ``hapiness``) is not
+silently left out: the readers report it with its file and line (:func:`is_known_emotion`).
 
 - **MEGC 2019 / composite (SPEC §4)**: 0 negative = repression, anger, contempt, disgust, fear,
   sadness (SMIC: ``negative``); 1 positive = happiness (SMIC: ``positive``); 2 surprise.
@@ -20,8 +22,11 @@ __all__ = [
     "MEGC2019_MAP",
     "MMEW5_CLASSES",
     "MMEW5_MAP",
+    "KNOWN_EMOTIONS",
+    "NO_CLASS_EMOTIONS",
     "class_names",
     "emotion_to_label",
+    "is_known_emotion",
     "normalise_emotion",
 ]
 
@@ -60,6 +65,20 @@ LABEL_SCHEMES: Mapping[str, tuple[tuple[str, ...], Mapping[str, int]]] = Mapping
         "mmew5": (MMEW5_CLASSES, MMEW5_MAP),
     }
 )
+
+
+#: Emotions of the official annotations that no scheme gives a class ("others" and similar, SPEC §4).
+NO_CLASS_EMOTIONS: frozenset[str] = frozenset({"others", "other", "tense"})
+
+#: Every emotion name the readers accept: a class under some scheme, or one of :data:`NO_CLASS_EMOTIONS`.
+KNOWN_EMOTIONS: frozenset[str] = frozenset(
+    {name for _, mapping in LABEL_SCHEMES.values() for name in mapping} | NO_CLASS_EMOTIONS
+)
+
+
+def is_known_emotion(emotion: str) -> bool:
+    """Whether ``emotion`` is a known emotion name (a class under some scheme, or ``others`` & co.)."""
+    return normalise_emotion(emotion) in KNOWN_EMOTIONS
 
 
 def normalise_emotion(name: str) -> str:

@@ -7,7 +7,9 @@
 
 ``onset``/``apex``/``offset`` are indexes into the clip's frames in natural sort order, from 0
 (``apex`` may be blank: estimated by the builder). ``label`` is a class index, or an emotion
-name mapped by the label scheme. ``dataset`` and ``fps`` may be blank (``generic``, 0).
+name mapped by the label scheme (an unknown name is reported, not silently left out). ``dataset``
+and ``fps`` may be blank (``generic``, 0). ``dataset``, ``subject`` and ``clip`` must be safe
+file-name parts (no ``/``, ``..``, control characters: :func:`causalnet.checks.safe_path_part`).
 """
 
 from __future__ import annotations

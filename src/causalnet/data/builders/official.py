@@ -33,8 +33,9 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+from causalnet.checks import safe_path_part
 from causalnet.data.builders.clips import ClipRecord, DirectoryIndex, Plan, frame_indexes, parse_frame_number
-from causalnet.data.builders.emotions import emotion_to_label
+from causalnet.data.builders.emotions import emotion_to_label, is_known_emotion
 from causalnet.data.builders.tables import Table
 
 __all__ = [
@@ -119,14 +120,26 @@ def make_record(
 
     ``numbers`` holds ``onset``/``apex``/``offset`` as frame numbers of the file names, or as
     indexes when ``by_index``. ``label`` given directly wins over ``emotion``.
+
+    Raises:
+        ValueError: ``dataset``, ``sub`` or ``clip`` is not a safe file-name part (they name the
+            output images), naming ``where``.
     """
+    from causalnet.data.composite import image_stem
+
+    source = where or (str(frames_dir) if frames_dir is not None else None)
+    safe_path_part(dataset, what="dataset", source=source)
+    image_stem(sub, clip, source)
     name = f"{dataset}/{sub}/{clip}"
+    prefix = f"{where}: " if where else ""
     if label is None:
         label = emotion_to_label(emotion, scheme)
         if label is None:
-            plan.exclude(name, f"emotion {emotion!r} is not in the {scheme} classes")
+            if is_known_emotion(emotion):
+                plan.exclude(name, f"emotion {emotion!r} is not in the {scheme} classes")
+            else:
+                plan.unknown_label(name, f"{prefix}unknown emotion {emotion!r} (clip {name})")
             return
-    prefix = f"{where}: " if where else ""
     if frames_dir is None:
         plan.fail(name, f"{prefix}frame folder {clip!r} not found under the raw folder")
         return
@@ -166,6 +179,7 @@ def make_record(
             emotion=emotion,
             fps=fps,
             n_frames=n_frames,
+            source=source or "",
         )
     )
 

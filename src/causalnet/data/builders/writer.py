@@ -81,8 +81,12 @@ def read_index_rows(out: str | os.PathLike) -> list[dict[str, str]]:
     path = Path(out) / CSV_NAME
     if not path.is_file():
         return []
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        return [{k.strip(): (v or "").strip() for k, v in row.items() if k is not None} for row in csv.DictReader(fh)]
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            return [{k.strip(): (v or "").strip() for k, v in row.items() if isinstance(k, str)}
+                    for row in csv.DictReader(fh)]
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ValueError(f"{path}: the existing clip list cannot be read ({exc}); move it away or fix it") from None
 
 
 def _row_key(row: Mapping[str, str]) -> tuple[str, str, str]:

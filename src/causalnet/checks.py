@@ -1,0 +1,344 @@
+"""Validation at the boundary: names that become path parts, config fields, options, output folders.
+
+Everything that comes from outside (a data file, ``--set``, a command-line option, a stored config)
+is checked here before any work starts, in the scikit-learn manner: one function per kind of
+input, raising :class:`ValueError` with one line that names the source (``file:line``, the config
+field, or the option) and the problem. The command line prints that line and exits with status 1.
+
+- :func:`safe_path_part`: a name from a data file (subject, clip, dataset) that becomes one
+  component of a file or folder name. Nothing it accepts can leave the folder it is joined to.
+- :class:`Check` and :func:`check_value` / :func:`check_fields`: the type and the allowed range of
+  a config field or an option. Config dataclasses declare their ranges in a ``FIELD_CHECKS`` table
+  and :class:`causalnet.config.PresetMixin` checks every field on construction.
+- :func:`check_output_dir`: an output folder that is not a file and can be created.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import numbers
+import os
+import re
+import types
+import typing
+import unicodedata
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "ANY",
+    "FILE_NAME",
+    "MAX_NAME_BYTES",
+    "Check",
+    "at_least",
+    "between",
+    "check_fields",
+    "check_option",
+    "check_output_dir",
+    "check_value",
+    "one_of",
+    "path_part_problem",
+    "positive",
+    "safe_path_part",
+    "workers_check",
+]
+
+#: Longest name (UTF-8 bytes) accepted as a path component; file systems allow 255, and names are
+#: combined (``<subject>_<clip>_1 .png``), so a name alone must leave room.
+MAX_NAME_BYTES = 200
+_DRIVE = re.compile(r"^[A-Za-z]:")
+#: Longest shown value in an error message (a 5000-digit number is cut).
+_SHOWN_CHARS = 80
+
+
+# --- names that become path parts ---------------------------------------------------------------
+
+
+def path_part_problem(name: object) -> str | None:
+    """Why ``name`` is not a safe single path component (None if it is one)."""
+    if not isinstance(name, str):
+        return f"is not text ({type(name).__name__})"
+    if not name:
+        return "is empty"
+    if name in (".", ".."):
+        return "is a relative folder reference"
+    if "/" in name or "\\" in name:
+        return "contains a path separator ('/' or '\\')"
+    if _DRIVE.match(name):
+        return "starts with a drive letter"
+    if any(unicodedata.category(ch) == "Cc" for ch in name):
+        return "contains a control character"
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "contains characters that cannot be encoded (a lone surrogate)"
+    if size > MAX_NAME_BYTES:
+        return f"is too long ({size} bytes; at most {MAX_NAME_BYTES})"
+    return None
+
+
+def safe_path_part(name: str, *, what: str, source: str | os.PathLike | None = None) -> str:
+    """Return ``name`` unchanged if it is a safe single path component, else raise ValueError.
+
+    Refused: empty names, ``.`` and ``..``, any ``/`` or ``\\`` (so no absolute path either), drive
+    letters (``C:``), control characters (NUL, newline, ...) and names over :data:`MAX_NAME_BYTES`.
+
+    Args:
+        name: the name, e.g. a subject id read from a CSV.
+        what: what the name is, for the message (``"subject"``).
+        source: where it was read, for the message (``"annotations.csv:12"``).
+
+    >>> safe_path_part("sub01", what="subject")
+    'sub01'
+    >>> safe_path_part("../../T", what="subject", source="a.csv:3")
+    Traceback (most recent call last):
+    ...
+    ValueError: a.csv:3: subject '../../T' contains a path separator ('/' or '\\')
+    """
+    problem = path_part_problem(name)
+    if problem:
+        where = f"{source}: " if source else ""
+        raise ValueError(f"{where}{what} {_show(name)} {problem}")
+    return name
+
+
+# --- output folders ---------------------------------------------------------------------------
+
+
+def check_output_dir(path: str | os.PathLike, what: str = "--out") -> Path:
+    """Check that ``path`` can be used as an output folder, before any work; returns it as a Path.
+
+    It must be a folder or not exist yet; the nearest existing parent must be a writable folder.
+    Nothing is created.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{path}: {what} names an existing file, not a folder")
+    parent = path
+    while not parent.exists():
+        if parent.parent == parent:
+            break
+        parent = parent.parent
+    if parent.exists() and not parent.is_dir():
+        raise ValueError(f"{path}: {what} cannot be created: {parent} is a file, not a folder")
+    if parent.is_dir() and not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{path}: {what} is not writable ({parent} does not allow writing)")
+    return path
+
+
+# --- values of config fields and options ----------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    """What a field allows beyond its type: a range, a fixed set of choices, a number of items.
+
+    For a tuple field the range and the choices apply to each item, ``items`` to the length.
+    Build one with :func:`between`, :func:`at_least`, :func:`positive`, :func:`one_of` or
+    :data:`ANY` (the type alone).
+    """
+
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    hi_open: bool = False
+    choices: tuple[Any, ...] | None = None
+    items: tuple[int, int] | None = None
+    odd: bool = False
+    file_name: bool = False
+
+    def allows(self, value: Any) -> bool:
+        """Whether one (type-checked) value is allowed."""
+        if self.choices is not None and value not in self.choices:
+            return False
+        if self.lo is not None and (value <= self.lo if self.lo_open else value < self.lo):
+            return False
+        if self.hi is not None and (value >= self.hi if self.hi_open else value > self.hi):
+            return False
+        if self.file_name and path_part_problem(value) is not None:
+            return False
+        return not (self.odd and value % 2 == 0)
+
+    def describe(self) -> str:
+        """The allowed range as words: ``" >= 1"``, ``" in [0, 1)"``, ``"one of 'a', 'b'"``."""
+        parts = []
+        if self.choices is not None:
+            parts.append("one of " + ", ".join(repr(c) for c in self.choices))
+        if self.lo is not None and self.hi is not None:
+            parts.append(f" in {'(' if self.lo_open else '['}{_num(self.lo)}, {_num(self.hi)}"
+                         f"{')' if self.hi_open else ']'}")
+        elif self.lo is not None:
+            parts.append(f" {'>' if self.lo_open else '>='} {_num(self.lo)}")
+        elif self.hi is not None:
+            parts.append(f" {'<' if self.hi_open else '<='} {_num(self.hi)}")
+        if self.odd:
+            parts.append(" and odd")
+        if self.file_name:
+            parts.append(f" usable as a file name (not empty, '.' or '..'; no '/', '\\' or control characters; "
+                         f"at most {MAX_NAME_BYTES} bytes)")
+        return "".join(parts)
+
+
+#: The type alone (any finite number, any text, ...): declares that a field is deliberately unbounded.
+ANY = Check()
+
+
+def between(lo: float, hi: float, *, lo_open: bool = False, hi_open: bool = False,
+            items: tuple[int, int] | None = None, odd: bool = False) -> Check:
+    """``lo <= value <= hi`` (``<`` on an open side)."""
+    return Check(lo=lo, hi=hi, lo_open=lo_open, hi_open=hi_open, items=items, odd=odd)
+
+
+def at_least(lo: float, *, items: tuple[int, int] | None = None) -> Check:
+    """``value >= lo``, no upper bound (use :func:`between` for sizes, which must be bounded)."""
+    return Check(lo=lo, items=items)
+
+
+def positive(hi: float | None = None, *, items: tuple[int, int] | None = None) -> Check:
+    """``0 < value`` (``<= hi`` when given)."""
+    return Check(lo=0, hi=hi, lo_open=True, items=items)
+
+
+def one_of(*choices: Any) -> Check:
+    """One of a fixed set of values."""
+    return Check(choices=tuple(choices))
+
+
+def workers_check() -> Check:
+    """Allowed values of a ``--workers`` option: 1 to 4 x the CPUs (at least 64)."""
+    return between(1, max(64, 4 * (os.cpu_count() or 1)))
+
+
+#: A text that becomes a path part (a dataset name, ...): see :func:`safe_path_part`.
+FILE_NAME = Check(file_name=True)
+
+
+def check_value(value: Any, hint: Any, check: Check | None, name: str) -> None:
+    """Raise ValueError ``"<name>: must be <type and range>, got <value>"`` unless ``value`` fits.
+
+    Args:
+        value: the value.
+        hint: its type annotation: ``int``, ``float``, ``bool``, ``str``, ``tuple[int, ...]``,
+            ``tuple[float, float]``, ``X | None``; other classes are checked with ``isinstance``,
+            ``Any`` not at all.
+        check: the allowed range or choices (None: the type alone).
+        name: the field or option, for the message (``TrainConfig.epochs``, ``--workers``).
+    """
+    check = check or ANY
+    if _fits(value, hint, check):
+        return
+    raise ValueError(f"{name}: must be {_describe(hint, check)}, got {_show(value)}")
+
+
+def check_option(name: str, value: Any, check: Check, hint: Any = int) -> Any:
+    """:func:`check_value` for a command-line option; returns the value (``--workers 0`` is an error)."""
+    check_value(value, hint, check, name)
+    return value
+
+
+def check_fields(obj: Any) -> None:
+    """Check every field of a config dataclass against its type and its ``FIELD_CHECKS`` entry.
+
+    The first field that does not fit raises ValueError naming ``Class.field``, the allowed range
+    and the value.
+    """
+    cls = type(obj)
+    checks: Mapping[str, Check] = getattr(cls, "FIELD_CHECKS", {})
+    for name, hint in _field_hints(cls).items():
+        check_value(getattr(obj, name), hint, checks.get(name), f"{cls.__name__}.{name}")
+
+
+@functools.cache
+def _field_hints(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints.get(f.name, Any) for f in dataclasses.fields(cls) if f.init}
+
+
+def _optional_inner(hint: Any) -> tuple[bool, Any]:
+    """(None allowed, the other type) of ``X | None``; (False, hint) otherwise."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = typing.get_args(hint)
+        rest = [a for a in args if a is not type(None)]
+        if len(rest) == 1 and len(rest) < len(args):
+            return True, rest[0]
+    return False, hint
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _fits_scalar(value: Any, hint: Any, check: Check) -> bool:
+    if hint is int:
+        ok = _is_int(value)
+    elif hint is float:
+        ok = _is_number(value)
+    elif hint is bool:
+        ok = isinstance(value, bool)
+    elif hint is str:
+        ok = isinstance(value, str)
+    elif hint is Any or not isinstance(hint, type):
+        return True  # a type this module does not know how to check
+    else:
+        return isinstance(value, hint)
+    return ok and check.allows(value)
+
+
+def _fits(value: Any, hint: Any, check: Check) -> bool:
+    optional, hint = _optional_inner(hint)
+    if value is None:
+        return optional
+    if typing.get_origin(hint) is tuple:
+        args = typing.get_args(hint)
+        if not isinstance(value, tuple):
+            return False
+        if len(args) == 2 and args[1] is Ellipsis:
+            item_hint, lo, hi = args[0], 0, math.inf
+        else:
+            item_hint, lo, hi = (args[0] if args else Any), len(args), len(args)
+        if check.items is not None:
+            lo, hi = max(lo, check.items[0]), min(hi, check.items[1])
+        return lo <= len(value) <= hi and all(_fits_scalar(v, item_hint, check) for v in value)
+    return _fits_scalar(value, hint, check)
+
+
+_TYPE_WORDS = {int: ("an integer", "integers"), float: ("a number", "numbers"), bool: ("true/false", "true/false"),
+               str: ("text", "texts")}
+
+
+def _describe(hint: Any, check: Check) -> str:
+    optional, hint = _optional_inner(hint)
+    prefix = "none or " if optional else ""
+    if typing.get_origin(hint) is tuple:
+        args = typing.get_args(hint)
+        variable = len(args) == 2 and args[1] is Ellipsis
+        item = args[0] if args else Any
+        plural = _TYPE_WORDS.get(item, (None, "values"))[1]
+        if variable:
+            lo, hi = check.items or (0, None)
+            count = f"{lo} to {hi}" if hi is not None else f"at least {lo}"
+        else:
+            count = str(len(args))
+        return f"{prefix}a list of {count} {plural}{check.describe()}"
+    if check.choices is not None:
+        return f"{prefix}{check.describe()}"
+    word = _TYPE_WORDS.get(hint, (getattr(hint, "__name__", str(hint)), ""))[0]
+    if hint is float:
+        word = "a finite number"
+    return f"{prefix}{word}{check.describe()}"
+
+
+def _num(x: float) -> str:
+    return f"{x:g}" if isinstance(x, float) else str(x)
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= _SHOWN_CHARS else f"{text[:_SHOWN_CHARS - 20]}...{text[-12:]} ({len(text)} chars)"
