@@ -41,15 +41,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from causalnet.checks import check_output_dir
+
     reference = Path(args.reference)
     if reference.is_dir():
         if not args.data:
             raise ValueError(f"{reference}: a folder of <subject>.pth files needs --data COMPOSITE_DIR to evaluate on")
-        return convert_folder(reference, Path(args.data), Path(args.out), progress=not args.no_progress)
+        out = check_output_dir(args.out)  # before any work
+        return convert_folder(reference, Path(args.data), out, progress=not args.no_progress)
     if not reference.is_file():
         raise FileNotFoundError(f"{reference}: no such file or folder")
     if args.data:
         raise ValueError("--data is for a folder of <subject>.pth files; one file converts to --out FILE.safetensors")
+    check_output_dir(Path(args.out).parent, "--out's folder")
     return convert_file(reference, Path(args.out))
 
 

@@ -6,7 +6,6 @@ import argparse
 import dataclasses
 import json
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -115,8 +114,10 @@ def run(args: argparse.Namespace) -> int:
         )
     if isinstance(source, FrameFolder):
         source.check_indexes((args.onset, args.apex, args.offset))
-    if args.save_images and Path(args.save_images).exists() and not Path(args.save_images).is_dir():
-        raise ValueError(f"{args.save_images}: --save-images names an existing file, expected a folder")
+    if args.save_images:
+        from causalnet.checks import check_output_dir
+
+        check_output_dir(args.save_images, "--save-images")  # before any work
     from causalnet.inference import read_checkpoint_metadata
 
     extra = read_checkpoint_metadata(args.checkpoint)["extra"]  # no torch import yet

@@ -201,7 +201,7 @@ def infer_config(state: Mapping[str, Tensor]) -> CausalNetConfig:
         raise ValueError("not a CausalNet reference state dict: missing key 'layers.0.0.pos_emb'")
     depths = tuple(_count(state, f"layers.{level}.0.layers.{{}}.") for level in range(levels))
     cmplm_depth = _count(state, "CrossAttention.layers.{}.")
-    hidden, features = _shape(state, "mlp_head.0.weight")
+    hidden = _shape(state, "mlp_head.0.weight")[0]
     classes = _shape(state, "mlp_head.1.weight")[0]
     try:
         cfg = cfg.with_overrides({"dim": dim, "patch_size": patch, "depths": depths, "num_classes": classes,
