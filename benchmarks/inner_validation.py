@@ -16,7 +16,8 @@ Usage::
 Each ``--candidate NAME=SETTINGS`` adds ``--set``-style overrides to ``--preset`` (default compact);
 folds are resumable per candidate (``OUT/NAME``). Printed per candidate: mean inner validation UF1
 (over folds and members) at the final epoch and averaged over the last 5 epochs, the mean
-validation loss at the final epoch, and the CPU-normalised wall time of its folds.
+validation loss at the final epoch, and the CPU-normalised wall time of its folds; with ``--baseline NAME``
+also each candidate's paired difference to that one (per-fold differences: same folds, same seeds).
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, help="base training seed (default: the preset's)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", default="runs/inner")
+    ap.add_argument("--baseline", metavar="NAME",
+                    help="also print each candidate's paired difference to this candidate (same folds, same seeds)")
     args = ap.parse_args()
 
     clips = load_composite(args.data)
@@ -52,6 +55,7 @@ def main() -> None:
     subjects = [subjects[i] for i in chosen]
     print(f"{len(subjects)} folds (test subjects {', '.join(subjects)}); preset {args.preset}")
     print(f"{'candidate':<16} {'val UF1 final ± se':>18} {'val UF1 last5':>13} {'val NLL final':>13} {'wall':>8}")
+    final: dict[str, np.ndarray] = {}  # candidate -> per-fold mean (over members) val UF1 at the final epoch
     for spec in args.candidate:
         name, _, settings = spec.partition("=")
         cfg = ExperimentConfig.preset(args.preset).with_overrides(parse_key_values(settings.split()))
@@ -66,9 +70,19 @@ def main() -> None:
         folds = [FoldResult.load(run.fold_path(0, s)) for s in subjects]
         uf1 = np.stack([f.val_uf1 for f in folds])  # [folds, members, epochs]
         nll = np.stack([f.val_nll for f in folds])
-        se = uf1[..., -1].mean(axis=1).std() / np.sqrt(len(folds))  # over folds
+        final[name] = uf1[..., -1].mean(axis=1)
+        se = final[name].std() / np.sqrt(len(folds))  # over folds
         print(f"{name:<16} {uf1[..., -1].mean():>7.4f}±{se:.4f} {uf1[..., -5:].mean():>13.4f} "
               f"{nll[..., -1].mean():>13.4f} {wall:>7.0f}s", flush=True)
+
+    if args.baseline:
+        if args.baseline not in final:
+            raise SystemExit(f"--baseline {args.baseline!r} is not one of the candidates")
+        print(f"\npaired difference to {args.baseline} (mean over folds ± s.e. of the per-fold differences):")
+        for name, scores in final.items():
+            if name != args.baseline:
+                diff = scores - final[args.baseline]
+                print(f"{name:<16} {diff.mean():+.4f} ± {diff.std() / np.sqrt(len(diff)):.4f}")
 
 
 if __name__ == "__main__":

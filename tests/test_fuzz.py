@@ -247,9 +247,6 @@ def test_random_json_files_are_refused_cleanly(tmp_path):
             assert str(path) in str(exc) and "\n" not in str(exc)
 
 
-@pytest.mark.xfail(strict=True, raises=(KeyError, TypeError, AttributeError, RuntimeError),
-                   reason="checkpoint metadata is validated by the issue-10 work on load_checkpoint; "
-                          "remove this marker when it lands")
 def test_random_checkpoint_files_are_refused_cleanly(tmp_path):
     rng = random.Random(SEED + 4)
     for i in range(60):

@@ -37,16 +37,42 @@ def test_bad_input_shape_is_a_clear_error():
         tiny()(torch.zeros(2, 3, 3, 28, 28))
 
 
-def test_paper_preset_parameter_count_matches_spec():
+def test_paper_preset_parameter_count_is_the_reference_count():
     with torch.device("meta"):
         model = CausalNet(CausalNetConfig.preset("paper"))
-    n = sum(p.numel() for p in model.parameters())
-    assert abs(n - 276.6e6) / 276.6e6 < 0.005, n
+    assert sum(p.numel() for p in model.parameters()) == 276_590_089  # shared/reference/README.md
     cfg = model.config
-    assert (cfg.depths, cfg.gamma, cfg.dim, cfg.heads, cfg.cab_depth, cfg.cab_heads, cfg.cmplm_heads) == (
-        (3, 3, 9), 0.5, 256, 3, 1, 8, 8)
+    assert (cfg.depths, cfg.gamma, cfg.dim, cfg.heads, cfg.cab_depth, cfg.cab_heads, cfg.cmplm_heads,
+            cfg.crm_heads) == ((3, 3, 9), 0.5, 256, 3, 1, 8, 8, 8)
+    assert (cfg.cmplm_attention_first, cfg.mlp_norm, cfg.qkv_bias) == (True, False, True)
     assert len(model.cmplm.layers) == 9  # CMPLM depth = l3 in the reference
     assert cfg.token_dim == 256
+
+
+def test_reference_cmplm_order_and_mlp_without_norm():
+    """paper: both cross attentions first (stream 2 sees stream 1 before its MLP), MLPs without LayerNorm."""
+    torch.manual_seed(0)
+    cfg = CausalNetConfig(**TINY, cmplm_attention_first=True, mlp_norm=False, qkv_bias=True)
+    layer = CausalNet(cfg).cmplm.layers[0].eval()
+    assert isinstance(layer.ff_norm, torch.nn.Identity) and layer.attn.to_q.bias is not None
+    x1, x2 = torch.randn(2, 4, 16), torch.randn(2, 4, 16)
+    a1, a2 = layer.norm(x1), layer.norm(x2)
+    u1 = x1 + layer.attn(a1, x2)
+    u2 = x2 + layer.attn(a2, u1)
+    y1, y2 = layer(x1, x2)
+    assert torch.allclose(y1, u1 + layer.ff(u1), atol=1e-6) and torch.allclose(y2, u2 + layer.ff(u2), atol=1e-6)
+    layer.attention_first = False  # the compact preset's order: stream 1's MLP before stream 2 attends
+    w2 = x2 + layer.attn(a2, u1 + layer.ff(u1))
+    assert torch.allclose(layer(x1, x2)[1], w2 + layer.ff(w2), atol=1e-6)
+
+
+@pytest.mark.parametrize("preset", ["paper", "compact"])
+def test_ablation_switches_build_on_both_presets(preset):
+    for switch in ("cmplm", "stca", "crm", "pseudo_attention"):
+        cfg = CausalNetConfig.preset(preset).with_overrides({switch: False})
+        with torch.device("meta"):
+            model = CausalNet(cfg)
+        assert model(torch.zeros(2, 4, 3, 28, 28, device="meta")).shape == (2, 3)
 
 
 def test_every_compact_parameter_gets_a_gradient():

@@ -143,3 +143,39 @@ def test_predict_averages_over_the_mirror_image_when_trained_so(frame_dir, capsy
         both = model(torch.from_numpy(np.concatenate([x, mirror_clips(x)]))).softmax(-1).mean(0).numpy()
     np.testing.assert_allclose(list(got.values()), both, atol=1e-5)
     assert np.abs(plain - both).max() > 1e-4  # the mirror image changed the answer: TTA was applied
+
+
+def test_predict_uses_the_face_setting_stored_with_the_model(fake_composite, frame_dir, capsys, tmp_path):
+    """A model trained on pre-cropped faces (``--face none`` data) predicts on such frames with no --face."""
+    from causalnet.flow.config import PreprocessConfig
+    from causalnet.io import write_json_atomic
+
+    stored = PreprocessConfig(face_method="none").to_dict()
+    write_json_atomic(fake_composite / "preprocess.json", {"preprocess": stored})
+    model = tmp_path / "cropped.safetensors"
+    assert main(["train", "--data", str(fake_composite), "--epochs", "1", "--no-progress",
+                 "--save-model", str(model)]) == 0
+    capsys.readouterr()
+    keyframes = ["--onset", "20", "--apex", "45", "--offset", "80"]
+    assert main(["predict", "--checkpoint", str(model), "--frames", str(frame_dir), "--json", *keyframes]) == 0
+    assert json.loads(capsys.readouterr().out)["class"] in ("negative", "positive", "surprise")
+    # the flag still overrides the stored setting: dlib finds no face in these textured frames
+    assert main(["predict", "--face", "dlib", "--checkpoint", str(model), "--frames", str(frame_dir),
+                 *keyframes]) == 1
+    assert "face" in capsys.readouterr().err
+
+
+def test_predict_refuses_save_images_naming_a_file_before_any_work(checkpoint, frame_dir, capsys, tmp_path):
+    target = tmp_path / "images.png"
+    target.write_bytes(b"keep me")
+    assert main(_predict("--checkpoint", str(checkpoint), "--frames", str(frame_dir),
+                         "--save-images", str(target))) == 1
+    assert "images.png: --save-images names an existing file" in capsys.readouterr().err
+    assert target.read_bytes() == b"keep me"
+
+
+def test_predict_face_choices_are_the_pipeline_ones():
+    from causalnet.commands import predict
+    from causalnet.flow.config import FACE_METHODS
+
+    assert predict.FACE_METHODS == FACE_METHODS

@@ -15,11 +15,7 @@ if TYPE_CHECKING:
 
     from causalnet.flow.config import PreprocessConfig
 
-#: Class names by number of model outputs, when the checkpoint does not store its own.
-DEFAULT_CLASS_NAMES = {
-    3: ("negative", "positive", "surprise"),
-    5: ("disgust", "fear", "happiness", "others", "surprise"),
-}
+FACE_METHODS = ("dlib", "none")  # = causalnet.flow.config.FACE_METHODS (not imported: keeps --help fast)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -42,12 +38,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--offset", type=int, required=True, metavar="K", help="offset frame index")
     p.add_argument(
         "--face",
-        choices=("dlib", "none"),
-        default="dlib",
-        help="dlib: detect and align the face on the onset frame (default); none: frames are "
-        "already cropped, aligned faces",
+        choices=FACE_METHODS,
+        default=None,
+        help="dlib: detect and align the face on the onset frame; none: frames are already cropped, aligned "
+        "faces (default: what the checkpoint's training data used, else dlib)",
     )
-    p.add_argument("--size", type=int, default=None, metavar="N", help="aligned face size in pixels (default 128)")
+    p.add_argument("--size", type=int, default=None, metavar="N",
+                   help="aligned face size in pixels (default: the checkpoint's, else 128)")
     p.add_argument(
         "--threads",
         type=int,
@@ -66,41 +63,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _checkpoint_extra(path: str) -> dict:
-    """The ``extra`` metadata of a safetensors checkpoint, read from its header without importing torch."""
-    import struct
-    from pathlib import Path
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint not found")
-    try:
-        with open(path, "rb") as fh:
-            (length,) = struct.unpack("<Q", fh.read(8))
-            header = json.loads(fh.read(length))
-        meta = header.get("__metadata__") or {}
-        extra = json.loads(meta.get("extra", "{}"))
-    except (struct.error, ValueError, OSError, MemoryError, OverflowError):
-        raise ValueError(f"{path}: not a safetensors checkpoint") from None
-    return extra if isinstance(extra, dict) else {}
-
-
 def _config(args: argparse.Namespace, extra: dict) -> PreprocessConfig:
+    """The preprocessing the checkpoint's training data used (stored by ``causalnet train --save-model``),
+    with the command line's ``--face`` / ``--size`` overriding it."""
     from causalnet.flow.config import PreprocessConfig
 
     stored = extra.get("preprocess")
     cfg = PreprocessConfig.from_dict(stored) if isinstance(stored, dict) else PreprocessConfig()
-    overrides = {"face_method": args.face}
+    overrides = {}
+    if args.face is not None:
+        overrides["face_method"] = args.face
     if args.size is not None:
         overrides["face_size"] = args.size
     return dataclasses.replace(cfg, **overrides)  # typed values: no string parsing ("none" stays "none")
-
-
-def _class_names(extra: dict, n: int) -> list[str]:
-    names = extra.get("class_names")
-    if isinstance(names, list | tuple) and len(names) == n:
-        return [str(x) for x in names]
-    return list(DEFAULT_CLASS_NAMES.get(n, tuple(f"class {k}" for k in range(n))))
 
 
 def _clip_images(
@@ -139,7 +114,13 @@ def run(args: argparse.Namespace) -> int:
         )
     if isinstance(source, FrameFolder):
         source.check_indexes((args.onset, args.apex, args.offset))
-    extra = _checkpoint_extra(args.checkpoint)
+    if args.save_images:
+        from causalnet.checks import check_output_dir
+
+        check_output_dir(args.save_images, "--save-images")  # before any work
+    from causalnet.inference import read_checkpoint_metadata
+
+    extra = read_checkpoint_metadata(args.checkpoint)["extra"]  # no torch import yet
     cfg = _config(args, extra)
     from causalnet.flow.face import require_face_backend
 
@@ -150,9 +131,7 @@ def run(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(max(1, args.threads))
-        from einops import rearrange
-
-        from causalnet.data.mosaic import facial_mosaic
+        from causalnet import inference
         from causalnet.models import load_checkpoint
 
         model = load_checkpoint(args.checkpoint)
@@ -164,15 +143,9 @@ def run(args: argparse.Namespace) -> int:
         from causalnet.data.builders.writer import write_clip_images
 
         write_clip_images(args.save_images, "predict", "clip", images)
-    mosaic = np.stack([facial_mosaic(img) for img in images]).astype(np.float32)  # [4, 28, 28, 3], 0..255
-    x = rearrange(mosaic, "n h w c -> 1 n c h w").copy()
-    if extra.get("train", {}).get("mirror_tta"):  # trained with test-time mirror averaging: use it here too
-        from causalnet.data.mirror import mirror_clips
-
-        x = np.concatenate([x, mirror_clips(x)])
-    with torch.inference_mode():
-        probs = torch.softmax(model(torch.from_numpy(x)).float(), dim=-1).mean(dim=0).numpy()
-    names = _class_names(extra, len(probs))
+    x = inference.images_to_input(images[None])  # [1, 4, 3, 28, 28], 0..255
+    probs = inference.predict_proba(model, x, mirror=inference.uses_mirror_tta(extra))[0]
+    names = inference.class_names(extra, len(probs))
     best = int(np.argmax(probs))
     seconds = time.perf_counter() - start
     if args.json:

@@ -150,6 +150,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     config = read_json(run_dir / "config.json")
     protocol = (config.get("experiment") or {}).get("protocol") or config.get("protocol", "fixed")
     reselect = bool(args.protocol and args.protocol != protocol)
+    if reselect and protocol == "released":  # `causalnet convert`: one prediction per clip, no epochs
+        raise ValueError(f"{run_dir}: a run folder of released weights has no epochs to re-select")
     if reselect:
         if config.get("kind", "train") != "train":
             raise ValueError(f"{run_dir}: --protocol re-selection needs the per-epoch folds of a `causalnet train` "
@@ -158,10 +160,14 @@ def run_evaluate(args: argparse.Namespace) -> int:
     else:
         rows = read_predictions(run_dir / "predictions.csv")
     metrics = metrics_from_rows(rows, protocol)
+    if config.get("missing_subjects"):  # `causalnet convert`: subjects without a released checkpoint
+        metrics["missing_subjects"] = config["missing_subjects"]
     if not reselect:  # metrics.json always describes predictions.csv under the run's own protocol
         old = read_json(run_dir / "metrics.json") if (run_dir / "metrics.json").is_file() else {}
         write_json_atomic(run_dir / "metrics.json", {**old, **metrics})
     print(metrics_table(metrics))
+    if metrics.get("missing_subjects"):
+        print(f"missing subjects (not evaluated): {', '.join(metrics['missing_subjects'])}")
     if args.confusion:
         y = np.array([r["label"] for r in rows])
         p = np.array([r["pred"] for r in rows])

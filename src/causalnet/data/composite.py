@@ -25,7 +25,8 @@ import cv2
 import numpy as np
 
 from causalnet.checks import safe_path_part
-from causalnet.data.mosaic import IMAGE_SIZE, facial_mosaic
+from causalnet.data.mosaic import IMAGE_SIZE
+from causalnet.inference import images_to_input
 
 log = logging.getLogger(__name__)
 
@@ -214,8 +215,7 @@ def _load_cached(root: str, mtime: int) -> ClipSet:
     rows = read_index(root, class_names)
     raw = np.stack([np.stack([read_image(p) for p in image_paths(root, r["sub"], r["filename_o"])])
                     for r in rows])  # [N, 4, 28, 28, 3]
-    mosaic = facial_mosaic(raw.reshape(-1, IMAGE_SIZE, IMAGE_SIZE, 3)).reshape(raw.shape)
-    x = np.ascontiguousarray(mosaic.transpose(0, 1, 4, 2, 3), dtype=np.float32)
+    x = images_to_input(raw)  # [N, 4, 3, 28, 28] float32 mosaics
     log.info("loaded %d clips of %d subjects from %s", len(rows), len({r["sub"] for r in rows}), root)
     return ClipSet(
         x=x,

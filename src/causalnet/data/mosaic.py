@@ -21,17 +21,15 @@ MOSAIC_LAYOUT = ((LEFT_EYE, LEFT_LIPS), (RIGHT_EYE, RIGHT_LIPS))
 
 def _block(img: np.ndarray, centre: tuple[int, int]) -> np.ndarray:
     r, c = centre
-    return img[r - BLOCK_HALF: r + BLOCK_HALF, c - BLOCK_HALF: c + BLOCK_HALF]
+    return img[..., r - BLOCK_HALF: r + BLOCK_HALF, c - BLOCK_HALF: c + BLOCK_HALF, :]
 
 
 def facial_mosaic(img: np.ndarray) -> np.ndarray:
-    """Turn a ``[28, 28, C]`` (or ``[N, 28, 28, C]``) image into its 2x2 facial-block mosaic (same shape)."""
-    if img.shape[-3:-1] != (IMAGE_SIZE, IMAGE_SIZE):
+    """Turn ``[..., 28, 28, C]`` images (any leading axes) into their 2x2 facial-block mosaics (same shape)."""
+    if img.ndim < 3 or img.shape[-3:-1] != (IMAGE_SIZE, IMAGE_SIZE):
         raise ValueError(f"facial_mosaic expects 28x28 images, got shape {img.shape}")
-    if img.ndim == 4:
-        return np.stack([facial_mosaic(i) for i in img])
-    rows = [np.concatenate([_block(img, a), _block(img, b)], axis=1) for a, b in MOSAIC_LAYOUT]
-    return np.concatenate(rows, axis=0)
+    rows = [np.concatenate([_block(img, a), _block(img, b)], axis=-2) for a, b in MOSAIC_LAYOUT]
+    return np.concatenate(rows, axis=-3)
 
 
 def mosaic_to_face(values: np.ndarray) -> np.ndarray:

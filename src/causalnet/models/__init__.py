@@ -19,6 +19,7 @@ from causalnet.models.microattention import MicroAttention, MicroAttentionConfig
 from causalnet.models.mmnet import MMNet, MMNetConfig
 from causalnet.models.offapexnet import ApexNet, ApexNetConfig, OffApexNet, OffApexNetConfig
 from causalnet.models.offtanet import OffTANet, OffTANetConfig
+from causalnet.models.reference import from_reference_state_dict, load_reference
 from causalnet.models.registry import create_model, get_entry, list_models, make_config, register_model
 from causalnet.models.srmcl import SRMCL, SRMCLConfig
 from causalnet.models.views import APEX_VIEW, FLOW_VIEW, INPUT_VIEWS, ONSET_APEX_VIEW, input_view_of
@@ -47,10 +48,12 @@ __all__ = [
     "OffTANetConfig",
     "SRMCLConfig",
     "create_model",
+    "from_reference_state_dict",
     "get_entry",
     "input_view_of",
     "list_models",
     "load_checkpoint",
+    "load_reference",
     "make_config",
     "read_checkpoint_metadata",
     "register_model",

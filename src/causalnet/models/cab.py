@@ -9,11 +9,12 @@ on the 2x2 grid) a CAB layer does
 3. temporal causal attention: at each spatial position the query of ``t2`` attends to the keys and
    values of ``t1`` and ``t2`` (softmax over two); ``t1`` is left alone, so the earlier phase never
    sees the later one;
-4. a shared pre-norm MLP with residual on both.
+4. a shared MLP with residual on both (the reference applies it directly; ``mlp_norm=True`` puts a
+   LayerNorm before it).
 
 The forward ordering ``(x1, x2)`` and the backward ordering ``(x2, x1)`` share every weight and run
 as one batch. Without STCA (ablation) a layer is ordinary unmasked, non-causal self-attention over
-all ``2n`` tokens.
+all ``2n`` tokens. ``bias`` gives the query/key/value maps biases (the reference's).
 """
 
 from __future__ import annotations
@@ -29,12 +30,12 @@ from causalnet.models.masking import SparseMask
 class MultiHeadAttention(nn.Module):
     """Self-attention over ``[B, n, D]`` tokens, masked with a :class:`SparseMask` when one is given."""
 
-    def __init__(self, dim: int, heads: int, mask: SparseMask | None = None) -> None:
+    def __init__(self, dim: int, heads: int, mask: SparseMask | None = None, bias: bool = False) -> None:
         super().__init__()
         if dim % heads:
             raise ValueError(f"dim {dim} is not divisible by heads {heads}")
         self.heads, self.scale, self.mask = heads, (dim // heads) ** -0.5, mask
-        self.to_qkv = nn.Linear(dim, dim * 3, bias=False)
+        self.to_qkv = nn.Linear(dim, dim * 3, bias=bias)
         self.to_out = nn.Linear(dim, dim)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -47,13 +48,13 @@ class MultiHeadAttention(nn.Module):
 class TemporalCausalAttention(nn.Module):
     """Per spatial position, the later token ``t2[p]`` attends to ``(t1[p], t2[p])`` (Eq. 11)."""
 
-    def __init__(self, dim: int, heads: int) -> None:
+    def __init__(self, dim: int, heads: int, bias: bool = False) -> None:
         super().__init__()
         if dim % heads:
             raise ValueError(f"dim {dim} is not divisible by heads {heads}")
         self.heads, self.scale = heads, (dim // heads) ** -0.5
-        self.to_q = nn.Linear(dim, dim, bias=False)
-        self.to_kv = nn.Linear(dim, dim * 2, bias=False)
+        self.to_q = nn.Linear(dim, dim, bias=bias)
+        self.to_kv = nn.Linear(dim, dim * 2, bias=bias)
         self.to_out = nn.Linear(dim, dim)
 
     def forward(self, t2: Tensor, t1: Tensor) -> Tensor:
@@ -67,12 +68,13 @@ class TemporalCausalAttention(nn.Module):
 class CABLayer(nn.Module):
     """One spatial-temporal causal attention layer over an ordered pair ``(t1, t2)``."""
 
-    def __init__(self, dim: int, heads: int, mask: SparseMask, mlp_ratio: int, dropout: float) -> None:
+    def __init__(self, dim: int, heads: int, mask: SparseMask, mlp_ratio: int, dropout: float,
+                 mlp_norm: bool = True, bias: bool = False) -> None:
         super().__init__()
         self.norm = nn.LayerNorm(dim)
-        self.spatial = MultiHeadAttention(dim, heads, mask)
-        self.temporal = TemporalCausalAttention(dim, heads)
-        self.ff_norm = nn.LayerNorm(dim)
+        self.spatial = MultiHeadAttention(dim, heads, mask, bias)
+        self.temporal = TemporalCausalAttention(dim, heads, bias)
+        self.ff_norm = nn.LayerNorm(dim) if mlp_norm else nn.Identity()
         self.ff = FeedForward(dim, mlp_ratio, dropout)
 
     def forward(self, t1: Tensor, t2: Tensor) -> tuple[Tensor, Tensor]:
@@ -85,11 +87,12 @@ class CABLayer(nn.Module):
 class FullAttentionLayer(nn.Module):
     """The "without STCA" ablation: unmasked, non-causal pre-norm self-attention over both tokens."""
 
-    def __init__(self, dim: int, heads: int, mlp_ratio: int, dropout: float) -> None:
+    def __init__(self, dim: int, heads: int, mlp_ratio: int, dropout: float, mlp_norm: bool = True,
+                 bias: bool = False) -> None:
         super().__init__()
         self.norm = nn.LayerNorm(dim)
-        self.attn = MultiHeadAttention(dim, heads, mask=None)
-        self.ff_norm = nn.LayerNorm(dim)
+        self.attn = MultiHeadAttention(dim, heads, mask=None, bias=bias)
+        self.ff_norm = nn.LayerNorm(dim) if mlp_norm else nn.Identity()
         self.ff = FeedForward(dim, mlp_ratio, dropout)
 
     def forward(self, t1: Tensor, t2: Tensor) -> tuple[Tensor, Tensor]:
@@ -107,10 +110,10 @@ class CausalAttentionBlock(nn.Module):
     """
 
     def __init__(self, dim: int, depth: int, heads: int, mask: SparseMask, mlp_ratio: int = 4,
-                 dropout: float = 0.0, stca: bool = True) -> None:
+                 dropout: float = 0.0, stca: bool = True, mlp_norm: bool = True, bias: bool = False) -> None:
         super().__init__()
-        make = (lambda: CABLayer(dim, heads, mask, mlp_ratio, dropout)) if stca else (
-            lambda: FullAttentionLayer(dim, heads, mlp_ratio, dropout))
+        make = (lambda: CABLayer(dim, heads, mask, mlp_ratio, dropout, mlp_norm, bias)) if stca else (
+            lambda: FullAttentionLayer(dim, heads, mlp_ratio, dropout, mlp_norm, bias))
         self.layers = nn.ModuleList([make() for _ in range(depth)])
 
     def forward(self, x1: Tensor, x2: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -125,14 +128,14 @@ class CausalAttentionBlock(nn.Module):
 class CausalRelationMining(nn.Module):
     """CRM (Eq. 12): ``out(softmax(q(y_for) k(y_back)^T / sqrt(d)) v(y_for + y_back) + y_for + y_back)``."""
 
-    def __init__(self, dim: int, heads: int = 1) -> None:
+    def __init__(self, dim: int, heads: int = 1, bias: bool = False) -> None:
         super().__init__()
         if dim % heads:
             raise ValueError(f"dim {dim} is not divisible by heads {heads}")
         self.heads, self.scale = heads, (dim // heads) ** -0.5
-        self.to_q = nn.Linear(dim, dim, bias=False)
-        self.to_k = nn.Linear(dim, dim, bias=False)
-        self.to_v = nn.Linear(dim, dim, bias=False)
+        self.to_q = nn.Linear(dim, dim, bias=bias)
+        self.to_k = nn.Linear(dim, dim, bias=bias)
+        self.to_v = nn.Linear(dim, dim, bias=bias)
         self.to_out = nn.Linear(dim, dim)
 
     def forward(self, y_for: Tensor, y_back: Tensor) -> Tensor:

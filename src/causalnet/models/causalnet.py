@@ -34,7 +34,11 @@ NUM_IMAGES = 4  # onset->apex flow, apex->offset flow, and their direction maps
 
 @dataclass
 class CausalNetConfig(PresetMixin):
-    """Every hyperparameter of CausalNet. Presets: ``paper`` (reference), ``compact`` (CPU).
+    """Every hyperparameter of CausalNet. Presets: ``paper`` (the reference), ``compact`` (CPU).
+
+    Build from a preset: a field's default is the behaviour from before the field existed, so that
+    configs stored in old run folders and checkpoints keep meaning what they meant (the ``paper``
+    preset sets the reference's value of each such field).
 
     Attributes:
         num_classes: output classes (3 for the composite benchmark).
@@ -48,8 +52,14 @@ class CausalNetConfig(PresetMixin):
         gamma: decay rate of the pseudo-attention.
         mask_radius: squared-distance threshold ``r`` of the sparse mask.
         cmplm_depth: CMPLM layers; ``None`` = ``depths[-1]`` as in the reference.
-        cmplm_heads, cab_heads, crm_heads: attention heads of the causal modules.
+        cmplm_heads, cab_heads, crm_heads: attention heads of the causal modules (reference: 8 each).
         cmplm_sequential: reference's sequential CMPLM update (stream 2 sees updated stream 1).
+        cmplm_attention_first: a CMPLM layer runs both cross attentions before both MLPs, so stream 2
+            attends to stream 1 *before* stream 1's MLP (reference: True); False: stream 1's whole update
+            (attention + MLP) precedes stream 2's.
+        mlp_norm: a LayerNorm before the MLP of every CMPLM and CAB layer (reference: False).
+        qkv_bias: biases in the query/key/value maps of CMPLM, CAB and CRM (reference: True; the
+            output maps always have one, the encoders' ``to_qkv`` never).
         cab_depth: CAB layers (1 in the paper's best setting).
         head_hidden: width of the head's hidden linear layer.
         head_activation: GELU between the head's linear layers (the reference has none).
@@ -74,6 +84,9 @@ class CausalNetConfig(PresetMixin):
     cmplm_depth: int | None = None
     cmplm_heads: int = 8
     cmplm_sequential: bool = True
+    cmplm_attention_first: bool = False
+    mlp_norm: bool = True
+    qkv_bias: bool = False
     cab_depth: int = 1
     cab_heads: int = 8
     crm_heads: int = 1
@@ -125,7 +138,8 @@ class CausalNetConfig(PresetMixin):
 
 
 def _paper() -> CausalNetConfig:
-    return CausalNetConfig()
+    # The reference function (SPEC §3, shared/reference/README.md): 276,590,089 parameters.
+    return CausalNetConfig(cmplm_attention_first=True, mlp_norm=False, qkv_bias=True, crm_heads=8)
 
 
 def _compact() -> CausalNetConfig:
@@ -155,11 +169,11 @@ class CausalNet(nn.Module):
         if cfg.cmplm:
             self.direction_encoder = HierarchicalEncoder(**enc)
             depth = cfg.cmplm_depth if cfg.cmplm_depth is not None else cfg.depths[-1]
-            self.cmplm = CMPLM(d, depth, cfg.cmplm_heads, mask, cfg.mlp_ratio, cfg.dropout,
-                               cfg.cmplm_sequential)
+            self.cmplm = CMPLM(d, depth, cfg.cmplm_heads, mask, cfg.mlp_ratio, cfg.dropout, cfg.cmplm_sequential,
+                               cfg.cmplm_attention_first, cfg.mlp_norm, cfg.qkv_bias)
         self.cab = CausalAttentionBlock(d, cfg.cab_depth, cfg.cab_heads, mask, cfg.mlp_ratio, cfg.dropout,
-                                        stca=cfg.stca)
-        self.crm = CausalRelationMining(d, cfg.crm_heads) if cfg.crm else None
+                                        stca=cfg.stca, mlp_norm=cfg.mlp_norm, bias=cfg.qkv_bias)
+        self.crm = CausalRelationMining(d, cfg.crm_heads, cfg.qkv_bias) if cfg.crm else None
         self.head = nn.Sequential(
             nn.Linear(3 * cfg.num_tokens * d, cfg.head_hidden),
             nn.GELU() if cfg.head_activation else nn.Identity(),

@@ -1,23 +1,32 @@
 """Checkpoints as safetensors: weights in the file, the model name and config in its metadata.
 
-Loading never unpickles anything, so a checkpoint from an untrusted source cannot run code.
+Loading never unpickles anything, so a checkpoint from an untrusted source cannot run code, and it
+never allocates more than the file holds: the stored config is first built on the meta device (no
+memory; the registry bounds its size), its tensor shapes are checked against the file's, and only
+then are the weights read, straight into the model. Every error names the file.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import torch
 from safetensors import safe_open
 from safetensors.torch import save
 from torch import nn
 
+from causalnet.inference import CHECKPOINT_FORMAT, read_checkpoint_metadata
 from causalnet.io import atomic_path
 from causalnet.models.registry import create_model
 
-FORMAT = "causalnet-checkpoint-v1"
+FORMAT = CHECKPOINT_FORMAT
+
+__all__ = ["FORMAT", "build_on_meta", "check_state_shapes", "load_checkpoint", "materialise_buffers",
+           "read_checkpoint_metadata", "save_checkpoint"]
 
 
 def checkpoint_bytes(model: nn.Module, extra: dict[str, Any] | None = None) -> bytes:
@@ -45,31 +54,64 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, extra: dict[str, 
         tmp.write_bytes(blob)
 
 
-def read_checkpoint_metadata(path: str | os.PathLike) -> dict[str, Any]:
-    """The model name, config dict and extras stored in a checkpoint, without loading weights."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint not found")
+def build_on_meta(name: str, config: Any) -> nn.Module:
+    """Build a registered model on the meta device: shapes without memory (the registry refuses
+    configs out of range or above :data:`causalnet.models.registry.MAX_PARAMETERS`)."""
+    with torch.device("meta"):
+        return create_model(name, config)
+
+
+def materialise_buffers(model: nn.Module) -> nn.Module:
+    """Recompute the non-persistent buffers of a model built on the meta device (after loading its weights)."""
+    for module in model.modules():
+        if any(b.is_meta for b in module.buffers(recurse=False)):
+            if not hasattr(module, "reset_buffers"):
+                raise TypeError(f"{type(module).__name__} has buffers that cannot be rebuilt (no reset_buffers)")
+            module.reset_buffers()
+    return model
+
+
+def _file_shapes(path: Path) -> dict[str, tuple[int, ...]]:
     try:
         with safe_open(str(path), framework="pt") as fh:
-            meta = fh.metadata() or {}
+            return {k: tuple(fh.get_slice(k).get_shape()) for k in fh.keys()}
     except Exception as exc:  # safetensors raises its own error types
-        raise ValueError(f"{path}: not a safetensors checkpoint ({exc})") from None
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a causalnet checkpoint (format {meta.get('format')!r})")
-    return {"model": meta["model"], "config": json.loads(meta["config"]), "extra": json.loads(meta["extra"])}
+        raise ValueError(f"{path}: unreadable weights ({str(exc).strip() or type(exc).__name__})") from None
+
+
+def check_state_shapes(expected: Mapping[str, tuple[int, ...]], found: Mapping[str, tuple[int, ...]]) -> None:
+    """``ValueError`` naming the first key missing from ``found``, unexpected in it, or of another shape."""
+    for key, shape in expected.items():
+        if key not in found:
+            raise ValueError(f"missing weight {key!r}")
+        if tuple(found[key]) != tuple(shape):
+            raise ValueError(f"weight {key!r} has shape {list(found[key])}, the config gives {list(shape)}")
+    for key in found:
+        if key not in expected:
+            raise ValueError(f"unexpected weight {key!r}")
 
 
 def load_checkpoint(path: str | os.PathLike) -> nn.Module:
-    """Rebuild the model stored at ``path`` and load its weights; returned in eval mode."""
+    """Rebuild the model stored at ``path`` and load its weights; returned in eval mode.
+
+    The stored config is validated against the weights' shapes before anything is allocated; any
+    mismatch is a one-line ``ValueError`` naming the file and the first key that does not fit.
+    """
+    path = Path(path)
     meta = read_checkpoint_metadata(path)
-    model = create_model(meta["model"], meta["config"])
+    shapes = _file_shapes(path)
+    try:
+        model = build_on_meta(meta["model"], meta["config"])
+        check_state_shapes({k: tuple(v.shape) for k, v in model.state_dict().items()}, shapes)
+    except (ValueError, TypeError, KeyError, OverflowError, RuntimeError) as exc:
+        text = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        raise ValueError(f"{path}: the stored config does not fit its weights: {text}") from None
     from safetensors.torch import load_file
 
-    state = load_file(str(path))
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise ValueError(f"{path}: weights do not fit the config (missing {missing[:3]}, "
-                         f"unexpected {unexpected[:3]})")
+    dtypes = {k: v.dtype for k, v in model.state_dict().items()}
+    state = {k: v.to(dtypes[k]) for k, v in load_file(str(path)).items()}
+    model.load_state_dict(state, strict=True, assign=True)
+    materialise_buffers(model)
     model.extra = meta["extra"]
     return model.eval()
+

@@ -61,9 +61,15 @@ class SparseMask(torch.nn.Module):
         super().__init__()
         if gamma <= 0:
             raise ValueError(f"gamma must be > 0, got {gamma}")
-        with torch.device("cpu"):  # tiny constants; computed on the CPU even when building on `meta`
-            mask = sparse_mask(*grid, radius=radius)
-            pseudo_mask = pseudo_attention(mask, gamma) if pseudo else torch.zeros_like(mask)
+        self.grid, self.radius, self.gamma, self.use_pseudo = grid, radius, gamma, pseudo
+        self.reset_buffers()
+
+    def reset_buffers(self) -> None:
+        """(Re)compute ``M`` and ``P`` (tiny constants: computed on the CPU, then moved to the default
+        device; call it again after building on ``meta`` to get real buffers)."""
+        with torch.device("cpu"):
+            mask = sparse_mask(*self.grid, radius=self.radius)
+            pseudo_mask = pseudo_attention(mask, self.gamma) if self.use_pseudo else torch.zeros_like(mask)
         device = torch.get_default_device()
         self.register_buffer("mask", mask.to(device), persistent=False)
         self.register_buffer("pseudo", pseudo_mask.to(device), persistent=False)

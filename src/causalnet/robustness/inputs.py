@@ -35,9 +35,9 @@ import cv2
 import numpy as np
 
 from causalnet.checks import safe_path_part
-from causalnet.data.mosaic import facial_mosaic
 from causalnet.flow.config import PreprocessConfig
 from causalnet.flow.frames import FrameFolder
+from causalnet.inference import images_to_input
 from causalnet.io import atomic_path
 from causalnet.keyframes import Keyframes, spot_apex
 from causalnet.models.views import APEX_VIEW, FLOW_VIEW, NUM_INPUT_IMAGES, ONSET_APEX_VIEW
@@ -362,12 +362,7 @@ class InputStore:
 
 def _mosaic_rows(images: list[np.ndarray]) -> np.ndarray:
     """``[R, 4, 28, 28, 3]`` images → ``[R, 4, 3, 28, 28]`` mosaics (uint8)."""
-    if not images:
-        return np.zeros((0, NUM_INPUT_IMAGES, 3, 28, 28), np.uint8)
-    stack = np.stack(images)
-    flat = stack.reshape(-1, *stack.shape[2:])
-    mosaic = facial_mosaic(flat).reshape(stack.shape)
-    return np.ascontiguousarray(mosaic.transpose(0, 1, 4, 2, 3))
+    return images_to_input(images, dtype=np.uint8)
 
 
 def build_store(clips: list[ClipInfo], spotted: list[int | None], cache_root: Path, rcfg: RobustnessConfig,
