@@ -60,3 +60,20 @@ def test_importing_the_inference_path_imports_no_torch():
             "print('torch' in sys.modules, 'numpy' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_predict_proba_device():
+    """``device`` moves the model and batches there; probabilities come back as NumPy on the host."""
+    torch.manual_seed(0)
+    model = CausalNet(CausalNetConfig.preset("compact"))
+    x = inference.images_to_input(clips(3))
+    on_cpu = inference.predict_proba(model, x, device="cpu")
+    np.testing.assert_array_equal(inference.predict_proba(model, x, device=torch.device("cpu")), on_cpu)
+    np.testing.assert_array_equal(inference.predict_proba(model, x), on_cpu)
+    with pytest.raises(ValueError, match="--device must be one of"):
+        inference.predict_proba(model, x, device="gpu0")
+    if torch.cuda.is_available():
+        np.testing.assert_allclose(inference.predict_proba(model, x, device="cuda"), on_cpu, atol=1e-4)
+    else:
+        with pytest.raises(ValueError, match="no CUDA GPU is available"):
+            inference.predict_proba(model, x, device="cuda")

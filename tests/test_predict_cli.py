@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from causalnet.cli import main
 from causalnet.flow.synthetic import expression_frames, textured_image
@@ -179,3 +180,17 @@ def test_predict_face_choices_are_the_pipeline_ones():
     from causalnet.flow.config import FACE_METHODS
 
     assert predict.FACE_METHODS == FACE_METHODS
+
+
+def test_predict_device_option(checkpoint, frame_dir, capsys):
+    """--device cpu predicts as the default does; a device that is not there is a one-line error."""
+    args = _predict("--checkpoint", str(checkpoint), "--frames", str(frame_dir), "--json")
+    assert main(args) == 0
+    default = json.loads(capsys.readouterr().out)["probabilities"]
+    assert main([*args, "--device", "cpu"]) == 0
+    assert json.loads(capsys.readouterr().out)["probabilities"] == default
+    assert main([*args, "--device", "tpu"]) == 1
+    assert "--device must be one of auto, cpu, cuda or cuda:N, got 'tpu'" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        assert main([*args, "--device", "cuda"]) == 1
+        assert "--device cuda: no CUDA GPU is available" in capsys.readouterr().err

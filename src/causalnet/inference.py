@@ -1,6 +1,6 @@
 """The one inference path: a clip's four images -> model input -> class probabilities.
 
-Everything that runs a trained model on clips goes through here (``causalnet predict``,
+Everything that runs a trained model on clips goes through here (``causalnet predict``, ``analyze``,
 ``causalnet convert``, the data loader's input layout, the robustness inputs, the benchmarks):
 
 - :func:`images_to_input`: four 28x28 BGR images per clip (``[..., 4, 28, 28, 3]``, as OpenCV reads
@@ -73,17 +73,29 @@ def class_names(extra: Mapping[str, Any], n: int) -> list[str]:
     return list(DEFAULT_CLASS_NAMES.get(n, tuple(f"class {k}" for k in range(n))))
 
 
-def predict_proba(model: nn.Module, x: np.ndarray, mirror: bool = False, batch_size: int = 256) -> np.ndarray:
+def predict_proba(model: nn.Module, x: np.ndarray, mirror: bool = False, batch_size: int = 256,
+                  device: Any = None) -> np.ndarray:
     """Class probabilities ``[N, C]`` (float32) of ``model`` (run in eval mode) for inputs ``x [N, 4, 3, 28, 28]``.
 
     ``mirror``: average each clip's probabilities with those of its mirror image
     (:func:`causalnet.data.mirror.mirror_clips`), as a model trained with ``train.mirror_tta`` expects.
+    ``device``: a ``torch.device`` or a ``--device`` string (``auto|cpu|cuda|cuda:N``, see
+    :func:`causalnet.engine.device.resolve_device`); the model is moved there and batches follow it.
+    Default: where the model's parameters already are. The probabilities come back as NumPy.
     """
     import numpy as np
     import torch
 
     from causalnet.data.mirror import mirror_clips
 
+    if device is not None:
+        if isinstance(device, str):
+            from causalnet.engine.device import resolve_device
+
+            device = resolve_device(device)
+        model.to(device)
+    else:
+        device = next(model.parameters(), torch.empty(0)).device
     x = np.asarray(x, dtype=np.float32)
     was_training = model.training
     model.eval()
@@ -94,13 +106,21 @@ def predict_proba(model: nn.Module, x: np.ndarray, mirror: bool = False, batch_s
                 batch = x[start: start + batch_size]
                 if mirror:
                     batch = np.concatenate([batch, mirror_clips(batch)])
-                probs = model(torch.from_numpy(np.ascontiguousarray(batch))).float().softmax(dim=-1)
+                logits = model(torch.from_numpy(np.ascontiguousarray(batch)).to(device))
+                probs = logits.float().softmax(dim=-1)
                 if mirror:
-                    probs = probs.unflatten(0, (2, -1)).mean(dim=0)
-                out.append(probs.numpy())
+                    probs = _mean_with_mirror(probs)
+                out.append(probs.cpu().numpy())
     finally:
         model.train(was_training)
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
+def _mean_with_mirror(probs):
+    """``[2N, C]`` probabilities of N clips followed by their N mirror images -> their mean ``[N, C]``."""
+    from einops import reduce
+
+    return reduce(probs, "(two n) c -> n c", "mean", two=2)
 
 
 # -- checkpoint metadata ---------------------------------------------------------------------------

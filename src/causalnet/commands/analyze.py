@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from causalnet.commands.options import add_device_option
+
 if TYPE_CHECKING:
     from causalnet.flow.config import PreprocessConfig
     from causalnet.spotting.config import SpotConfig
@@ -37,6 +39,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pooling", choices=POOLINGS, default="confidence",
                    help="pooling of the key-frame ensemble (default: confidence-weighted)")
     p.add_argument("--threads", type=int, default=1, metavar="N", help="torch threads (default 1)")
+    add_device_option(p, "recognition model runs")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -156,14 +159,14 @@ def _progress(total: int, desc: str, disable: bool):
 
 
 def _recogniser(checkpoint: str | None, prep: PreprocessConfig, rec: RecogniseConfig,
-                threads: int) -> Recogniser | None:
+                threads: int, device: str = "auto") -> Recogniser | None:
     if not checkpoint:
         return None
     from causalnet.flow.face import require_face_backend
     from causalnet.spotting.recognise import Recogniser
 
     require_face_backend(prep)
-    return Recogniser(checkpoint, prep, rec, threads)
+    return Recogniser(checkpoint, prep, rec, threads, device)
 
 
 def run_analyze(args: argparse.Namespace) -> int:
@@ -198,7 +201,7 @@ def run_analyze(args: argparse.Namespace) -> int:
         if not truth:
             raise ValueError(f"{args.annotations}: no interval of video {video!r}"
                              + (f", subject {subject!r}" if subject else "") + " (give --subject / --video-name)")
-    recogniser = _recogniser(args.checkpoint, prep, rec_cfg, args.threads)
+    recogniser = _recogniser(args.checkpoint, prep, rec_cfg, args.threads, args.device)
     bar, update = _progress(len(source), "analyze", args.no_progress)
     with bar:
         analysis = analyze_recording(source, fps, prep, spot, recogniser, subject=subject, video=video,
@@ -306,7 +309,7 @@ def run_spot_eval(args: argparse.Namespace) -> int:
             print(f"[{i}/{len(videos)}] {v.subject}/{v.video}: reused")
         else:
             if ckpt not in recognisers:
-                recognisers[ckpt] = _recogniser(ckpt, prep, rec_cfg, args.threads)
+                recognisers[ckpt] = _recogniser(ckpt, prep, rec_cfg, args.threads, args.device)
             source = open_frames(v.frames)
             bar, update = _progress(v.n_frames or len(source), f"{v.subject}/{v.video}", args.no_progress)
             with bar:

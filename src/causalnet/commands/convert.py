@@ -16,6 +16,8 @@ import argparse
 import logging
 from pathlib import Path
 
+from causalnet.commands.options import add_device_option
+
 log = logging.getLogger(__name__)
 
 #: the epoch-selection label of a run folder of released weights: one prediction per clip, no epochs.
@@ -36,6 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--reference", required=True, metavar="PATH", help="a <subject>.pth file or a folder of them")
     p.add_argument("--out", required=True, metavar="PATH", help="FILE.safetensors (one file) or RUN_DIR (a folder)")
     p.add_argument("--data", metavar="DIR", help="composite-layout data to evaluate a folder of checkpoints on")
+    add_device_option(p, "converted models are evaluated (a folder with --data)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=run)
 
@@ -47,8 +50,11 @@ def run(args: argparse.Namespace) -> int:
     if reference.is_dir():
         if not args.data:
             raise ValueError(f"{reference}: a folder of <subject>.pth files needs --data COMPOSITE_DIR to evaluate on")
+        from causalnet.engine.device import check_device
+
         out = check_output_dir(args.out)  # before any work
-        return convert_folder(reference, Path(args.data), out, progress=not args.no_progress)
+        device = check_device(args.device)
+        return convert_folder(reference, Path(args.data), out, progress=not args.no_progress, device=device)
     if not reference.is_file():
         raise FileNotFoundError(f"{reference}: no such file or folder")
     if args.data:
@@ -73,17 +79,18 @@ def convert_file(path: Path, out: Path) -> int:
     return 0
 
 
-def convert_folder(folder: Path, data: Path, out: Path, progress: bool = True) -> int:
-    """Every ``folder/<subject>.pth`` evaluated on its subject's clips of ``data`` -> run folder ``out``."""
+def convert_folder(folder: Path, data: Path, out: Path, progress: bool = True, device: str = "auto") -> int:
+    """Every ``folder/<subject>.pth`` evaluated on its subject's clips of ``data`` -> run folder ``out``.
+
+    ``device``: where the models run (``auto|cpu|cuda|cuda:N``)."""
     import numpy as np
     from tqdm.auto import tqdm
 
     from causalnet import __version__
     from causalnet.checks import safe_path_part
     from causalnet.data import load_composite
-    from causalnet.eval import metrics_table
+    from causalnet.eval import metrics_from_rows, metrics_table, predictions_csv
     from causalnet.io import write_json_atomic, write_text_atomic
-    from causalnet.train.loso import metrics_from_rows, predictions_csv
 
     files = {safe_path_part(p.stem, what="subject id", source=p): p
              for p in sorted(folder.iterdir()) if p.suffix == SUFFIX and p.is_file()}
@@ -115,7 +122,7 @@ def convert_folder(folder: Path, data: Path, out: Path, progress: bool = True) -
             bar.set_postfix_str(subject)
             mask = clips.subjects == subject
             probs = _subject_probs(files[subject], out / "released" / f"{subject}.npz", clips.x[mask],
-                                   clips.num_classes)
+                                   clips.num_classes, device)
             for clip, label, dataset, p in zip(clips.clips[mask].tolist(), clips.y[mask].tolist(),
                                                clips.datasets[mask].tolist(), probs, strict=True):
                 rows.append({"run": 0, "subject": subject, "dataset": dataset, "clip": clip, "label": int(label),
@@ -135,7 +142,7 @@ def convert_folder(folder: Path, data: Path, out: Path, progress: bool = True) -
     return 0
 
 
-def _subject_probs(path: Path, cache: Path, x, num_classes: int):
+def _subject_probs(path: Path, cache: Path, x, num_classes: int, device: str = "auto"):
     """Probabilities of one subject's clips under its fold checkpoint (kept in ``cache``; reused while the
     checkpoint file is unchanged)."""
     import numpy as np
@@ -157,7 +164,7 @@ def _subject_probs(path: Path, cache: Path, x, num_classes: int):
     model = load_reference(path)
     if model.config.num_classes != num_classes:
         raise ValueError(f"{path}: the model has {model.config.num_classes} classes, the data {num_classes}")
-    probs = predict_proba(model, x)  # the reference predicts each clip once (no mirror averaging)
+    probs = predict_proba(model, x, device=device)  # the reference predicts each clip once (no mirror averaging)
     with atomic_path(cache) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, probs=probs, stamp=stamp)
     return probs

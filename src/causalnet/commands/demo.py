@@ -20,6 +20,8 @@ import shutil
 import time
 from pathlib import Path
 
+from causalnet.commands.options import add_device_option
+
 DEFAULT_OUT = "causalnet-demo"
 MARKER = "demo.json"
 STAGES = ("raw", "of", "run")
@@ -76,8 +78,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="N",
         help="parallel processes for every stage (default: the number of CPUs)",
     )
-    p.add_argument("--device", default="auto", metavar="DEV",
-                   help="where the folds train: auto (CUDA when a GPU is visible), cpu, cuda, cuda:N")
+    add_device_option(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 

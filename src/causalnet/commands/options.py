@@ -1,4 +1,4 @@
-"""Command-line options shared by the commands that train (train, robustness, sweep, demo).
+"""Command-line options shared by the commands that train (train, robustness, sweep, demo) or predict.
 
 Defaults use the machine: ``--workers`` defaults to one fold per CPU (each fold with one torch
 thread), which measured fastest for the compact preset on the project's 2-core machine
@@ -13,14 +13,20 @@ from causalnet.checks import check_option, workers_check
 from causalnet.engine.backends import BACKENDS
 from causalnet.engine.device import DEVICE_CHOICES
 
-__all__ = ["add_engine_options", "backend_from_args", "parse_subjects"]
+__all__ = ["add_device_option", "add_engine_options", "backend_from_args", "parse_subjects"]
+
+
+def add_device_option(p: argparse.ArgumentParser | argparse._ArgumentGroup, what: str = "folds train") -> None:
+    """``--device auto|cpu|cuda|cuda:N`` (default ``auto``); ``what`` completes "where the ... "."""
+    p.add_argument("--device", default="auto", metavar="DEV",
+                   help=f"where the {what}: {'|'.join(DEVICE_CHOICES)}|cuda:N "
+                        "(default auto: CUDA when a GPU is visible, else the CPU)")
 
 
 def add_engine_options(p: argparse.ArgumentParser) -> None:
     """``--device``, ``--backend``, ``--workers``, ``--ray-address``, ``--cpus-per-fold``, ``--gpus-per-fold``."""
     g = p.add_argument_group("where folds run")
-    g.add_argument("--device", default="auto", metavar="DEV",
-                   help=f"{'|'.join(DEVICE_CHOICES)}|cuda:N (default auto: CUDA when a GPU is visible, else the CPU)")
+    add_device_option(g)
     g.add_argument("--backend", choices=BACKENDS, default="local",
                    help="local: processes on this machine (default); ray: tasks on a Ray cluster")
     g.add_argument("--workers", type=int, default=None, metavar="N",

@@ -8,6 +8,8 @@ import json
 import time
 from typing import TYPE_CHECKING
 
+from causalnet.commands.options import add_device_option
+
 if TYPE_CHECKING:
     from concurrent.futures import Executor, Future
 
@@ -53,6 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="torch threads for the model (default 1: one clip is a tiny batch, and more threads "
         "only wait on each other when the machine is busy)",
     )
+    add_device_option(p, "model runs")
     p.add_argument(
         "--save-images",
         metavar="DIR",
@@ -118,7 +121,10 @@ def run(args: argparse.Namespace) -> int:
         from causalnet.checks import check_output_dir
 
         check_output_dir(args.save_images, "--save-images")  # before any work
+    from causalnet.engine.device import check_device_syntax
     from causalnet.inference import read_checkpoint_metadata
+
+    device = check_device_syntax(args.device)  # no torch import yet
 
     extra = read_checkpoint_metadata(args.checkpoint)["extra"]  # no torch import yet
     cfg = _config(args, extra)
@@ -132,8 +138,10 @@ def run(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(max(1, args.threads))
         from causalnet import inference
+        from causalnet.engine.device import resolve_device
         from causalnet.models import load_checkpoint
 
+        device = resolve_device(device)  # a clear error for CUDA where there is none, before the model loads
         model = load_checkpoint(args.checkpoint)
         images = job.result()  # [4, 28, 28, 3] uint8, BGR
     finally:
@@ -144,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
 
         write_clip_images(args.save_images, "predict", "clip", images)
     x = inference.images_to_input(images[None])  # [1, 4, 3, 28, 28], 0..255
-    probs = inference.predict_proba(model, x, mirror=inference.uses_mirror_tta(extra))[0]
+    probs = inference.predict_proba(model, x, mirror=inference.uses_mirror_tta(extra), device=device)[0]
     names = inference.class_names(extra, len(probs))
     best = int(np.argmax(probs))
     seconds = time.perf_counter() - start

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["DEVICE_CHOICES", "check_device", "resolve_device"]
+__all__ = ["DEVICE_CHOICES", "check_device", "check_device_syntax", "resolve_device"]
 
 #: What ``--device`` accepts (besides ``cuda:N``).
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 _CUDA_INDEX = re.compile(r"cuda:(\d+)")
 
 
-def _parse(spec: str) -> str:
+def check_device_syntax(spec: str) -> str:
+    """``spec`` normalised when it is a valid ``--device`` value (does not import torch or look for GPUs)."""
     spec = str(spec).strip().lower()
     if spec not in DEVICE_CHOICES and not _CUDA_INDEX.fullmatch(spec):
         raise ValueError(f"--device must be one of auto, cpu, cuda or cuda:N, got {spec!r}")
@@ -28,7 +29,7 @@ def resolve_device(spec: str = "auto"):
     """The ``torch.device`` for ``spec``; a clear ``ValueError`` when CUDA is asked for and absent."""
     import torch
 
-    spec = _parse(spec)
+    spec = check_device_syntax(spec)
     if spec == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if spec == "cpu":
@@ -46,4 +47,4 @@ def resolve_device(spec: str = "auto"):
 def check_device(spec: str) -> str:
     """Validate ``spec`` on this machine (before any work) and return it normalised."""
     resolve_device(spec)
-    return _parse(spec)
+    return check_device_syntax(spec)

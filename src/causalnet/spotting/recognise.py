@@ -25,14 +25,12 @@ from causalnet.config import PresetMixin
 from causalnet.flow.config import PreprocessConfig
 from causalnet.keyframes import KeyframeNoise, Keyframes
 
-__all__ = ["POOLINGS", "RecogniseConfig", "Recogniser", "class_names_of"]
+__all__ = ["POOLINGS", "RecogniseConfig", "Recogniser"]
 
 log = logging.getLogger(__name__)
 
 #: Pooling of the key-frame ensemble (the robustness engine's ``pool``).
 POOLINGS = ("confidence", "mean")
-#: Class names by number of outputs when the checkpoint stores none (as ``causalnet predict``).
-DEFAULT_CLASS_NAMES = {3: ("negative", "positive", "surprise")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,14 +71,6 @@ class RecogniseConfig(PresetMixin):
         return int(np.ceil(3 * self.tta_sigma * fps / self.reference_fps))
 
 
-def class_names_of(extra: dict, n: int) -> list[str]:
-    """The checkpoint's class names (its ``class_names`` extra), or the defaults for ``n`` outputs."""
-    names = extra.get("class_names")
-    if isinstance(names, list | tuple) and len(names) == n:
-        return [str(x) for x in names]
-    return list(DEFAULT_CLASS_NAMES.get(n, tuple(f"class {k}" for k in range(n))))
-
-
 class Recogniser:
     """A checkpoint ready to classify intervals of aligned faces.
 
@@ -89,21 +79,25 @@ class Recogniser:
         prep: the face/flow settings (must be those the model was trained with).
         cfg: the ensembling settings.
         threads: torch threads.
+        device: where the model runs (``auto|cpu|cuda|cuda:N``).
     """
 
     def __init__(self, checkpoint: str | os.PathLike, prep: PreprocessConfig, cfg: RecogniseConfig | None = None,
-                 threads: int = 1) -> None:
+                 threads: int = 1, device: str = "auto") -> None:
         import torch
 
+        from causalnet import inference
+        from causalnet.engine.device import resolve_device
         from causalnet.models import load_checkpoint
 
         torch.set_num_threads(max(1, threads))
-        self.model = load_checkpoint(checkpoint)
+        self.device = resolve_device(device)
+        self.model = load_checkpoint(checkpoint).to(self.device)
         self.extra = getattr(self.model, "extra", {}) or {}
         self.prep, self.cfg = prep, cfg or RecogniseConfig()
-        self.mirror = bool(self.extra.get("train", {}).get("mirror_tta"))
+        self.mirror = inference.uses_mirror_tta(self.extra)
         self.n_classes = int(self.model.config.num_classes)
-        self.class_names = class_names_of(self.extra, self.n_classes)
+        self.class_names = inference.class_names(self.extra, self.n_classes)
         self.noise = KeyframeNoise(sigma=self.cfg.tta_sigma, reference_fps=self.cfg.reference_fps)
         self.flows = 0  # TV-L1 flows computed so far
 
@@ -119,10 +113,7 @@ class Recogniser:
 
     def probabilities(self, face: Callable[[int], np.ndarray], triples: list[Keyframes]) -> np.ndarray:
         """Per-triple class probabilities ``[K, C]``; ``face(i)`` is the aligned face of frame ``i``."""
-        import torch
-        from einops import rearrange
-
-        from causalnet.data.mosaic import facial_mosaic
+        from causalnet import inference
         from causalnet.flow.optical_flow import tvl1_flow
         from causalnet.flow.pipeline import flow_pair_images, stack_images
 
@@ -135,17 +126,8 @@ class Recogniser:
             return pairs[(i, j)]
 
         images = np.stack([stack_images(pair(t.onset, t.apex), pair(t.apex, t.offset)) for t in triples])
-        mosaic = np.stack([facial_mosaic(im) for im in images]).astype(np.float32)  # [K, 4, 28, 28, 3]
-        x = rearrange(mosaic, "k n h w c -> k n c h w").copy()
-        if self.mirror:
-            from causalnet.data.mirror import mirror_clips
-
-            x = np.concatenate([x, mirror_clips(x)])
-        with torch.inference_mode():
-            probs = torch.softmax(self.model(torch.from_numpy(x)).float(), dim=-1).numpy()
-        if self.mirror:
-            probs = (probs[: len(triples)] + probs[len(triples) :]) / 2
-        return probs
+        x = inference.images_to_input(images)  # [K, 4, 3, 28, 28]
+        return inference.predict_proba(self.model, x, mirror=self.mirror, device=self.device)
 
     def classify(self, face: Callable[[int], np.ndarray], kf: Keyframes, first: int, last: int, fps: float,
                  clip_id: tuple) -> np.ndarray:
