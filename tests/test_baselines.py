@@ -483,8 +483,8 @@ def test_robustness_cli_accepts_every_baseline(synth_raw, tmp_path, capsys):  # 
 
 def test_models_after_fit_predict_as_during_training():
     """fit hands the trained buffers (batch-norm statistics, SRMCL's prototypes) back to the models."""
+    from causalnet.inference import predict_proba
     from causalnet.train import TrainConfig
-    from causalnet.train.loop import predict_proba
 
     x, y = _easy_task()
     torch.manual_seed(0)

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
+    import torch
     from torch import nn
 
 #: the ``format`` entry of a causalnet checkpoint's metadata.
@@ -73,20 +74,23 @@ def class_names(extra: Mapping[str, Any], n: int) -> list[str]:
     return list(DEFAULT_CLASS_NAMES.get(n, tuple(f"class {k}" for k in range(n))))
 
 
-def predict_proba(model: nn.Module, x: np.ndarray, mirror: bool = False, batch_size: int = 256,
-                  device: Any = None) -> np.ndarray:
-    """Class probabilities ``[N, C]`` (float32) of ``model`` (run in eval mode) for inputs ``x [N, 4, 3, 28, 28]``.
+def predict_proba(model: nn.Module, x: np.ndarray | torch.Tensor, mirror: bool = False, batch_size: int = 256,
+                  device: Any = None, amp: bool = False) -> np.ndarray:
+    """Class probabilities ``[N, C]`` (float32) of ``model`` (run in eval mode) for inputs ``x [N, 4, 3, 28, 28]``
+    (NumPy or a CPU tensor, any real dtype: uint8 inputs are converted batch by batch).
 
     ``mirror``: average each clip's probabilities with those of its mirror image
     (:func:`causalnet.data.mirror.mirror_clips`), as a model trained with ``train.mirror_tta`` expects.
     ``device``: a ``torch.device`` or a ``--device`` string (``auto|cpu|cuda|cuda:N``, see
     :func:`causalnet.engine.device.resolve_device`); the model is moved there and batches follow it.
-    Default: where the model's parameters already are. The probabilities come back as NumPy.
+    Default: where the model's parameters already are. ``amp``: bfloat16 autocast there (``train.amp``).
+    The probabilities come back as NumPy.
     """
     import numpy as np
     import torch
 
     from causalnet.data.mirror import mirror_clips
+    from causalnet.engine.device import autocast
 
     if device is not None:
         if isinstance(device, str):
@@ -96,17 +100,18 @@ def predict_proba(model: nn.Module, x: np.ndarray, mirror: bool = False, batch_s
         model.to(device)
     else:
         device = next(model.parameters(), torch.empty(0)).device
-    x = np.asarray(x, dtype=np.float32)
+    x = x.numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
     was_training = model.training
     model.eval()
     out = []
     try:
         with torch.inference_mode():
             for start in range(0, len(x), batch_size):
-                batch = x[start: start + batch_size]
+                batch = np.asarray(x[start: start + batch_size], dtype=np.float32)
                 if mirror:
                     batch = np.concatenate([batch, mirror_clips(batch)])
-                logits = model(torch.from_numpy(np.ascontiguousarray(batch)).to(device))
+                with autocast(device, amp):
+                    logits = model(torch.from_numpy(np.ascontiguousarray(batch)).to(device))
                 probs = logits.float().softmax(dim=-1)
                 if mirror:
                     probs = _mean_with_mirror(probs)

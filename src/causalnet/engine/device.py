@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["DEVICE_CHOICES", "check_device", "check_device_syntax", "resolve_device"]
+__all__ = ["DEVICE_CHOICES", "autocast", "check_device", "check_device_syntax", "resolve_device"]
 
 #: What ``--device`` accepts (besides ``cuda:N``).
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
@@ -48,3 +48,12 @@ def check_device(spec: str) -> str:
     """Validate ``spec`` on this machine (before any work) and return it normalised."""
     resolve_device(spec)
     return check_device_syntax(spec)
+
+
+def autocast(device, enabled: bool):
+    """bfloat16 autocast on ``device`` (a ``torch.device``) when ``enabled`` (``train.amp``), else a no-op."""
+    import contextlib
+
+    import torch
+
+    return torch.autocast(device.type, dtype=torch.bfloat16) if enabled else contextlib.nullcontext()

@@ -6,8 +6,9 @@ Protocols, metrics and the predictions file live in :mod:`causalnet.eval`; folds
 
 from causalnet.eval.predictions import metrics_from_rows, read_predictions
 from causalnet.eval.protocols import PROTOCOLS, select_epoch
+from causalnet.inference import predict_proba
 from causalnet.train.config import ExperimentConfig, TrainConfig
-from causalnet.train.loop import fit, predict_proba
+from causalnet.train.loop import fit
 from causalnet.train.loso import LosoRun, fold_seed, train_all
 
 

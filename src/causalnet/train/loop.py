@@ -15,7 +15,6 @@ validation subjects), so any epoch-selection protocol can be applied afterwards 
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 from collections.abc import Callable, Sequence
@@ -25,12 +24,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from causalnet.engine.device import autocast
 from causalnet.models.auxiliary import functional_training_outputs
 from causalnet.train.config import TrainConfig
 
 log = logging.getLogger(__name__)
 
-__all__ = ["autocast", "class_weights", "draw_variants", "fit", "lr_factor", "predict_proba", "random_shift"]
+__all__ = ["class_weights", "draw_variants", "fit", "lr_factor", "random_shift"]
 
 #: Rows per forward pass when predicting (bounds memory for large evaluation sets).
 EVAL_BATCH = 512
@@ -70,30 +70,8 @@ def lr_factor(schedule: str, step: int, total: int) -> float:
     return 1.0
 
 
-def autocast(device: torch.device, enabled: bool):
-    """bfloat16 autocast on ``device`` when ``enabled`` (``train.amp``), else a no-op context."""
-    return torch.autocast(device.type, dtype=torch.bfloat16) if enabled else contextlib.nullcontext()
-
-
 def _loss(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None, cfg: TrainConfig) -> torch.Tensor:
     return F.cross_entropy(logits.float(), y, weight=weight, label_smoothing=cfg.label_smoothing)
-
-
-@torch.no_grad()
-def predict_proba(model: nn.Module, x: torch.Tensor | np.ndarray, batch_size: int = EVAL_BATCH,
-                  amp: bool = False) -> np.ndarray:
-    """Class probabilities ``[N, C]`` (float32, on the CPU) of ``model`` in eval mode, on the model's device."""
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    x = torch.as_tensor(x)
-    out = []
-    for start in range(0, len(x), batch_size):
-        with autocast(device, amp):
-            batch = x[start: start + batch_size].to(device).float()
-            out.append(model(batch).float().softmax(dim=-1).cpu())
-    model.train(was_training)
-    return torch.cat(out).numpy() if out else np.zeros((0, 0), dtype=np.float32)
 
 
 def _variant_table(variants: np.ndarray | None, y: np.ndarray) -> torch.Tensor | None:
