@@ -241,17 +241,7 @@ class LosoRun:
 
         The protocol and the number of runs may change between invocations: folds do not depend on them.
         """
-        record = self.record()
-        path = self.out / "config.json"
-        if path.is_file():
-            old = read_json(path)
-            diff = experiment_difference(old.get("experiment"), record["experiment"])
-            if diff is None and old.get("data") != record["data"]:
-                diff = f"data: stored {old.get('data')!r}, requested {record['data']!r}"
-            if diff:
-                raise ValueError(f"{path}: this run folder holds a different experiment ({diff}); use a new --out "
-                                 "folder (or delete this one)")
-        write_json_atomic(path, record)
+        write_run_config(self.out / "config.json", self.record(), "run folder holds a different experiment")
 
     def train(self, progress: bool = False, workers: int = 1, backend: Backend | None = None,
               device: str = "cpu") -> int:
@@ -293,6 +283,20 @@ class LosoRun:
             self._datasets = {(s, c): d for s, c, d in zip(self.clips.subjects.tolist(), self.clips.clips.tolist(),
                                                            self.clips.datasets.tolist(), strict=True)}
         return fold_rows(self.store.load(key), protocol, key.run, key.subject, self._datasets)
+
+
+def write_run_config(path: Path, record: dict[str, Any], what: str) -> None:
+    """Write a run folder's ``config.json`` (``record`` holds ``experiment`` and ``data``), unless the folder
+    already holds a different one: then a ``ValueError`` "``path``: this ``what`` (the first differing
+    field); use a new --out folder". The protocol is not compared (see :func:`experiment_difference`)."""
+    if path.is_file():
+        old = read_json(path)
+        diff = experiment_difference(old.get("experiment"), record["experiment"])
+        if diff is None and old.get("data") != record["data"]:
+            diff = f"data: stored {old.get('data')!r}, requested {record['data']!r}"
+        if diff:
+            raise ValueError(f"{path}: this {what} ({diff}); use a new --out folder (or delete this one)")
+    write_json_atomic(path, record)
 
 
 def experiment_difference(stored: dict | None, requested: dict) -> str | None:

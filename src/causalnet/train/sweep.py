@@ -43,9 +43,9 @@ from causalnet.data.composite import ClipSet
 from causalnet.engine import Backend, FoldJob, FoldKey, FoldStore, LocalBackend, run_folds
 from causalnet.eval.predictions import metrics_from_rows, write_predictions
 from causalnet.eval.protocols import HONEST_PROTOCOLS, check_protocol
-from causalnet.io import read_json, write_json_atomic, write_text_atomic
+from causalnet.io import write_json_atomic, write_text_atomic
 from causalnet.train.config import ExperimentConfig
-from causalnet.train.loso import LosoRun, adapt_to_subjects, experiment_difference
+from causalnet.train.loso import LosoRun, adapt_to_subjects, write_run_config
 
 __all__ = ["REFERENCE_GRID", "Candidate", "SweepRun", "parse_grid", "reference_grid"]
 
@@ -189,16 +189,8 @@ class SweepRun:
                                for c, g in zip(self.candidates, self.groups, strict=True)], "notes": self.notes}
 
     def write_config(self) -> None:
-        record = self.record()
-        path = self.out / "config.json"
-        if path.is_file():
-            old = read_json(path)
-            diff = experiment_difference(old.get("experiment"), record["experiment"])
-            if diff is None and old.get("data") != record["data"]:
-                diff = f"data: stored {old.get('data')!r}, requested {record['data']!r}"
-            if diff:
-                raise ValueError(f"{path}: this folder holds a different sweep ({diff}); use a new --out folder")
-        write_json_atomic(path, record)
+        """Write config.json, refusing (and naming the field) to mix a different sweep into the folder."""
+        write_run_config(self.out / "config.json", self.record(), "folder holds a different sweep")
 
     def train(self, progress: bool = False, backend: Backend | None = None, device: str = "cpu") -> int:
         self.write_config()
