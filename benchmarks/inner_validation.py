@@ -16,7 +16,8 @@ Usage::
 Each ``--candidate NAME=SETTINGS`` adds ``--set``-style overrides to ``--preset`` (default compact);
 folds are resumable per candidate (``OUT/NAME``). Printed per candidate: mean inner validation UF1
 (over folds and members) at the final epoch and averaged over the last 5 epochs, the mean
-validation loss at the final epoch, and the CPU-normalised wall time of its folds.
+validation loss at the final epoch, the wall time of its folds, and the mean difference to the first
+candidate paired over the folds (± its standard error: the noise that matters when comparing two settings).
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ def main() -> None:
                     help="a named setting: space-separated KEY=VALUE overrides (empty = the preset)")
     ap.add_argument("--folds", type=int, default=16, help="test subjects drawn at random (their folds run)")
     ap.add_argument("--fold-seed", type=int, default=0, help="seed of that draw")
+    ap.add_argument("--stride", type=int, default=1,
+                    help="screening: run every STRIDE-th of the drawn folds (2: 8 of the 16, every dataset kept); "
+                         "a later run with a smaller stride resumes the finished folds")
     ap.add_argument("--seed", type=int, help="base training seed (default: the preset's)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", default="runs/inner")
@@ -49,9 +53,11 @@ def main() -> None:
     clips = load_composite(args.data)
     subjects = clips.subject_list()
     chosen = sorted(np.random.default_rng(args.fold_seed).choice(len(subjects), args.folds, replace=False))
-    subjects = [subjects[i] for i in chosen]
+    subjects = [subjects[i] for i in chosen][:: args.stride]
     print(f"{len(subjects)} folds (test subjects {', '.join(subjects)}); preset {args.preset}")
-    print(f"{'candidate':<16} {'val UF1 final ± se':>18} {'val UF1 last5':>13} {'val NLL final':>13} {'wall':>8}")
+    print(f"{'candidate':<16} {'val UF1 final ± se':>18} {'val UF1 last5':>13} {'val NLL final':>13} {'wall':>8} "
+          f"{'paired diff ± se':>17}")
+    reference = None  # per-fold final-epoch scores of the first candidate
     for spec in args.candidate:
         name, _, settings = spec.partition("=")
         cfg = ExperimentConfig.preset(args.preset).with_overrides(parse_key_values(settings.split()))
@@ -66,9 +72,13 @@ def main() -> None:
         folds = [FoldResult.load(run.fold_path(0, s)) for s in subjects]
         uf1 = np.stack([f.val_uf1 for f in folds])  # [folds, members, epochs]
         nll = np.stack([f.val_nll for f in folds])
-        se = uf1[..., -1].mean(axis=1).std() / np.sqrt(len(folds))  # over folds
+        per_fold = uf1[..., -1].mean(axis=1)
+        se = per_fold.std() / np.sqrt(len(folds))  # over folds
+        reference = per_fold if reference is None else reference
+        diff = per_fold - reference  # paired over the same folds (and members' validation subjects)
         print(f"{name:<16} {uf1[..., -1].mean():>7.4f}±{se:.4f} {uf1[..., -5:].mean():>13.4f} "
-              f"{nll[..., -1].mean():>13.4f} {wall:>7.0f}s", flush=True)
+              f"{nll[..., -1].mean():>13.4f} {wall:>7.0f}s {diff.mean():>+8.4f}±{diff.std() / np.sqrt(len(diff)):.4f}",
+              flush=True)
 
 
 if __name__ == "__main__":

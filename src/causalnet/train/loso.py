@@ -133,6 +133,9 @@ def train_all(clips: ClipSet, cfg: ExperimentConfig, seed: int | None = None, on
     from causalnet.engine import resolve_device
 
     seed = cfg.train.seed if seed is None else seed
+    if cfg.train.input_norm != "none":
+        raise ValueError(f"train.input_norm={cfg.train.input_norm!r} needs the same centring of every input at "
+                         "prediction time, which a deployed model cannot do; train with train.input_norm=none")
     torch.manual_seed(seed)
     model = create_model(cfg.model_name, cfg.model)
     x, y, variants = clips.x, clips.y, None
@@ -194,16 +197,34 @@ class LosoRun:
         return [(k.run, k.subject) for k in self.store.pending(self.keys())]
 
     def inputs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """Input rows, labels and the mirror variant table (None without mirroring), computed once."""
+        """Input rows, labels and the mirror variant table (None without mirroring), computed once.
+
+        With ``train.input_norm = "subject"`` the rows are centred per subject here (transductive,
+        label-free: the same for every fold); ``"dataset"`` centring depends on the fold (:meth:`make_job`).
+        """
         tcfg = self.cfg.train
-        key = (tcfg.mirror, tcfg.mirror_tta)
+        subject_norm = tcfg.input_norm == "subject"
+        key = (tcfg.mirror, tcfg.mirror_tta) + (("subject",) if subject_norm else ())
         if key not in self._inputs_cache:
             if tcfg.mirror or tcfg.mirror_tta:
                 x, y, table = with_mirror_images(self.clips)
             else:
                 x, y, table = self.clips.x, self.clips.y, None
-            self._inputs_cache[key] = (compact_inputs(x), y, table if tcfg.mirror else None)
+            x = self.centred(x, self.clips.subjects) if subject_norm else compact_inputs(x)
+            self._inputs_cache[key] = (x, y, table if tcfg.mirror else None)
         return self._inputs_cache[key]
+
+    def centred(self, x: np.ndarray, keys: np.ndarray, fit: np.ndarray | None = None) -> np.ndarray:
+        """Input rows ``x`` (the clips, then their mirror images if any) centred per group of ``keys``
+        (one entry per clip; a mirror image is in a group of its own), means taken from the clips in
+        ``fit`` (default all) (:func:`causalnet.data.normalise.center_groups`)."""
+        from causalnet.data.normalise import center_groups
+
+        n = len(self.clips)
+        copies = len(x) // n
+        groups = np.char.add(np.tile(np.asarray(keys, dtype=str), copies), np.repeat(
+            np.array([f"#{c}" for c in range(copies)]), n))
+        return center_groups(x, groups, None if fit is None else np.tile(fit, copies))
 
     def make_job(self, key: FoldKey) -> FoldJob:
         """The fold's job: train on every subject but ``key.subject``, members validated on their own
@@ -217,6 +238,8 @@ class LosoRun:
         splits = member_splits(train_subjects, tcfg.members, tcfg.member_validation, seed)
         test_idx = np.flatnonzero(test)
         x, y, variants = self.inputs()
+        if tcfg.input_norm == "dataset":  # means from the training subjects only
+            x = self.centred(x, clips.datasets, ~test)
         eval_sets, train_sets = [], []
         for held_out in splits:
             held = np.isin(clips.subjects, held_out)
