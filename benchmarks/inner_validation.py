@@ -65,7 +65,7 @@ def main() -> None:
             cfg = cfg.with_overrides({"train.seed": args.seed})
         if not cfg.train.member_validation:
             raise SystemExit(f"candidate {name!r}: needs train.member_validation=true")
-        run = LosoRun(Path(args.out) / name, clips, cfg, subjects=subjects)
+        run = LosoRun(Path(args.out) / name, clips, cfg, subjects=subjects, val_probs=True)
         start = time.perf_counter()
         run.train(workers=args.workers)
         wall = time.perf_counter() - start

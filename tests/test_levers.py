@@ -113,3 +113,25 @@ def test_ema_weights_are_evaluated_and_kept():
     assert np.allclose(hist[0], hist[1], atol=1e-6)
     some, _, _ = _train(TrainConfig(epochs=2, lr=1e-2, batch_size=8, ema=0.5))
     assert 1e-6 < _distance(some, plain)
+
+
+def test_fold_results_can_keep_the_members_validation_predictions(fake_composite, tmp_path):
+    from causalnet.engine import FoldResult
+
+    clips = load_composite(fake_composite)
+    cfg = ExperimentConfig.preset("compact").with_overrides(
+        {"model.dim": "8", "model.head_hidden": "16", "train.epochs": "2", "train.members": "2"})
+    run = LosoRun(tmp_path / "r", clips, cfg, subjects=["sub01"], val_probs=True)
+    run.train()
+    fold = FoldResult.load(run.fold_path(0, "sub01"))
+    assert fold.val_probs.shape[:2] == (2, 2) and fold.val_rows.shape == (2, fold.val_probs.shape[2])
+    held = [set(clips.subjects[r[r >= 0]]) for r in fold.val_rows]
+    assert not held[0] & held[1] and "sub01" not in held[0] | held[1]  # disjoint training subjects
+    for k in range(2):  # the stored predictions are the ones the validation scores were computed from
+        valid = fold.val_rows[k] >= 0
+        from causalnet.eval.protocols import validation_scores
+        uf1, _ = validation_scores(fold.val_probs[k][:, valid], clips.y[fold.val_rows[k][valid]])
+        assert np.allclose(uf1, fold.val_uf1[k])
+    plain = LosoRun(tmp_path / "p", clips, cfg, subjects=["sub01"])
+    plain.train()
+    assert FoldResult.load(plain.fold_path(0, "sub01")).val_probs is None

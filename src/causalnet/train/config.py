@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 from causalnet.checks import Check, at_least, between, one_of, positive
 from causalnet.config import PresetMixin, split_scopes
 from causalnet.data.normalise import INPUT_NORMS
+from causalnet.train.stacking import STACKS
 from causalnet.eval.protocols import PROTOCOLS
 from causalnet.models.registry import get_entry, make_config
 
@@ -53,6 +54,9 @@ class TrainConfig(PresetMixin):
             and step (each batch mixed with a shuffled copy of itself, the loss mixed alike); 0 = off.
         ema: decay per step of an exponential moving average of the weights; the average is what
             is evaluated after every epoch and what the members end with. 0 = off (plain weights).
+        stack: ``"none"``, or ``"linear"``: every member's predictions are mixed with those of a logistic
+            regression on the flow pixels, with a weight fitted on the members' validation subjects
+            (:mod:`causalnet.train.stacking`; needs ``member_validation``).
     """
 
     epochs: int = 200
@@ -72,6 +76,7 @@ class TrainConfig(PresetMixin):
     input_norm: str = "none"
     mixup: float = 0.0
     ema: float = 0.0
+    stack: str = "none"
 
     #: allowed ranges, checked on construction (also of --set values) before the rules below
     FIELD_CHECKS: ClassVar[dict[str, Check]] = {
@@ -79,7 +84,7 @@ class TrainConfig(PresetMixin):
         "batch_size": between(1, 1_000_000), "seed": between(0, 2**32 - 1), "class_weights": one_of("none", "balanced"),
         "label_smoothing": between(0, 1, hi_open=True), "members": between(1, 64), "shift": between(0, 27),
         "schedule": one_of(*SCHEDULES), "input_norm": one_of(*INPUT_NORMS), "mixup": between(0, 100),
-        "ema": between(0, 1, hi_open=True),
+        "ema": between(0, 1, hi_open=True), "stack": one_of(*STACKS),
     }
 
     #: renamed fields: old name -> new name (stored configs written with the old name still load)

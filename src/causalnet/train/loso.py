@@ -158,16 +158,20 @@ class LosoRun:
         subjects: the test subjects (default: all).
         checkpoints: also store each fold's final weights (member 0).
         features: also store each fold's pre-head features of its test clips (member 0, final epoch).
+        val_probs: also store each member's per-epoch predictions of its validation clips
+            (``FoldResult.val_probs``; what inner validation of post-hoc methods such as stacking needs).
     """
 
     def __init__(self, out_dir: str | Path, clips: ClipSet, cfg: ExperimentConfig, runs: int = 1,
-                 subjects: list[str] | None = None, checkpoints: bool = False, features: bool = False) -> None:
+                 subjects: list[str] | None = None, checkpoints: bool = False, features: bool = False,
+                 val_probs: bool = False) -> None:
         if runs < 1:
             raise ValueError(f"runs must be >= 1, got {runs}")
         self.out = Path(out_dir)
         known = clips.subject_list()
         self.cfg, self.notes = adapt_to_subjects(cfg, len(known), str(clips.root))
         self.clips, self.runs, self.checkpoints, self.features = clips, runs, checkpoints, features
+        self.val_probs = val_probs
         unknown = [s for s in subjects or [] if s not in known]
         if unknown:
             raise ValueError(f"{clips.root}: subject(s) {unknown} have no clips")
@@ -249,7 +253,7 @@ class LosoRun:
         return FoldJob(key=key, model_name=self.cfg.model_name, model_config=self.cfg.model, train=tcfg, seed=seed,
                        x=x, y=y, train_sets=train_sets, eval_sets=eval_sets, n_test=len(test_idx),
                        test_clips=clips.clips[test_idx], num_classes=clips.num_classes, variants=variants,
-                       features=self.features, checkpoint=self.checkpoints,
+                       features=self.features, val_probs=self.val_probs, checkpoint=self.checkpoints,
                        checkpoint_extra={"test_subject": key.subject, "run": key.run})
 
     # -- running ---------------------------------------------------------------------------------
