@@ -1,6 +1,7 @@
 """Accuracy levers of issue 16 (switchable, off by default): input centring, mixup, weight averaging."""
 
 import copy
+import dataclasses
 
 import numpy as np
 import pytest
@@ -135,3 +136,71 @@ def test_fold_results_can_keep_the_members_validation_predictions(fake_composite
     plain = LosoRun(tmp_path / "p", clips, cfg, subjects=["sub01"])
     plain.train()
     assert FoldResult.load(plain.fold_path(0, "sub01")).val_probs is None
+
+
+def test_stacking_weight_and_cross_fitting():
+    from causalnet.train.stacking import choose_weight, linear_features, stack_fold
+
+    labels = np.array([0, 1, 2, 0])
+    sure = np.eye(3)[labels] * 0.9 + 0.1 / 3
+    flat = np.full((4, 3), 1 / 3)
+    assert choose_weight(sure, flat, labels) == 1.0 and choose_weight(flat, sure, labels) == 0.0
+    assert linear_features(np.zeros((2, 4, 3, 28, 28))).shape == (2, 3 * 14 * 14)
+    # a fold whose class shows in the linear model's pixels but whose deep predictions are uninformative
+    rng = np.random.default_rng(0)
+    y = np.tile([0, 1, 2], 20)
+    x = rng.random((60, 4, 3, 28, 28)).astype(np.float32) * 60
+    x[np.arange(60), 0, y] += 150
+    test, val = np.arange(3), [np.arange(3, 30), np.arange(30, 60)]
+    train_sets = [np.arange(30, 60), np.arange(3, 30)]
+    eval_sets = [np.concatenate([test, v]) for v in val]
+    history = [np.full((2, len(e), 3), 1 / 3, np.float32) for e in eval_sets]
+    stacked, facts = stack_fold(history, x, y, train_sets, eval_sets, 3, 3)
+    assert facts["weight"] < 0.5 and len(facts["val_weights"]) == 2
+    for k, h in enumerate(stacked):
+        assert h.shape == history[k].shape and np.allclose(h.sum(-1), 1, atol=1e-5)
+        assert (h[-1, 3:].argmax(-1) == y[val[k]]).mean() > 0.9  # the linear model's knowledge came through
+    # without validation rows nothing is stacked
+    same, facts = stack_fold([h[:, :3] for h in history], x, y, train_sets, [test, test], 3, 3)
+    assert facts["weight"] == 1.0 and same[0] is history[0] or np.array_equal(same[0], history[0][:, :3])
+
+
+def test_stacked_runs_store_stacked_predictions(fake_composite, tmp_path):
+    from causalnet.engine import FoldResult
+
+    clips = load_composite(fake_composite)
+    cfg = ExperimentConfig.preset("compact").with_overrides(
+        {"model.dim": "8", "model.head_hidden": "16", "train.epochs": "2", "train.members": "2"})
+    plain = LosoRun(tmp_path / "p", clips, cfg, subjects=["sub01"])
+    stacked = LosoRun(tmp_path / "s", clips, cfg.with_overrides({"train.stack": "linear"}), subjects=["sub01"])
+    plain.train()
+    stacked.train()
+    a, b = (FoldResult.load(r.fold_path(0, "sub01")) for r in (plain, stacked))
+    assert a.probs.shape == b.probs.shape and not np.allclose(a.probs, b.probs)
+    from causalnet.train import train_all
+    with pytest.raises(ValueError, match="train.stack"):
+        train_all(clips, cfg.with_overrides({"train.stack": "linear"}))
+
+
+def test_members_start_from_a_pretrained_checkpoint(fake_composite, tmp_path):
+    from causalnet.engine import FoldJob, FoldKey
+    from causalnet.engine.fold import run_fold
+    from causalnet.models import save_checkpoint
+
+    torch.manual_seed(5)
+    pretrained = CausalNet(TINY)
+    path = tmp_path / "pre.safetensors"
+    save_checkpoint(path, pretrained)
+    x, y = _data(12)
+    cfg = TrainConfig(epochs=1, lr=1e-9, batch_size=64, members=2, init=str(path))
+    job = FoldJob(FoldKey("", 0, "t"), "causalnet", TINY, cfg, 0, x, y, [np.arange(4, 12)] * 2,
+                  [np.arange(4)] * 2, 4, np.array(["a", "b", "c", "d"]), 3, checkpoint=True)
+    out = run_fold(job)
+    # a tiny learning rate: the members end where the checkpoint started, whatever the seed
+    from safetensors.torch import load as load_bytes
+    state = load_bytes(out.checkpoint)
+    assert all(torch.allclose(state[k], v, atol=1e-5) for k, v in pretrained.state_dict().items())
+    other = dataclasses.replace(TINY, head_hidden=8)
+    with pytest.raises(ValueError, match="head_hidden"):
+        run_fold(FoldJob(FoldKey("", 0, "t"), "causalnet", other, cfg, 0, x, y, [np.arange(4, 12)] * 2,
+                         [np.arange(4)] * 2, 4, np.array(["a", "b", "c", "d"]), 3))

@@ -213,6 +213,10 @@ def run_fold(job: FoldJob, on_epoch: Callable[[int], None] | None = None) -> Fol
     for k in range(len(job.train_sets)):
         torch.manual_seed(job.seed + k)
         models.append(create_model(job.model_name, job.model_config))
+    if getattr(job.train, "init", ""):  # fine-tuning a pretrained checkpoint
+        from causalnet.train.pretrain import init_members
+
+        init_members(models, job.train.init, job.model_name, job.model_config)
     history = fit(models, job.x, job.y, job.train_sets, job.train, seed=job.seed, num_classes=job.num_classes,
                   eval_sets=job.eval_sets, device=device, on_epoch=on_epoch, variants=job.variants)
     if getattr(job.train, "stack", "none") == "linear":  # mixed with a linear model fitted on training subjects

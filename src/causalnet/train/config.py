@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from causalnet.checks import Check, at_least, between, one_of, positive
+from causalnet.checks import ANY, Check, at_least, between, one_of, positive
 from causalnet.config import PresetMixin, split_scopes
 from causalnet.data.normalise import INPUT_NORMS
 from causalnet.train.stacking import STACKS
@@ -57,6 +57,9 @@ class TrainConfig(PresetMixin):
         stack: ``"none"``, or ``"linear"``: every member's predictions are mixed with those of a logistic
             regression on the flow pixels, with a weight fitted on the members' validation subjects
             (:mod:`causalnet.train.stacking`; needs ``member_validation``).
+        init: path of a checkpoint (``causalnet train --save-model``, same model and config) whose weights
+            initialise every member before training (fine-tuning a pretrained model,
+            :mod:`causalnet.train.pretrain`); empty = random initialisation.
     """
 
     epochs: int = 200
@@ -77,6 +80,7 @@ class TrainConfig(PresetMixin):
     mixup: float = 0.0
     ema: float = 0.0
     stack: str = "none"
+    init: str = ""
 
     #: allowed ranges, checked on construction (also of --set values) before the rules below
     FIELD_CHECKS: ClassVar[dict[str, Check]] = {
@@ -84,7 +88,7 @@ class TrainConfig(PresetMixin):
         "batch_size": between(1, 1_000_000), "seed": between(0, 2**32 - 1), "class_weights": one_of("none", "balanced"),
         "label_smoothing": between(0, 1, hi_open=True), "members": between(1, 64), "shift": between(0, 27),
         "schedule": one_of(*SCHEDULES), "input_norm": one_of(*INPUT_NORMS), "mixup": between(0, 100),
-        "ema": between(0, 1, hi_open=True), "stack": one_of(*STACKS),
+        "ema": between(0, 1, hi_open=True), "stack": one_of(*STACKS), "init": ANY,
     }
 
     #: renamed fields: old name -> new name (stored configs written with the old name still load)

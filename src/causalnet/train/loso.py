@@ -136,8 +136,15 @@ def train_all(clips: ClipSet, cfg: ExperimentConfig, seed: int | None = None, on
     if cfg.train.input_norm != "none":
         raise ValueError(f"train.input_norm={cfg.train.input_norm!r} needs the same centring of every input at "
                          "prediction time, which a deployed model cannot do; train with train.input_norm=none")
+    if cfg.train.stack != "none":
+        raise ValueError(f"train.stack={cfg.train.stack!r}: a saved model holds the network only; "
+                         "train with train.stack=none")
     torch.manual_seed(seed)
     model = create_model(cfg.model_name, cfg.model)
+    if cfg.train.init:
+        from causalnet.train.pretrain import init_members
+
+        init_members([model], cfg.train.init, cfg.model_name, cfg.model)
     x, y, variants = clips.x, clips.y, None
     if cfg.train.mirror:
         x, y, variants = with_mirror_images(clips)
