@@ -42,6 +42,9 @@ def main() -> None:
                     help="a named setting: space-separated KEY=VALUE overrides (empty = the preset)")
     ap.add_argument("--folds", type=int, default=16, help="test subjects drawn at random (their folds run)")
     ap.add_argument("--fold-seed", type=int, default=0, help="seed of that draw")
+    ap.add_argument("--stride", type=int, default=1,
+                    help="screening: run every STRIDE-th of the drawn folds (2: 8 of the 16, every dataset kept); "
+                         "a later run with a smaller stride resumes the finished folds")
     ap.add_argument("--seed", type=int, help="base training seed (default: the preset's)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", default="runs/inner")
@@ -52,7 +55,7 @@ def main() -> None:
     clips = load_composite(args.data)
     subjects = clips.subject_list()
     chosen = sorted(np.random.default_rng(args.fold_seed).choice(len(subjects), args.folds, replace=False))
-    subjects = [subjects[i] for i in chosen]
+    subjects = [subjects[i] for i in chosen][:: args.stride]
     print(f"{len(subjects)} folds (test subjects {', '.join(subjects)}); preset {args.preset}")
     print(f"{'candidate':<16} {'val UF1 final ± se':>18} {'val UF1 last5':>13} {'val NLL final':>13} {'wall':>8}")
     final: dict[str, np.ndarray] = {}  # candidate -> per-fold mean (over members) val UF1 at the final epoch
@@ -63,7 +66,7 @@ def main() -> None:
             cfg = cfg.with_overrides({"train.seed": args.seed})
         if not cfg.train.member_validation:
             raise SystemExit(f"candidate {name!r}: needs train.member_validation=true")
-        run = LosoRun(Path(args.out) / name, clips, cfg, subjects=subjects)
+        run = LosoRun(Path(args.out) / name, clips, cfg, subjects=subjects, val_probs=True)
         start = time.perf_counter()
         run.train(workers=args.workers)
         wall = time.perf_counter() - start

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 #: Arrays every fold file holds (see :class:`FoldResult`).
 RESULT_KEYS = ("probs", "clips", "labels", "val_uf1", "val_nll")
 #: Optional arrays; every other array in a fold file is an experiment's extra (see ``FoldResult.extras``).
-OPTIONAL_KEYS = ("features",)
+OPTIONAL_KEYS = ("features", "val_probs", "val_rows")
 
 
 @dataclass(frozen=True, order=True)
@@ -55,6 +55,10 @@ class FoldResult:
         val_uf1, val_nll: per member and epoch, UF1 and mean negative log-likelihood on the member's
             validation subjects (training subjects held out); NaN without member validation.
         features: optional pre-head features ``[n_test, F]`` of member 0 at the final epoch.
+        val_probs, val_rows: optional validation predictions ``[members, epochs, V, C]`` of each member on its
+            own validation rows ``[members, V]`` (row indexes into the job's inputs; members with fewer
+            rows are padded with NaN probabilities and row -1): what post-hoc methods fitted on training
+            subjects (e.g. stacking) learn from.
         extras: experiment-specific arrays with one entry per test row (e.g. the robustness
             experiment's test condition and ensemble index of each row).
     """
@@ -66,6 +70,8 @@ class FoldResult:
     val_nll: np.ndarray
     features: np.ndarray | None = None
     extras: dict[str, np.ndarray] = field(default_factory=dict)
+    val_probs: np.ndarray | None = None
+    val_rows: np.ndarray | None = None
 
     def check(self) -> None:
         """Raise ``ValueError`` unless the arrays are mutually consistent (a fold file's integrity check)."""
@@ -78,6 +84,13 @@ class FoldResult:
             raise ValueError("non-finite probabilities")
         if self.features is not None and len(self.features) != n:
             raise ValueError(f"{len(self.features)} feature rows for {n} test rows")
+        if (self.val_probs is None) != (self.val_rows is None):
+            raise ValueError("val_probs and val_rows come together")
+        if self.val_probs is not None and (self.val_probs.shape[:2] != (m, e) or self.val_rows.ndim != 2
+                                           or self.val_probs.shape[2] != self.val_rows.shape[1]
+                                           or self.val_rows.shape[0] != m):
+            raise ValueError(f"validation predictions {self.val_probs.shape} / rows {self.val_rows.shape} do not "
+                             f"match {m} members x {e} epochs")
         for name, arr in self.extras.items():
             if name in RESULT_KEYS or name in OPTIONAL_KEYS:
                 raise ValueError(f"extra array name {name!r} is reserved")
@@ -91,6 +104,8 @@ class FoldResult:
                   "val_uf1": self.val_uf1, "val_nll": self.val_nll}
         if self.features is not None:
             arrays["features"] = self.features
+        if self.val_probs is not None:
+            arrays |= {"val_probs": self.val_probs, "val_rows": self.val_rows}
         arrays |= self.extras
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
@@ -102,7 +117,8 @@ class FoldResult:
         try:
             with np.load(path, allow_pickle=False) as z:
                 names = set(z.files)
-                result = cls(*(z[k] for k in RESULT_KEYS), features=z["features"] if "features" in names else None,
+                optional = {k: z[k] if k in names else None for k in OPTIONAL_KEYS}
+                result = cls(*(z[k] for k in RESULT_KEYS), **optional,
                              extras={k: z[k] for k in sorted(names - {*RESULT_KEYS, *OPTIONAL_KEYS})})
             result.check()
         except FileNotFoundError:
@@ -130,6 +146,7 @@ class FoldJob:
         extras: per-test-row arrays copied into the result.
         num_classes: output classes.
         features: also return member 0's pre-head features of the test rows (final epoch).
+        val_probs: also return each member's per-epoch validation predictions (``FoldResult.val_probs``).
         checkpoint: also return member 0's final weights as checkpoint bytes.
         checkpoint_extra: facts stored in that checkpoint's metadata.
         device: ``auto|cpu|cuda|cuda:N``, resolved where the job runs.
@@ -151,6 +168,7 @@ class FoldJob:
     variants: np.ndarray | None = None
     extras: dict[str, np.ndarray] = field(default_factory=dict)
     features: bool = False
+    val_probs: bool = False
     checkpoint: bool = False
     checkpoint_extra: dict[str, Any] = field(default_factory=dict)
     device: str = "cpu"
@@ -195,8 +213,17 @@ def run_fold(job: FoldJob, on_epoch: Callable[[int], None] | None = None) -> Fol
     for k in range(len(job.train_sets)):
         torch.manual_seed(job.seed + k)
         models.append(create_model(job.model_name, job.model_config))
+    if getattr(job.train, "init", ""):  # fine-tuning a pretrained checkpoint
+        from causalnet.train.pretrain import init_members
+
+        init_members(models, job.train.init, job.model_name, job.model_config)
     history = fit(models, job.x, job.y, job.train_sets, job.train, seed=job.seed, num_classes=job.num_classes,
                   eval_sets=job.eval_sets, device=device, on_epoch=on_epoch, variants=job.variants)
+    if getattr(job.train, "stack", "none") == "linear":  # mixed with a linear model fitted on training subjects
+        from causalnet.train.stacking import stack_fold
+
+        history, _ = stack_fold(history, job.x, job.y, job.train_sets, job.eval_sets, job.n_test, job.num_classes,
+                                job.variants, seed=job.seed)
     members, epochs, n = len(models), job.epochs, job.n_test
     probs = np.zeros((members, epochs, n, job.num_classes), np.float32)
     val_uf1 = np.full((members, epochs), np.nan, np.float32)
@@ -210,6 +237,8 @@ def run_fold(job: FoldJob, on_epoch: Callable[[int], None] | None = None) -> Fol
     features = _features(models[0], job.x[test_rows], device) if job.features else None
     result = FoldResult(probs, np.asarray(job.test_clips, dtype=str), job.y[test_rows], val_uf1, val_nll,
                         features, dict(job.extras))
+    if job.val_probs:
+        result.val_probs, result.val_rows = _validation_predictions(history, job.eval_sets, n)
     blob = None
     if job.checkpoint:
         from causalnet.models.checkpoint import checkpoint_bytes
@@ -217,6 +246,20 @@ def run_fold(job: FoldJob, on_epoch: Callable[[int], None] | None = None) -> Fol
         blob = checkpoint_bytes(models[0], extra={"seed": job.seed, "member": 0, **job.checkpoint_extra})
     return FoldOutcome(job.key, result, blob, time.perf_counter() - start, str(device),
                        f"{socket.gethostname()}:{os.getpid()}")
+
+
+def _validation_predictions(history: list[np.ndarray], eval_sets: list[np.ndarray],
+                            n_test: int) -> tuple[np.ndarray, np.ndarray]:
+    """Members' validation predictions ``[members, epochs, V, C]`` (NaN-padded) and rows ``[members, V]`` (-1)."""
+    sizes = [len(rows) - n_test for rows in eval_sets]
+    width = max(sizes)
+    members, epochs, classes = len(history), history[0].shape[0], history[0].shape[2]
+    probs = np.full((members, epochs, width, classes), np.nan, np.float32)
+    rows = np.full((members, width), -1, np.int64)
+    for k, (hist, size) in enumerate(zip(history, sizes, strict=True)):
+        probs[k, :, :size] = hist[:, n_test:]
+        rows[k, :size] = _test_rows(eval_sets[k][n_test:], size)
+    return probs, rows
 
 
 @torch.no_grad()

@@ -7,10 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from causalnet.checks import Check, at_least, between, one_of, positive
+from causalnet.checks import ANY, Check, at_least, between, one_of, positive
 from causalnet.config import PresetMixin, split_scopes
+from causalnet.data.normalise import INPUT_NORMS
 from causalnet.eval.protocols import PROTOCOLS
 from causalnet.models.registry import get_entry, make_config
+from causalnet.train.stacking import STACKS
 
 SCHEDULES = ("constant", "cosine")
 
@@ -44,6 +46,20 @@ class TrainConfig(PresetMixin):
             ``lr`` to 0 by the last step, so the final epoch — the ``fixed`` protocol's — is a settled one).
         mirror_tta: test-time averaging: predictions (test and validation) are the mean of the
             probabilities of each clip and its mirror image.
+        input_norm: group-wise input centring (:mod:`causalnet.data.normalise`): ``"none"``;
+            ``"subject"`` removes each subject's mean input using all its clips, the test subject's
+            unlabelled clips included (**transductive**); ``"dataset"`` removes each source dataset's
+            mean input computed on the training subjects only.
+        mixup: mixup augmentation with mixing weights drawn from Beta(``mixup``, ``mixup``) per member
+            and step (each batch mixed with a shuffled copy of itself, the loss mixed alike); 0 = off.
+        ema: decay per step of an exponential moving average of the weights; the average is what
+            is evaluated after every epoch and what the members end with. 0 = off (plain weights).
+        stack: ``"none"``, or ``"linear"``: every member's predictions are mixed with those of a logistic
+            regression on the flow pixels, with a weight fitted on the members' validation subjects
+            (:mod:`causalnet.train.stacking`; needs ``member_validation``).
+        init: path of a checkpoint (``causalnet train --save-model``, same model and config) whose weights
+            initialise every member before training (fine-tuning a pretrained model,
+            :mod:`causalnet.train.pretrain`); empty = random initialisation.
     """
 
     epochs: int = 200
@@ -60,13 +76,19 @@ class TrainConfig(PresetMixin):
     mirror: bool = False
     mirror_tta: bool = False
     schedule: str = "constant"
+    input_norm: str = "none"
+    mixup: float = 0.0
+    ema: float = 0.0
+    stack: str = "none"
+    init: str = ""
 
     #: allowed ranges, checked on construction (also of --set values) before the rules below
     FIELD_CHECKS: ClassVar[dict[str, Check]] = {
         "epochs": between(1, 100_000), "lr": positive(), "weight_decay": at_least(0),
         "batch_size": between(1, 1_000_000), "seed": between(0, 2**32 - 1), "class_weights": one_of("none", "balanced"),
         "label_smoothing": between(0, 1, hi_open=True), "members": between(1, 64), "shift": between(0, 27),
-        "schedule": one_of(*SCHEDULES),
+        "schedule": one_of(*SCHEDULES), "input_norm": one_of(*INPUT_NORMS), "mixup": between(0, 100),
+        "ema": between(0, 1, hi_open=True), "stack": one_of(*STACKS), "init": ANY,
     }
 
     #: renamed fields: old name -> new name (stored configs written with the old name still load)

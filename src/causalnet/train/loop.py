@@ -30,7 +30,7 @@ from causalnet.train.config import TrainConfig
 
 log = logging.getLogger(__name__)
 
-__all__ = ["class_weights", "draw_variants", "fit", "lr_factor", "random_shift"]
+__all__ = ["class_weights", "draw_variants", "fit", "lr_factor", "mixup_batch", "random_shift"]
 
 #: Rows per forward pass when predicting (bounds memory for large evaluation sets).
 EVAL_BATCH = 512
@@ -70,8 +70,33 @@ def lr_factor(schedule: str, step: int, total: int) -> float:
     return 1.0
 
 
-def _loss(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None, cfg: TrainConfig) -> torch.Tensor:
-    return F.cross_entropy(logits.float(), y, weight=weight, label_smoothing=cfg.label_smoothing)
+def _loss(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None, cfg: TrainConfig,
+          mix: tuple[float, torch.Tensor] | None = None) -> torch.Tensor:
+    """Cross-entropy of ``logits [B, C]``; with ``mix = (lam, partner)`` the mixup loss
+    ``lam * CE(y) + (1 - lam) * CE(y[partner])``."""
+    loss = F.cross_entropy(logits.float(), y, weight=weight, label_smoothing=cfg.label_smoothing)
+    if mix is None:
+        return loss
+    lam, partner = mix
+    other = F.cross_entropy(logits.float(), y[partner], weight=weight, label_smoothing=cfg.label_smoothing)
+    return lam * loss + (1.0 - lam) * other
+
+
+def mixup_batch(xb: torch.Tensor, alpha: float, gen: torch.Generator,
+                rng: np.random.Generator) -> tuple[torch.Tensor, list[tuple[float, torch.Tensor]]]:
+    """Mixup of member batches ``xb [M, B, ...]``: each member's batch is mixed with a shuffled copy of
+    itself, ``lam * x + (1 - lam) * x[partner]`` with ``lam ~ Beta(alpha, alpha)`` per member.
+
+    Returns the mixed batches and, per member, ``(lam, partner)`` for :func:`_loss`. The partners are
+    drawn from ``gen`` (CPU), the weights from ``rng``.
+    """
+    mixes, out = [], torch.empty_like(xb)
+    for k in range(xb.shape[0]):
+        lam = float(rng.beta(alpha, alpha))
+        partner = torch.randperm(xb.shape[1], generator=gen).to(xb.device)
+        out[k] = lam * xb[k] + (1.0 - lam) * xb[k, partner]
+        mixes.append((lam, partner))
+    return out, mixes
 
 
 def _variant_table(variants: np.ndarray | None, y: np.ndarray) -> torch.Tensor | None:
@@ -141,7 +166,8 @@ def fit(models: list[nn.Module], x: np.ndarray, y: np.ndarray, train_sets: Seque
         x: inputs ``[N, ...]`` (float32, or uint8 0–255 values: converted to float32 on the device);
             y: int64 labels ``[N]``.
         train_sets: per member, indexes into ``x`` to train on.
-        cfg: epochs, learning rate and schedule, batch size, class weighting, shifts, ``amp``.
+        cfg: epochs, learning rate and schedule, batch size, class weighting, shifts, ``amp``, mixup and
+            a weight average (``ema``).
         seed: seeds the batch order, the shifts and the variant draws (a CPU generator, so the draws
             do not depend on the device).
         eval_sets: per member, rows to predict after every epoch: ``[n]``, or ``[n, A]`` to average
@@ -190,6 +216,10 @@ def fit(models: list[nn.Module], x: np.ndarray, y: np.ndarray, train_sets: Seque
     table = _variant_table(variants, y)
     total = cfg.epochs * steps
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(cfg.schedule, step, total))
+    mix_rng = np.random.default_rng(seed) if cfg.mixup > 0 else None
+    # with train.ema, an exponential moving average of the weights is evaluated and kept
+    ema = {k: v.detach().clone() for k, v in params.items()} if cfg.ema > 0 else None
+    evaluated = ema if ema is not None else params
 
     def call(p, b, inputs):
         return functional_call(base, (p, b), (inputs,))
@@ -214,19 +244,25 @@ def fit(models: list[nn.Module], x: np.ndarray, y: np.ndarray, train_sets: Seque
             idx = torch.stack([o[step * batch: (step + 1) * batch] for o in orders])  # [M, B]
             rows = draw_variants(idx, table, gen)
             xb = random_shift(xt[rows.flatten().to(device)], cfg.shift, gen).unflatten(0, idx.shape)
+            mixes = [None] * m_count
+            if mix_rng is not None:
+                xb, mixes = mixup_batch(xb, cfg.mixup, gen, mix_rng)
             yb = yt[idx.to(device)]
             with autocast(device, cfg.amp):
                 logits, aux = train_fn(params, buffers, xb, yb)
-            loss = sum(_loss(logits[k], yb[k], weights[k], cfg) + aux[k].float() for k in range(m_count))
+            loss = sum(_loss(logits[k], yb[k], weights[k], cfg, mixes[k]) + aux[k].float() for k in range(m_count))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
+            if ema is not None:
+                with torch.no_grad():
+                    torch._foreach_lerp_(list(ema.values()), list(params.values()), 1.0 - cfg.ema)
         base.eval()
         with torch.no_grad(), autocast(device, cfg.amp):
             for start in range(0, ex_index.shape[1], EVAL_BATCH):
                 part = ex_index[:, start: start + EVAL_BATCH]
-                probs = eval_fn(params, buffers, xt[part.to(device)]).float().softmax(dim=-1)
+                probs = eval_fn(evaluated, buffers, xt[part.to(device)]).float().softmax(dim=-1)
                 history[:, epoch, start: start + part.shape[1]] = probs.cpu().numpy()
         log.debug("epoch %d loss %.4f", epoch, loss.item())
         if on_epoch is not None:
@@ -236,7 +272,7 @@ def fit(models: list[nn.Module], x: np.ndarray, y: np.ndarray, train_sets: Seque
             for mod, name, buf in own_buffers[k]:
                 mod._buffers[name] = buf
             for name, p in model.named_parameters():
-                p.copy_(params[name][k])
+                p.copy_(evaluated[name][k])
             for name, b in model.named_buffers():  # trained buffers, e.g. batch-norm statistics
                 b.copy_(buffers[name][k])
             model.cpu()

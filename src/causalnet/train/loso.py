@@ -132,8 +132,18 @@ def train_all(clips: ClipSet, cfg: ExperimentConfig, seed: int | None = None, on
     from causalnet.engine import resolve_device
 
     seed = cfg.train.seed if seed is None else seed
+    if cfg.train.input_norm != "none":
+        raise ValueError(f"train.input_norm={cfg.train.input_norm!r} needs the same centring of every input at "
+                         "prediction time, which a deployed model cannot do; train with train.input_norm=none")
+    if cfg.train.stack != "none":
+        raise ValueError(f"train.stack={cfg.train.stack!r}: a saved model holds the network only; "
+                         "train with train.stack=none")
     torch.manual_seed(seed)
     model = create_model(cfg.model_name, cfg.model)
+    if cfg.train.init:
+        from causalnet.train.pretrain import init_members
+
+        init_members([model], cfg.train.init, cfg.model_name, cfg.model)
     x, y, variants = clips.x, clips.y, None
     if cfg.train.mirror:
         x, y, variants = with_mirror_images(clips)
@@ -154,16 +164,20 @@ class LosoRun:
         subjects: the test subjects (default: all).
         checkpoints: also store each fold's final weights (member 0).
         features: also store each fold's pre-head features of its test clips (member 0, final epoch).
+        val_probs: also store each member's per-epoch predictions of its validation clips
+            (``FoldResult.val_probs``; what inner validation of post-hoc methods such as stacking needs).
     """
 
     def __init__(self, out_dir: str | Path, clips: ClipSet, cfg: ExperimentConfig, runs: int = 1,
-                 subjects: list[str] | None = None, checkpoints: bool = False, features: bool = False) -> None:
+                 subjects: list[str] | None = None, checkpoints: bool = False, features: bool = False,
+                 val_probs: bool = False) -> None:
         if runs < 1:
             raise ValueError(f"runs must be >= 1, got {runs}")
         self.out = Path(out_dir)
         known = clips.subject_list()
         self.cfg, self.notes = adapt_to_subjects(cfg, len(known), str(clips.root))
         self.clips, self.runs, self.checkpoints, self.features = clips, runs, checkpoints, features
+        self.val_probs = val_probs
         unknown = [s for s in subjects or [] if s not in known]
         if unknown:
             raise ValueError(f"{clips.root}: subject(s) {unknown} have no clips")
@@ -193,16 +207,34 @@ class LosoRun:
         return [(k.run, k.subject) for k in self.store.pending(self.keys())]
 
     def inputs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """Input rows, labels and the mirror variant table (None without mirroring), computed once."""
+        """Input rows, labels and the mirror variant table (None without mirroring), computed once.
+
+        With ``train.input_norm = "subject"`` the rows are centred per subject here (transductive,
+        label-free: the same for every fold); ``"dataset"`` centring depends on the fold (:meth:`make_job`).
+        """
         tcfg = self.cfg.train
-        key = (tcfg.mirror, tcfg.mirror_tta)
+        subject_norm = tcfg.input_norm == "subject"
+        key = (tcfg.mirror, tcfg.mirror_tta) + (("subject",) if subject_norm else ())
         if key not in self._inputs_cache:
             if tcfg.mirror or tcfg.mirror_tta:
                 x, y, table = with_mirror_images(self.clips)
             else:
                 x, y, table = self.clips.x, self.clips.y, None
-            self._inputs_cache[key] = (compact_inputs(x), y, table if tcfg.mirror else None)
+            x = self.centred(x, self.clips.subjects) if subject_norm else compact_inputs(x)
+            self._inputs_cache[key] = (x, y, table if tcfg.mirror else None)
         return self._inputs_cache[key]
+
+    def centred(self, x: np.ndarray, keys: np.ndarray, fit: np.ndarray | None = None) -> np.ndarray:
+        """Input rows ``x`` (the clips, then their mirror images if any) centred per group of ``keys``
+        (one entry per clip; a mirror image is in a group of its own), means taken from the clips in
+        ``fit`` (default all) (:func:`causalnet.data.normalise.center_groups`)."""
+        from causalnet.data.normalise import center_groups
+
+        n = len(self.clips)
+        copies = len(x) // n
+        groups = np.char.add(np.tile(np.asarray(keys, dtype=str), copies), np.repeat(
+            np.array([f"#{c}" for c in range(copies)]), n))
+        return center_groups(x, groups, None if fit is None else np.tile(fit, copies))
 
     def make_job(self, key: FoldKey) -> FoldJob:
         """The fold's job: train on every subject but ``key.subject``, members validated on their own
@@ -216,6 +248,8 @@ class LosoRun:
         splits = member_splits(train_subjects, tcfg.members, tcfg.member_validation, seed)
         test_idx = np.flatnonzero(test)
         x, y, variants = self.inputs()
+        if tcfg.input_norm == "dataset":  # means from the training subjects only
+            x = self.centred(x, clips.datasets, ~test)
         eval_sets, train_sets = [], []
         for held_out in splits:
             held = np.isin(clips.subjects, held_out)
@@ -225,7 +259,7 @@ class LosoRun:
         return FoldJob(key=key, model_name=self.cfg.model_name, model_config=self.cfg.model, train=tcfg, seed=seed,
                        x=x, y=y, train_sets=train_sets, eval_sets=eval_sets, n_test=len(test_idx),
                        test_clips=clips.clips[test_idx], num_classes=clips.num_classes, variants=variants,
-                       features=self.features, checkpoint=self.checkpoints,
+                       features=self.features, val_probs=self.val_probs, checkpoint=self.checkpoints,
                        checkpoint_extra={"test_subject": key.subject, "run": key.run})
 
     # -- running ---------------------------------------------------------------------------------

@@ -1,0 +1,206 @@
+"""Accuracy levers of issue 16 (switchable, off by default): input centring, mixup, weight averaging."""
+
+import copy
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from causalnet.data import load_composite
+from causalnet.data.normalise import center_groups
+from causalnet.models import CausalNet, CausalNetConfig
+from causalnet.train import ExperimentConfig, LosoRun, TrainConfig
+from causalnet.train.loop import fit, mixup_batch
+
+TINY = CausalNetConfig(dim=8, depths=(1, 1, 1), heads=1, cmplm_heads=2, cab_heads=2, head_hidden=16,
+                       input_scale=1 / 127.5, input_shift=-1.0)
+
+
+def _data(n=24, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.random((n, 4, 3, 28, 28)) * 255).astype(np.float32), rng.integers(0, 3, n)
+
+
+def _train(cfg: TrainConfig, seed: int = 0):
+    x, y = _data()
+    torch.manual_seed(0)
+    model = CausalNet(TINY)
+    start = copy.deepcopy(model)
+    hist = fit([model], x, y, [np.arange(len(y))], cfg, seed=seed, num_classes=3, eval_sets=[np.arange(6)])[0]
+    return model, start, hist
+
+
+def _distance(a, b) -> float:
+    return max((p - q).abs().max().item() for p, q in zip(a.parameters(), b.parameters(), strict=True))
+
+
+def test_new_fields_default_to_the_old_behaviour():
+    cfg = TrainConfig()
+    assert (cfg.input_norm, cfg.mixup, cfg.ema) == ("none", 0.0, 0.0)
+    for field, bad in (("input_norm", "test"), ("mixup", -1), ("ema", 1.0)):
+        with pytest.raises(ValueError, match=field):
+            TrainConfig(**{field: bad})
+
+
+def test_center_groups_equalises_group_means_using_fit_rows_only():
+    rng = np.random.default_rng(1)
+    x = rng.random((9, 2, 3)).astype(np.float32) + np.repeat([0.0, 5.0, 10.0], 3)[:, None, None]
+    groups = np.repeat(["a", "b", "c"], 3)
+    out = center_groups(x, groups)
+    means = [out[groups == g].mean(axis=0) for g in "abc"]
+    assert np.allclose(means[0], means[1], atol=1e-5) and np.allclose(means[1], means[2], atol=1e-5)
+    assert np.allclose(means[0], x.mean(axis=0), atol=1e-5)  # the overall mean is kept
+    # rows outside ``fit`` do not influence any mean: changing them changes only themselves
+    fit_rows = np.arange(9) != 8
+    x2 = x.copy()
+    x2[8] += 100
+    a, b = center_groups(x, groups, fit_rows), center_groups(x2, groups, fit_rows)
+    assert np.allclose(a[:8], b[:8]) and np.allclose(b[8] - a[8], 100, atol=1e-4)
+    with pytest.raises(ValueError, match="groups"):
+        center_groups(x, groups[:5])
+
+
+def test_subject_norm_centres_every_subject_and_dataset_norm_ignores_the_test_subject(fake_composite, tmp_path):
+    clips = load_composite(fake_composite)
+    base = ExperimentConfig.preset("compact").with_overrides({"train.members": "2"})
+    run = LosoRun(tmp_path / "s", clips, base.with_overrides({"train.input_norm": "subject"}))
+    x, _, _ = run.inputs()
+    n = len(clips)
+    plain = LosoRun(tmp_path / "p", clips, base).inputs()[0].astype(np.float32)
+    for copy_rows in (slice(0, n), slice(n, 2 * n)):  # the clips, then their mirror images
+        sub = clips.subjects
+        means = np.stack([x[copy_rows][sub == s].mean(axis=0) for s in clips.subject_list()])
+        assert np.allclose(means, means[0], atol=1e-3)
+        assert not np.allclose(plain[copy_rows][sub == "sub01"].mean(axis=0), plain[copy_rows].mean(axis=0), atol=1)
+    # dataset centring: the test subject's own clips never enter the means
+    drun = LosoRun(tmp_path / "d", clips, base.with_overrides({"train.input_norm": "dataset"}))
+    job = drun.make_job(drun.keys()[0])
+    test = clips.subjects == drun.keys()[0].subject
+    train_rows = np.tile(~test, 2)
+    groups = np.char.add(np.tile(clips.datasets.astype(str), 2), np.repeat(["#0", "#1"], n))
+    for g in np.unique(groups):
+        rows = (groups == g) & train_rows
+        assert np.allclose(job.x[rows].mean(axis=0), plain[train_rows].mean(axis=0), atol=1e-3)
+    with pytest.raises(ValueError, match="input_norm"):
+        from causalnet.train import train_all
+        train_all(clips, base.with_overrides({"train.input_norm": "subject"}))
+
+
+def test_mixup_batch_mixes_each_member_with_a_shuffled_copy():
+    xb = torch.arange(2 * 6, dtype=torch.float32).reshape(2, 6, 1)
+    out, mixes = mixup_batch(xb, 0.4, torch.Generator().manual_seed(0), np.random.default_rng(0))
+    for k, (lam, partner) in enumerate(mixes):
+        assert 0 <= lam <= 1 and sorted(partner.tolist()) == list(range(6))
+        assert torch.allclose(out[k], lam * xb[k] + (1 - lam) * xb[k, partner])
+
+
+def test_mixup_changes_training_and_is_deterministic():
+    cfg = TrainConfig(epochs=2, lr=1e-3, batch_size=8)
+    plain, _, _ = _train(cfg)
+    mixed, _, h1 = _train(TrainConfig(epochs=2, lr=1e-3, batch_size=8, mixup=0.4))
+    again, _, h2 = _train(TrainConfig(epochs=2, lr=1e-3, batch_size=8, mixup=0.4))
+    assert _distance(plain, mixed) > 1e-4
+    assert np.array_equal(h1, h2) and _distance(mixed, again) == 0
+
+
+def test_ema_weights_are_evaluated_and_kept():
+    cfg = TrainConfig(epochs=2, lr=1e-2, batch_size=8)
+    plain, start, _ = _train(cfg)
+    assert _distance(plain, start) > 1e-3  # plain training moves the weights
+    # a decay close to 1 keeps the average at the initial weights: evaluation and final weights stay there
+    slow, start, hist = _train(TrainConfig(epochs=2, lr=1e-2, batch_size=8, ema=1 - 1e-9))
+    assert _distance(slow, start) < 1e-6
+    assert np.allclose(hist[0], hist[1], atol=1e-6)
+    some, _, _ = _train(TrainConfig(epochs=2, lr=1e-2, batch_size=8, ema=0.5))
+    assert 1e-6 < _distance(some, plain)
+
+
+def test_fold_results_can_keep_the_members_validation_predictions(fake_composite, tmp_path):
+    from causalnet.engine import FoldResult
+
+    clips = load_composite(fake_composite)
+    cfg = ExperimentConfig.preset("compact").with_overrides(
+        {"model.dim": "8", "model.head_hidden": "16", "train.epochs": "2", "train.members": "2"})
+    run = LosoRun(tmp_path / "r", clips, cfg, subjects=["sub01"], val_probs=True)
+    run.train()
+    fold = FoldResult.load(run.fold_path(0, "sub01"))
+    assert fold.val_probs.shape[:2] == (2, 2) and fold.val_rows.shape == (2, fold.val_probs.shape[2])
+    held = [set(clips.subjects[r[r >= 0]]) for r in fold.val_rows]
+    assert not held[0] & held[1] and "sub01" not in held[0] | held[1]  # disjoint training subjects
+    for k in range(2):  # the stored predictions are the ones the validation scores were computed from
+        valid = fold.val_rows[k] >= 0
+        from causalnet.eval.protocols import validation_scores
+        uf1, _ = validation_scores(fold.val_probs[k][:, valid], clips.y[fold.val_rows[k][valid]])
+        assert np.allclose(uf1, fold.val_uf1[k])
+    plain = LosoRun(tmp_path / "p", clips, cfg, subjects=["sub01"])
+    plain.train()
+    assert FoldResult.load(plain.fold_path(0, "sub01")).val_probs is None
+
+
+def test_stacking_weight_and_cross_fitting():
+    from causalnet.train.stacking import choose_weight, linear_features, stack_fold
+
+    labels = np.array([0, 1, 2, 0])
+    sure = np.eye(3)[labels] * 0.9 + 0.1 / 3
+    flat = np.full((4, 3), 1 / 3)
+    assert choose_weight(sure, flat, labels) == 1.0 and choose_weight(flat, sure, labels) == 0.0
+    assert linear_features(np.zeros((2, 4, 3, 28, 28))).shape == (2, 3 * 14 * 14)
+    # a fold whose class shows in the linear model's pixels but whose deep predictions are uninformative
+    rng = np.random.default_rng(0)
+    y = np.tile([0, 1, 2], 20)
+    x = rng.random((60, 4, 3, 28, 28)).astype(np.float32) * 60
+    x[np.arange(60), 0, y] += 150
+    test, val = np.arange(3), [np.arange(3, 30), np.arange(30, 60)]
+    train_sets = [np.arange(30, 60), np.arange(3, 30)]
+    eval_sets = [np.concatenate([test, v]) for v in val]
+    history = [np.full((2, len(e), 3), 1 / 3, np.float32) for e in eval_sets]
+    stacked, facts = stack_fold(history, x, y, train_sets, eval_sets, 3, 3)
+    assert facts["weight"] < 0.5 and len(facts["val_weights"]) == 2
+    for k, h in enumerate(stacked):
+        assert h.shape == history[k].shape and np.allclose(h.sum(-1), 1, atol=1e-5)
+        assert (h[-1, 3:].argmax(-1) == y[val[k]]).mean() > 0.9  # the linear model's knowledge came through
+    # without validation rows nothing is stacked
+    same, facts = stack_fold([h[:, :3] for h in history], x, y, train_sets, [test, test], 3, 3)
+    assert facts["weight"] == 1.0 and same[0] is history[0] or np.array_equal(same[0], history[0][:, :3])
+
+
+def test_stacked_runs_store_stacked_predictions(fake_composite, tmp_path):
+    from causalnet.engine import FoldResult
+
+    clips = load_composite(fake_composite)
+    cfg = ExperimentConfig.preset("compact").with_overrides(
+        {"model.dim": "8", "model.head_hidden": "16", "train.epochs": "2", "train.members": "2"})
+    plain = LosoRun(tmp_path / "p", clips, cfg, subjects=["sub01"])
+    stacked = LosoRun(tmp_path / "s", clips, cfg.with_overrides({"train.stack": "linear"}), subjects=["sub01"])
+    plain.train()
+    stacked.train()
+    a, b = (FoldResult.load(r.fold_path(0, "sub01")) for r in (plain, stacked))
+    assert a.probs.shape == b.probs.shape and not np.allclose(a.probs, b.probs)
+    from causalnet.train import train_all
+    with pytest.raises(ValueError, match="train.stack"):
+        train_all(clips, cfg.with_overrides({"train.stack": "linear"}))
+
+
+def test_members_start_from_a_pretrained_checkpoint(fake_composite, tmp_path):
+    from causalnet.engine import FoldJob, FoldKey
+    from causalnet.engine.fold import run_fold
+    from causalnet.models import save_checkpoint
+
+    torch.manual_seed(5)
+    pretrained = CausalNet(TINY)
+    path = tmp_path / "pre.safetensors"
+    save_checkpoint(path, pretrained)
+    x, y = _data(12)
+    cfg = TrainConfig(epochs=1, lr=1e-9, batch_size=64, members=2, init=str(path))
+    job = FoldJob(FoldKey("", 0, "t"), "causalnet", TINY, cfg, 0, x, y, [np.arange(4, 12)] * 2,
+                  [np.arange(4)] * 2, 4, np.array(["a", "b", "c", "d"]), 3, checkpoint=True)
+    out = run_fold(job)
+    # a tiny learning rate: the members end where the checkpoint started, whatever the seed
+    from safetensors.torch import load as load_bytes
+    state = load_bytes(out.checkpoint)
+    assert all(torch.allclose(state[k], v, atol=1e-5) for k, v in pretrained.state_dict().items())
+    other = dataclasses.replace(TINY, head_hidden=8)
+    with pytest.raises(ValueError, match="head_hidden"):
+        run_fold(FoldJob(FoldKey("", 0, "t"), "causalnet", other, cfg, 0, x, y, [np.arange(4, 12)] * 2,
+                         [np.arange(4)] * 2, 4, np.array(["a", "b", "c", "d"]), 3))
