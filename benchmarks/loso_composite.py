@@ -3,9 +3,9 @@
 Usage::
 
     python benchmarks/loso_composite.py --data ../shared/data/composite --preset compact \
-        --out runs/bench_compact [--runs 1] [--workers 2]
+        --out runs/bench_compact [--runs 1] [--workers 2] [--save-features]
 
-Equivalent to ``causalnet train --data DATA --preset compact --out OUT [--device D] [--backend B]`` followed by
+Equivalent to ``causalnet train --data DATA --preset compact --out OUT [--device D] [--backend B] [--save-features]`` followed by
 ``causalnet evaluate OUT --protocol oracle``, plus timing and memory. Peak memory is the largest
 sum of the resident set sizes of this process and all its worker processes, sampled every 0.2 s
 from /proc (Linux). The run folder is resumable; time only a fresh folder.
@@ -81,6 +81,8 @@ def main() -> None:
     ap.add_argument("--backend", choices=("local", "ray"), default="local")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--gpus-per-fold", type=float, default=0.0)
+    ap.add_argument("--save-features", action="store_true",
+                    help="store each fold's pre-head test features (the t-SNE of `causalnet report`)")
     ap.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="SCOPE.FIELD=VALUE")
     args = ap.parse_args()
 
@@ -93,7 +95,7 @@ def main() -> None:
     t0 = time.perf_counter()
     with PeakMemory() as mem:
         clips = load_composite(args.data)
-        loso = LosoRun(args.out, clips, cfg, runs=args.runs)
+        loso = LosoRun(args.out, clips, cfg, runs=args.runs, features=args.save_features)
         fresh = len(loso.pending())
         metrics = loso.run(progress=True, backend=backend, device=args.device)
     wall = time.perf_counter() - t0
