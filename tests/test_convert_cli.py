@@ -75,9 +75,15 @@ def test_one_file_converts_to_a_checkpoint_that_predict_reads(released, tmp_path
     ckpt = tmp_path / "sub01.safetensors"
     assert main(["convert", "--reference", str(released / "sub01.pth"), "--out", str(ckpt)]) == 0
     model = load_checkpoint(ckpt)
+    expected = from_reference_state_dict(small_state(SEEDS["sub01"]))
+    state = model.state_dict()
+    assert state.keys() == expected.state_dict().keys()
+    assert all(torch.equal(state[k], v) for k, v in expected.state_dict().items())  # the weights, exactly
     x = torch.rand(4, 4, 3, 28, 28, generator=torch.Generator().manual_seed(0)) * 255
     with torch.inference_mode():
-        assert torch.equal(model(x), from_reference_state_dict(small_state(SEEDS["sub01"]))(x))
+        # the outputs to float rounding: two separately allocated models need not run the same BLAS kernels
+        # bit for bit (seen on an Intel Xeon: 2e-6 apart when one model was built under inference_mode)
+        torch.testing.assert_close(model(x), expected(x), rtol=1e-5, atol=1e-5)
     assert model.extra["class_names"] == ["negative", "positive", "surprise"]
     frames = tmp_path / "frames"
     frames.mkdir()
