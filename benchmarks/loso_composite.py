@@ -6,9 +6,9 @@ Usage::
         --out runs/bench_compact [--runs 1] [--workers 2] [--save-features]
 
 Equivalent to ``causalnet train --data DATA --preset compact --out OUT [--device D] [--backend B]
-[--save-features]`` followed by ``causalnet evaluate OUT --protocol oracle``, plus timing and memory. Peak memory is the largest
-sum of the resident set sizes of this process and all its worker processes, sampled every 0.2 s
-from /proc (Linux). The run folder is resumable; time only a fresh folder.
+[--save-features]`` followed by ``causalnet evaluate OUT --protocol oracle``, plus timing and memory.
+Peak memory is the largest sum of the resident set sizes of this process and all its worker
+processes, sampled every 0.2 s from /proc (Linux). The run folder is resumable; time only a fresh folder.
 """
 
 from __future__ import annotations
