@@ -204,3 +204,68 @@ def test_members_start_from_a_pretrained_checkpoint(fake_composite, tmp_path):
     with pytest.raises(ValueError, match="head_hidden"):
         run_fold(FoldJob(FoldKey("", 0, "t"), "causalnet", other, cfg, 0, x, y, [np.arange(4, 12)] * 2,
                          [np.arange(4)] * 2, 4, np.array(["a", "b", "c", "d"]), 3))
+
+
+def test_reverse_gradient_is_the_identity_with_a_negated_scaled_gradient():
+    from causalnet.train.adversarial import reverse_gradient
+
+    x = torch.randn(5, 3, requires_grad=True)
+    out = reverse_gradient(x, 0.3)
+    assert torch.allclose(out, x)
+    out.sum().backward()
+    assert torch.allclose(x.grad, torch.full_like(x, -0.3))
+
+
+def _adversarial_fit(adversary: float, members: int, domains=None):
+    x, y = _data()
+    domains = np.arange(len(y)) % 3 if domains is None else domains
+    models = []
+    for k in range(members):
+        torch.manual_seed(k)
+        models.append(CausalNet(TINY))
+    cfg = TrainConfig(epochs=2, lr=1e-2, batch_size=8, adversary=adversary)
+    sets = [np.arange(len(y))[k::members] if members > 1 else np.arange(len(y)) for k in range(members)]
+    hist = fit(models, x, y, sets, cfg, seed=0, num_classes=3, eval_sets=[np.arange(6)] * members, domains=domains)
+    return models, hist
+
+
+@pytest.mark.parametrize("members", [1, 2])
+def test_dataset_adversary_changes_training_deterministically_and_keeps_plain_models(members):
+    plain, _ = _adversarial_fit(0.0, members)
+    adv, h1 = _adversarial_fit(0.5, members)
+    again, h2 = _adversarial_fit(0.5, members)
+    for p, a, b in zip(plain, adv, again, strict=True):
+        assert type(a) is CausalNet and not any("domain" in n for n, _ in a.named_parameters())
+        assert _distance(p, a) > 1e-4  # the reversed domain gradient reaches the features
+        assert _distance(a, b) == 0
+    assert all(np.array_equal(a, b) for a, b in zip(h1, h2, strict=True))
+    assert all(np.isfinite(h).all() and np.allclose(h.sum(-1), 1, atol=1e-5) for h in h1)
+
+
+def test_dataset_adversary_checks_its_inputs():
+    with pytest.raises(ValueError, match="source dataset"):
+        fit([CausalNet(TINY)], *_data(), [np.arange(24)], TrainConfig(epochs=1, adversary=0.5), seed=0,
+            num_classes=3, eval_sets=[np.arange(2)])
+    with pytest.raises(ValueError, match="domains must be"):
+        _adversarial_fit(0.5, 1, domains=np.arange(5))
+    with pytest.raises(ValueError, match="at least 2 source datasets"):
+        _adversarial_fit(0.5, 1, domains=np.zeros(24, np.int64))
+    with pytest.raises(ValueError, match="mixup"):
+        TrainConfig(adversary=0.5, mixup=0.2)
+
+
+def test_loso_jobs_carry_the_dataset_of_every_row(fake_composite, tmp_path):
+    from causalnet.train import train_all
+
+    clips = load_composite(fake_composite)
+    cfg = ExperimentConfig.preset("compact").with_overrides({"train.members": "2", "train.adversary": "0.3"})
+    run = LosoRun(tmp_path / "a", clips, cfg)
+    job = run.make_job(run.keys()[0])
+    n = len(clips)
+    assert job.domains.shape == (len(job.x),) == (2 * n,)  # the clips, then their mirror images
+    names = np.unique(clips.datasets)
+    assert (names[job.domains[:n]] == clips.datasets).all() and (job.domains[n:] == job.domains[:n]).all()
+    plain = LosoRun(tmp_path / "p", clips, ExperimentConfig.preset("compact").with_overrides({"train.members": "2"}))
+    assert plain.make_job(plain.keys()[0]).domains is None
+    model = train_all(clips, cfg.with_overrides({"train.epochs": "1"}))
+    assert type(model).__name__ == "CausalNet"

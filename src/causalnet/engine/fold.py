@@ -143,6 +143,7 @@ class FoldJob:
         n_test: number of test rows (the first ``n_test`` of every eval set are the same rows).
         test_clips: clip id of each test row.
         variants: optional ``[R, V]`` alternative inputs per row (:func:`causalnet.train.loop.fit`).
+        domains: optional source-dataset index ``[R]`` of every row (``train.adversary`` needs it).
         extras: per-test-row arrays copied into the result.
         num_classes: output classes.
         features: also return member 0's pre-head features of the test rows (final epoch).
@@ -166,6 +167,7 @@ class FoldJob:
     test_clips: np.ndarray
     num_classes: int
     variants: np.ndarray | None = None
+    domains: np.ndarray | None = None
     extras: dict[str, np.ndarray] = field(default_factory=dict)
     features: bool = False
     val_probs: bool = False
@@ -218,7 +220,8 @@ def run_fold(job: FoldJob, on_epoch: Callable[[int], None] | None = None) -> Fol
 
         init_members(models, job.train.init, job.model_name, job.model_config)
     history = fit(models, job.x, job.y, job.train_sets, job.train, seed=job.seed, num_classes=job.num_classes,
-                  eval_sets=job.eval_sets, device=device, on_epoch=on_epoch, variants=job.variants)
+                  eval_sets=job.eval_sets, device=device, on_epoch=on_epoch, variants=job.variants,
+                  domains=job.domains)
     if getattr(job.train, "stack", "none") == "linear":  # mixed with a linear model fitted on training subjects
         from causalnet.train.stacking import stack_fold
 

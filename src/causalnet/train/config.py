@@ -60,6 +60,10 @@ class TrainConfig(PresetMixin):
         init: path of a checkpoint (``causalnet train --save-model``, same model and config) whose weights
             initialise every member before training (fine-tuning a pretrained model,
             :mod:`causalnet.train.pretrain`); empty = random initialisation.
+        adversary: λ of a dataset-adversarial head (:mod:`causalnet.train.adversarial`): a small classifier
+            learns each training clip's source dataset from the pre-head features through a gradient-reversal
+            layer that scales the gradient into the features by ``-adversary``; 0 = off. Not combinable with
+            ``mixup`` (a mixed input has no single dataset).
     """
 
     epochs: int = 200
@@ -81,6 +85,7 @@ class TrainConfig(PresetMixin):
     ema: float = 0.0
     stack: str = "none"
     init: str = ""
+    adversary: float = 0.0
 
     #: allowed ranges, checked on construction (also of --set values) before the rules below
     FIELD_CHECKS: ClassVar[dict[str, Check]] = {
@@ -89,10 +94,15 @@ class TrainConfig(PresetMixin):
         "label_smoothing": between(0, 1, hi_open=True), "members": between(1, 64), "shift": between(0, 27),
         "schedule": one_of(*SCHEDULES), "input_norm": one_of(*INPUT_NORMS), "mixup": between(0, 100),
         "ema": between(0, 1, hi_open=True), "stack": one_of(*STACKS), "init": ANY,
+        "adversary": between(0, 100),
     }
 
     #: renamed fields: old name -> new name (stored configs written with the old name still load)
     RENAMED: ClassVar[dict[str, str]] = {"bf16": "amp"}
+
+    def __post_init__(self) -> None:
+        if self.adversary > 0 and self.mixup > 0:
+            raise ValueError("train.adversary and train.mixup cannot be combined (a mixed input has no single dataset)")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:

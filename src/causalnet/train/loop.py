@@ -8,6 +8,8 @@ optimiser over the stacked parameters is exactly one independent optimiser per m
 
 A model may define ``forward_train(x, y) -> (logits, auxiliary_loss)`` (:mod:`causalnet.models.auxiliary`,
 e.g. SRMCL's reconstruction and prototype losses): the loop adds the auxiliary loss to its cross-entropy.
+With ``train.adversary`` each member is wrapped in a dataset-adversarial training module
+(:mod:`causalnet.train.adversarial`) whose domain loss enters the same way.
 
 After every epoch each member predicts its own evaluation rows (e.g. the test subject and its own
 validation subjects), so any epoch-selection protocol can be applied afterwards without retraining.
@@ -26,6 +28,7 @@ from torch import nn
 
 from causalnet.engine.device import autocast
 from causalnet.models.auxiliary import functional_training_outputs
+from causalnet.train.adversarial import DomainAdversarial, pack_targets
 from causalnet.train.config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -128,6 +131,28 @@ def draw_variants(idx: torch.Tensor, table: torch.Tensor | None, gen: torch.Gene
     return table[idx, choice]
 
 
+def _domain_labels(domains: np.ndarray | None, n: int) -> torch.Tensor:
+    """Validate the per-row source dataset indexes ``[n]`` that ``train.adversary`` needs."""
+    if domains is None:
+        raise ValueError("train.adversary needs the source dataset of every input row (fit(..., domains=...))")
+    d = np.asarray(domains)
+    if d.shape != (n,) or not np.issubdtype(d.dtype, np.integer) or (n and d.min() < 0):
+        raise ValueError(f"domains must be non-negative integers [len(x)={n}], got {d.dtype} {d.shape}")
+    return torch.from_numpy(d.astype(np.int64))
+
+
+def _adversarial_members(models: list[nn.Module], x: np.ndarray, num_domains: int, weight: float,
+                         seed: int) -> list[nn.Module]:
+    """Each member wrapped with a domain head (:class:`DomainAdversarial`), the heads seeded from ``seed``."""
+    example = torch.from_numpy(np.ascontiguousarray(x[:1])).float()
+    wrapped = []
+    with torch.random.fork_rng(devices=[]):
+        for k, model in enumerate(models):
+            torch.manual_seed(seed + k)
+            wrapped.append(DomainAdversarial(model, num_domains, weight, example))
+    return wrapped
+
+
 def _eval_layout(eval_sets: Sequence[np.ndarray]) -> tuple[torch.Tensor, list[tuple[int, int]]]:
     """Stack the members' evaluation rows into ``[M, L]`` (shorter sets padded by repetition).
 
@@ -157,7 +182,7 @@ def _average_columns(history: np.ndarray, n: int, cols: int) -> np.ndarray:
 def fit(models: list[nn.Module], x: np.ndarray, y: np.ndarray, train_sets: Sequence[np.ndarray],
         cfg: TrainConfig, *, seed: int, num_classes: int, eval_sets: Sequence[np.ndarray],
         device: torch.device | str = "cpu", on_epoch: Callable[[int], None] | None = None,
-        variants: np.ndarray | None = None) -> list[np.ndarray]:
+        variants: np.ndarray | None = None, domains: np.ndarray | None = None) -> list[np.ndarray]:
     """Train the members ``models`` (same architecture) at once; return each member's eval history.
 
     Args:
@@ -179,6 +204,8 @@ def fit(models: list[nn.Module], x: np.ndarray, y: np.ndarray, train_sets: Seque
             Every time sample ``i`` enters a training batch, the input is ``x[variants[i, v]]`` with
             ``v`` drawn uniformly (per sample and step); label, class weights and batch order stay
             those of ``i``. Evaluation uses ``eval_sets`` as given.
+        domains: source dataset index ``[len(x)]`` (0, 1, ...) of every row; needed by, and only used
+            by, ``cfg.adversary`` (the dataset-adversarial head learns them on the training rows).
 
     Returns:
         per member, eval probabilities ``[epochs, n_k, num_classes]``.
@@ -190,6 +217,11 @@ def fit(models: list[nn.Module], x: np.ndarray, y: np.ndarray, train_sets: Seque
 
     device = torch.device(device)
     m_count = len(models)
+    dt = None
+    if cfg.adversary > 0:  # train each member inside a dataset-adversarial wrapper; the members keep the weights
+        dt = _domain_labels(domains, len(y))
+        models = _adversarial_members(models, x, int(dt.max()) + 1, cfg.adversary, seed)
+        dt = dt.to(device)
     for model in models:
         model.to(device)
     # functional_call under vmap can leave a batched tensor in a buffer that several modules share (the
@@ -248,8 +280,9 @@ def fit(models: list[nn.Module], x: np.ndarray, y: np.ndarray, train_sets: Seque
             if mix_rng is not None:
                 xb, mixes = mixup_batch(xb, cfg.mixup, gen, mix_rng)
             yb = yt[idx.to(device)]
+            targets = yb if dt is None else pack_targets(yb, dt[idx.to(device)])
             with autocast(device, cfg.amp):
-                logits, aux = train_fn(params, buffers, xb, yb)
+                logits, aux = train_fn(params, buffers, xb, targets)
             loss = sum(_loss(logits[k], yb[k], weights[k], cfg, mixes[k]) + aux[k].float() for k in range(m_count))
             opt.zero_grad(set_to_none=True)
             loss.backward()

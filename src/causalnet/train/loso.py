@@ -36,7 +36,8 @@ from causalnet.models.registry import create_model
 from causalnet.train.config import ExperimentConfig
 from causalnet.train.loop import fit
 
-__all__ = ["LosoRun", "adapt_to_subjects", "fold_seed", "member_splits", "train_all", "with_mirror_images"]
+__all__ = ["LosoRun", "adapt_to_subjects", "dataset_codes", "fold_seed", "member_splits", "train_all",
+           "with_mirror_images"]
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,13 @@ def compact_inputs(x: np.ndarray) -> np.ndarray:
     return small if np.array_equal(small, x) else x
 
 
+def dataset_codes(clips: ClipSet, rows: int) -> np.ndarray:
+    """Source-dataset index (sorted dataset names → 0, 1, ...) of each input row: the clips, then any
+    copies of them (mirror images) in the same order."""
+    codes = np.unique(clips.datasets, return_inverse=True)[1].astype(np.int64)
+    return np.tile(codes, rows // len(clips))
+
+
 def train_all(clips: ClipSet, cfg: ExperimentConfig, seed: int | None = None, on_epoch=None,
               device: str = "cpu"):
     """Train one model on every clip (for deployment); returns the model in eval mode, on the CPU."""
@@ -148,7 +156,8 @@ def train_all(clips: ClipSet, cfg: ExperimentConfig, seed: int | None = None, on
     if cfg.train.mirror:
         x, y, variants = with_mirror_images(clips)
     fit([model], x, y, [np.arange(len(clips))], cfg.train, seed=seed, num_classes=clips.num_classes,
-        eval_sets=[np.zeros(0, np.int64)], device=resolve_device(device), on_epoch=on_epoch, variants=variants)
+        eval_sets=[np.zeros(0, np.int64)], device=resolve_device(device), on_epoch=on_epoch, variants=variants,
+        domains=dataset_codes(clips, len(x)))
     return model.eval()
 
 
@@ -259,6 +268,7 @@ class LosoRun:
         return FoldJob(key=key, model_name=self.cfg.model_name, model_config=self.cfg.model, train=tcfg, seed=seed,
                        x=x, y=y, train_sets=train_sets, eval_sets=eval_sets, n_test=len(test_idx),
                        test_clips=clips.clips[test_idx], num_classes=clips.num_classes, variants=variants,
+                       domains=dataset_codes(clips, len(x)) if tcfg.adversary > 0 else None,
                        features=self.features, val_probs=self.val_probs, checkpoint=self.checkpoints,
                        checkpoint_extra={"test_subject": key.subject, "run": key.run})
 
