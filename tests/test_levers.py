@@ -269,3 +269,44 @@ def test_loso_jobs_carry_the_dataset_of_every_row(fake_composite, tmp_path):
     assert plain.make_job(plain.keys()[0]).domains is None
     model = train_all(clips, cfg.with_overrides({"train.epochs": "1"}))
     assert type(model).__name__ == "CausalNet"
+
+
+def test_masked_reconstruction_hides_whole_patches_in_the_given_ratio():
+    from causalnet.train.pretrain import MaskedReconstruction
+
+    x = torch.rand(3, 4, 3, 28, 28) * 255
+    wrapper = MaskedReconstruction(CausalNet(TINY), x[:1], ratio=0.5, patch=7)
+    hidden = wrapper.mask(x)
+    assert hidden.shape == (3, 4, 1, 28, 28)
+    patches = hidden.reshape(3, 4, 4, 7, 4, 7)  # [b, i, grid row, 7, grid col, 7]
+    assert (patches.all(dim=(3, 5)) == patches.any(dim=(3, 5))).all()  # whole patches
+    assert (patches.all(dim=(3, 5)).sum(dim=(2, 3)) == 8).all()  # half of the 16 patches of every image
+    logits, loss = wrapper.forward_train(x, torch.zeros(3, dtype=torch.long))
+    assert logits.shape == (3, 3) and not logits.requires_grad and (logits == 0).all()
+    assert loss.requires_grad and loss.item() > 0
+    with pytest.raises(ValueError, match="multiples of 5"):
+        MaskedReconstruction(CausalNet(TINY), x[:1], patch=5)
+
+
+def test_masked_pretraining_trains_the_features_without_the_labels(fake_composite):
+    from causalnet.train import train_all
+
+    clips = load_composite(fake_composite)
+    cfg = ExperimentConfig.preset("compact").with_overrides({"train.epochs": "2"})
+    a = train_all(clips, cfg, objective="masked")
+    shuffled = dataclasses.replace(clips, y=np.roll(clips.y, 1))
+    b = train_all(shuffled, cfg, objective="masked")
+    assert _distance(a, b) == 0  # the labels are not used
+    c = train_all(clips, cfg)  # the classifier moves the same start elsewhere
+    assert _distance(a, c) > 1e-4
+    assert not any("decoder" in n for n, _ in a.named_parameters())
+    with pytest.raises(ValueError, match="objective"):
+        train_all(clips, cfg, objective="contrastive")
+
+
+def test_objective_needs_save_model(fake_composite, tmp_path, capsys):
+    from causalnet.cli import main
+
+    assert main(["train", "--data", str(fake_composite), "--out", str(tmp_path / "r"), "--objective", "masked"]) == 1
+    assert "--objective masked needs --save-model" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()

@@ -35,6 +35,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="store each fold's pre-head features of its test clips (for `causalnet report`)")
     p.add_argument("--save-model", metavar="PATH",
                    help="instead of LOSO, train one model on all subjects and save it (safetensors + config)")
+    p.add_argument("--objective", choices=("classify", "masked"), default="classify",
+                   help="with --save-model: classify (the labels; default) or masked (self-supervised pretraining: "
+                        "reconstruct hidden patches of every clip's images, labels unused; transductive when the "
+                        "folder holds the test subjects; use the result with --set train.init=PATH)")
     p.add_argument("--out", help="run folder (required for LOSO)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     add_engine_options(p)
@@ -74,6 +78,8 @@ def run_train(args: argparse.Namespace) -> int:
     cfg = build_config(args)
     subjects = parse_subjects(args.subjects)
     backend = backend_from_args(args)
+    if args.objective != "classify" and not args.save_model:
+        raise ValueError(f"--objective {args.objective} needs --save-model PATH (it pretrains one model)")
     if args.save_model:
         save_to = _check_model_path(args.save_model)
     elif not args.out:
@@ -127,9 +133,9 @@ def _save_model(args: argparse.Namespace, clips, cfg, path: Path) -> int:
 
     with tqdm(total=cfg.train.epochs, desc="train (all subjects)", unit="epoch",
               disable=args.no_progress) as bar:
-        model = train_all(clips, cfg, on_epoch=lambda _: bar.update(1), device=args.device)
+        model = train_all(clips, cfg, on_epoch=lambda _: bar.update(1), device=args.device, objective=args.objective)
     extra = {"class_names": list(clips.class_names), "data": str(clips.root), "train": cfg.train.to_dict(),
-             "clips": len(clips)}
+             "clips": len(clips), "objective": args.objective}
     made_by = Path(clips.root) / "preprocess.json"  # written by `causalnet preprocess`
     if made_by.is_file():
         extra["preprocess"] = read_json(made_by)["preprocess"]

@@ -135,10 +135,15 @@ def dataset_codes(clips: ClipSet, rows: int) -> np.ndarray:
 
 
 def train_all(clips: ClipSet, cfg: ExperimentConfig, seed: int | None = None, on_epoch=None,
-              device: str = "cpu"):
-    """Train one model on every clip (for deployment); returns the model in eval mode, on the CPU."""
+              device: str = "cpu", objective: str = "classify"):
+    """Train one model on every clip (for deployment, or as a pretrained start); returns the model in eval
+    mode, on the CPU. ``objective``: ``"classify"`` (the labels) or ``"masked"`` (self-supervised masked
+    reconstruction of the inputs, labels unused; :class:`causalnet.train.pretrain.MaskedReconstruction`)."""
     from causalnet.engine import resolve_device
+    from causalnet.train.pretrain import OBJECTIVES, MaskedReconstruction
 
+    if objective not in OBJECTIVES:
+        raise ValueError(f"unknown objective {objective!r}; choose from {OBJECTIVES}")
     seed = cfg.train.seed if seed is None else seed
     if cfg.train.input_norm != "none":
         raise ValueError(f"train.input_norm={cfg.train.input_norm!r} needs the same centring of every input at "
@@ -155,7 +160,10 @@ def train_all(clips: ClipSet, cfg: ExperimentConfig, seed: int | None = None, on
     x, y, variants = clips.x, clips.y, None
     if cfg.train.mirror:
         x, y, variants = with_mirror_images(clips)
-    fit([model], x, y, [np.arange(len(clips))], cfg.train, seed=seed, num_classes=clips.num_classes,
+    trained = model
+    if objective == "masked":
+        trained = MaskedReconstruction(model, torch.from_numpy(np.ascontiguousarray(x[:1])).float())
+    fit([trained], x, y, [np.arange(len(clips))], cfg.train, seed=seed, num_classes=clips.num_classes,
         eval_sets=[np.zeros(0, np.int64)], device=resolve_device(device), on_epoch=on_epoch, variants=variants,
         domains=dataset_codes(clips, len(x)))
     return model.eval()
