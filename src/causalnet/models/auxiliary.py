@@ -23,12 +23,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
-__all__ = ["has_training_hook", "functional_training_outputs", "training_outputs"]
+__all__ = ["feature_width", "has_training_hook", "functional_training_outputs", "training_outputs"]
 
 HOOK = "forward_train"
+
+
+def feature_width(model: nn.Module, example: Tensor) -> int:
+    """Width ``F`` of ``model.forward_features(example) -> [B, F]`` (computed in eval mode, without gradients;
+    the model's training mode is restored). Sizes the extra heads of training wrappers."""
+    was_training = model.training
+    with torch.no_grad():
+        width = model.eval().forward_features(example.float()).shape[-1]
+    model.train(was_training)
+    return int(width)
 
 
 def has_training_hook(model: nn.Module) -> bool:

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from causalnet.models.auxiliary import has_training_hook
+from causalnet.models.auxiliary import feature_width, has_training_hook
 
 __all__ = ["DomainAdversarial", "pack_targets", "reverse_gradient"]
 
@@ -62,10 +62,7 @@ class DomainAdversarial(nn.Module):
             raise ValueError(f"train.adversary needs at least 2 source datasets, got {num_domains}")
         self.model = model
         self.weight = weight
-        was_training = model.training
-        with torch.no_grad():
-            width = model.eval().forward_features(example).shape[-1]
-        model.train(was_training)
+        width = feature_width(model, example)
         self.domain_head = nn.Sequential(nn.Linear(width, DOMAIN_HIDDEN), nn.GELU(),
                                          nn.Linear(DOMAIN_HIDDEN, num_domains))
 

@@ -21,6 +21,8 @@ import torch.nn.functional as F
 from einops import rearrange, repeat
 from torch import Tensor, nn
 
+from causalnet.models.auxiliary import feature_width
+
 __all__ = ["OBJECTIVES", "MaskedReconstruction", "init_members", "load_init"]
 
 #: training objectives of ``train_all``: ``classify`` (the labels) or ``masked`` (self-supervised)
@@ -79,11 +81,7 @@ class MaskedReconstruction(nn.Module):
             raise ValueError(f"mask ratio must be in (0, 1), got {ratio}")
         self.model, self.ratio, self.patch = model, ratio, patch
         self.shape = tuple(example.shape[1:])
-        with torch.no_grad():
-            was_training = model.training
-            width = model.eval().forward_features(example.float()).shape[-1]
-            model.train(was_training)
-        self.decoder = nn.Linear(width, example[0].numel())
+        self.decoder = nn.Linear(feature_width(model, example), example[0].numel())
 
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x)
