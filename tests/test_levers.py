@@ -310,3 +310,18 @@ def test_objective_needs_save_model(fake_composite, tmp_path, capsys):
     assert main(["train", "--data", str(fake_composite), "--out", str(tmp_path / "r"), "--objective", "masked"]) == 1
     assert "--objective masked needs --save-model" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_training_wrappers_refuse_models_without_features_and_head():
+    from causalnet.train.adversarial import DomainAdversarial
+    from causalnet.train.pretrain import MaskedReconstruction
+
+    class Bare(torch.nn.Module):
+        def forward(self, x):
+            return x.flatten(1)[:, :3]
+
+    x = torch.zeros(1, 4, 3, 28, 28)
+    with pytest.raises(ValueError, match="train.adversary needs a model with forward_features"):
+        DomainAdversarial(Bare(), 3, 0.1, x)
+    with pytest.raises(ValueError, match="masked pretraining needs a model with forward_features"):
+        MaskedReconstruction(Bare(), x)

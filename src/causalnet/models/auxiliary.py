@@ -32,9 +32,13 @@ __all__ = ["feature_width", "has_training_hook", "functional_training_outputs", 
 HOOK = "forward_train"
 
 
-def feature_width(model: nn.Module, example: Tensor) -> int:
+def feature_width(model: nn.Module, example: Tensor, purpose: str) -> int:
     """Width ``F`` of ``model.forward_features(example) -> [B, F]`` (computed in eval mode, without gradients;
-    the model's training mode is restored). Sizes the extra heads of training wrappers."""
+    the model's training mode is restored). Sizes the extra heads of training wrappers, which also need
+    ``model(x) == model.head(model.forward_features(x))``: a model without both is a ``ValueError`` naming
+    ``purpose`` (e.g. ``"train.adversary"``)."""
+    if not (hasattr(model, "forward_features") and isinstance(getattr(model, "head", None), nn.Module)):
+        raise ValueError(f"{purpose} needs a model with forward_features() and a head; {type(model).__name__} has not")
     was_training = model.training
     with torch.no_grad():
         width = model.eval().forward_features(example.float()).shape[-1]

@@ -53,16 +53,13 @@ class DomainAdversarial(nn.Module):
 
     def __init__(self, model: nn.Module, num_domains: int, weight: float, example: Tensor) -> None:
         super().__init__()
-        name = type(model).__name__
-        if not (hasattr(model, "forward_features") and isinstance(getattr(model, "head", None), nn.Module)):
-            raise ValueError(f"train.adversary needs a model with forward_features() and a head; {name} has not")
         if has_training_hook(model):
-            raise ValueError(f"train.adversary cannot be combined with {name}'s own training losses")
+            raise ValueError(f"train.adversary cannot be combined with {type(model).__name__}'s own training losses")
         if num_domains < 2:
             raise ValueError(f"train.adversary needs at least 2 source datasets, got {num_domains}")
         self.model = model
         self.weight = weight
-        width = feature_width(model, example)
+        width = feature_width(model, example, "train.adversary")
         self.domain_head = nn.Sequential(nn.Linear(width, DOMAIN_HIDDEN), nn.GELU(),
                                          nn.Linear(DOMAIN_HIDDEN, num_domains))
 

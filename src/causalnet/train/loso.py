@@ -165,7 +165,7 @@ def train_all(clips: ClipSet, cfg: ExperimentConfig, seed: int | None = None, on
         trained = MaskedReconstruction(model, torch.from_numpy(np.ascontiguousarray(x[:1])).float())
     fit([trained], x, y, [np.arange(len(clips))], cfg.train, seed=seed, num_classes=clips.num_classes,
         eval_sets=[np.zeros(0, np.int64)], device=resolve_device(device), on_epoch=on_epoch, variants=variants,
-        domains=dataset_codes(clips, len(x)))
+        domains=dataset_codes(clips, len(x)) if cfg.train.adversary > 0 else None)
     return model.eval()
 
 

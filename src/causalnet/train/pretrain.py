@@ -65,15 +65,13 @@ class MaskedReconstruction(nn.Module):
     ``forward(x)`` is the wrapped model's. The labels ``y`` are not used.
 
     Args:
-        model: a registered model with ``forward_features(x) -> [B, F]``.
+        model: a registered model with ``forward_features(x) -> [B, F]`` and ``head``.
         example: one input ``[1, I, C, H, W]`` (sizes the decoder ``F -> I*C*H*W``).
         ratio: fraction of patches hidden per image; patch: side of a patch in pixels (divides H and W).
     """
 
     def __init__(self, model: nn.Module, example: Tensor, ratio: float = 0.5, patch: int = 7) -> None:
         super().__init__()
-        if not hasattr(model, "forward_features"):
-            raise ValueError(f"masked pretraining needs forward_features(); {type(model).__name__} has not")
         if example.dim() != 5 or example.shape[-1] % patch or example.shape[-2] % patch:
             raise ValueError(f"masked pretraining needs inputs [B, I, C, H, W] with H, W multiples of {patch}, "
                              f"got {list(example.shape)}")
@@ -81,7 +79,7 @@ class MaskedReconstruction(nn.Module):
             raise ValueError(f"mask ratio must be in (0, 1), got {ratio}")
         self.model, self.ratio, self.patch = model, ratio, patch
         self.shape = tuple(example.shape[1:])
-        self.decoder = nn.Linear(feature_width(model, example), example[0].numel())
+        self.decoder = nn.Linear(feature_width(model, example, "masked pretraining"), example[0].numel())
 
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x)
