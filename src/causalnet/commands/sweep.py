@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "candidates.md with every candidate's inner score and, labelled ORACLE, what choosing on the "
                     "test subjects would have given. Rerunning resumes per (candidate, fold).")
     p.add_argument("--data", required=True, help="folder in the published composite layout")
-    p.add_argument("--preset", default="compact", help="base model + training preset (paper, compact)")
+    p.add_argument("--preset", default="compact", help="base model + training preset (paper, compact, accurate)")
     p.add_argument("--model", default="causalnet", help="registered model name")
     p.add_argument("--grid", nargs="+", required=True, metavar="SCOPE.FIELD=V1,V2",
                    help="the grid: every combination is a candidate, e.g. model.gamma=0.3,0.5 train.epochs=20,40; "

@@ -21,7 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Train and evaluate with leave-one-subject-out folds. Rerunning the same "
                                    "command on the same --out folder resumes: finished folds are skipped.")
     p.add_argument("--data", required=True, help="folder in the published composite layout")
-    p.add_argument("--preset", default="compact", help="model + training preset (paper, compact)")
+    p.add_argument("--preset", default="compact",
+                   help="model + training preset: paper, compact, accurate (compact fine-tuned from a sim-to-real "
+                        "checkpoint built once, ~20 min, and cached; then stacked with a linear model)")
     p.add_argument("--model", default="causalnet", help="registered model name (see `causalnet models`)")
     p.add_argument("--epochs", type=int, help="override the preset's number of epochs")
     p.add_argument("--protocol", choices=PROTOCOLS, help=PROTOCOL_HELP + ". Default: the preset's")

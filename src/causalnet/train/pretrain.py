@@ -30,10 +30,15 @@ OBJECTIVES = ("classify", "masked")
 
 
 def load_init(path: str | Path, model_name: str, config) -> dict[str, torch.Tensor]:
-    """The weights stored at ``path``, after checking that they are ``model_name`` with ``config``."""
+    """The weights stored at ``path``, after checking that they are ``model_name`` with ``config``.
+    ``path`` ``"synthetic"``: the model's sim-to-real checkpoint (:mod:`causalnet.train.simtoreal`; built
+    first if it is not in the cache)."""
     from safetensors.torch import load_file
 
     from causalnet.models.checkpoint import read_checkpoint_metadata
+    from causalnet.train.simtoreal import resolve_init
+
+    path = resolve_init(str(path), model_name, config)
 
     meta = read_checkpoint_metadata(path)
     if meta["model"] != model_name:
