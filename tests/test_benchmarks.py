@@ -30,3 +30,28 @@ def test_paper_gpu_benchmark_runs_end_to_end_on_the_cpu(composite_root, tmp_path
     assert len(results["table2"]) == 5
     text = (out / "results.md").read_text()
     assert "Table 1" in text and "ORACLE" in text and "Table 4" in text
+
+
+def test_seed_ensemble_averages_the_runs_clip_by_clip(tmp_path):
+    """benchmarks/seed_ensemble.py: the average of two runs is argmax of their mean probabilities per clip."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from seed_ensemble import averaged
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    from causalnet.eval.predictions import write_predictions
+    from causalnet.report.runs import load_predictions
+
+    rows = [{"run": r, "subject": s, "dataset": "casme2", "clip": c, "label": 0, "pred": int(p.index(max(p))),
+             "probs": p} for r, s, c, p in [
+        (0, "a", "x", [0.6, 0.4, 0.0]), (0, "b", "y", [0.2, 0.3, 0.5]),
+        (1, "b", "y", [0.2, 0.7, 0.1]), (1, "a", "x", [0.0, 0.9, 0.1])]]  # run 1 in another order
+    write_predictions(tmp_path / "predictions.csv", rows, 3)
+    avg = averaged([load_predictions(tmp_path / "predictions.csv")])
+    assert list(avg.clip) == ["x", "y"] and list(avg.pred) == [1, 1]
+    assert abs(avg.probs[0] - [0.3, 0.65, 0.05]).max() < 1e-9
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "seed_ensemble.py"), str(tmp_path)], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "average of runs 0–1" in proc.stdout
