@@ -105,3 +105,21 @@ def test_a_loso_run_builds_the_checkpoint_before_its_folds(fake_composite, built
     assert calls and calls[0][:2] == ("causalnet", TINY)  # resolved in this process, before any fold
     assert metrics["composite"]["n"] == 3
     assert '"init": "synthetic"' in (tmp_path / "run" / "config.json").read_text()  # portable: not a path
+
+
+def test_the_cli_says_it_builds_the_checkpoint_first(fake_composite, tmp_path, monkeypatch, capsys):
+    from causalnet.cli import main
+    from causalnet.train.simtoreal import default_checkpoint
+
+    monkeypatch.setenv("CAUSALNET_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setitem(SimToRealConfig.PRESETS, "default", lambda: RECIPE)
+    args = ["train", "--data", str(fake_composite), "--preset", "accurate", "--epochs", "1", "--subjects", "sub01",
+            "--workers", "1", "--no-progress", "--set", "model.dim=8", "train.members=2"]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    out = capsys.readouterr().out
+    cfg = ExperimentConfig.preset("accurate").with_overrides({"model.dim": 8})
+    assert f"building the sim-to-real checkpoint first (synthetic clips, their flow, pretraining: ~20 min on 2 CPU " \
+           f"cores, once) into {default_checkpoint('causalnet', cfg.model)}" in out
+    assert default_checkpoint("causalnet", cfg.model).is_file()
+    assert main([*args, "--out", str(tmp_path / "b")]) == 0  # the second run finds it: no note
+    assert "building" not in capsys.readouterr().out

@@ -99,10 +99,22 @@ def run_train(args: argparse.Namespace) -> int:
                    features=args.save_features)
     for note in loso.notes:
         print(f"note: {note}")
+    _note_pretraining(loso)
     metrics = loso.run(progress=not args.no_progress, backend=backend, device=args.device)
     print(metrics_table(metrics))
     print(f"\nrun folder: {Path(args.out).resolve()} (config.json, predictions.csv, metrics.json, run.log)")
     return 0
+
+
+def _note_pretraining(loso) -> None:
+    """Say so before a run spends ~20 minutes building its sim-to-real checkpoint (``train.init=synthetic``)."""
+    from causalnet.train.simtoreal import SYNTHETIC, default_checkpoint
+
+    if loso.cfg.train.init == SYNTHETIC and loso.pending():
+        path = default_checkpoint(loso.cfg.model_name, loso.cfg.model)
+        if not path.is_file():
+            print(f"note: train.init=synthetic: building the sim-to-real checkpoint first (synthetic clips, their "
+                  f"flow, pretraining: ~20 min on 2 CPU cores, once) into {path}")
 
 
 def _check_model_path(path: str) -> Path:

@@ -31,7 +31,8 @@ from causalnet.checks import Check, between, one_of
 from causalnet.config import PresetMixin, config_hash
 from causalnet.synth.config import SynthConfig
 
-__all__ = ["SYNTHETIC", "SimToRealConfig", "cache_root", "resolve_init", "synthetic_checkpoint"]
+__all__ = ["SYNTHETIC", "SimToRealConfig", "cache_root", "checkpoint_path", "default_checkpoint", "resolve_init",
+           "synthetic_checkpoint"]
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +143,11 @@ def _pretrain(clips, model_name: str, model_config: Any, recipe: SimToRealConfig
     save_checkpoint(path, model, extra={"class_names": list(clips.class_names), "train": train.to_dict(),
                                         "clips": len(clips), "objective": "classify",
                                         "sim_to_real": recipe.to_dict()})
+
+
+def default_checkpoint(model_name: str, model_config: Any) -> Path:
+    """Where ``train.init=synthetic`` finds (or builds) the checkpoint: the ``default`` recipe, the cache root."""
+    return checkpoint_path(model_name, model_config, SimToRealConfig.preset("default"))
 
 
 def resolve_init(init: str, model_name: str, model_config: Any, progress: bool = False) -> str:
