@@ -58,7 +58,8 @@ def test_a_failed_build_leaves_nothing_behind(tmp_path, monkeypatch):
     monkeypatch.setattr(simtoreal, "_synthetic_clips", broken)
     with pytest.raises(RuntimeError, match="synthetic data failed"):
         synthetic_checkpoint("causalnet", TINY, RECIPE, cache=tmp_path)
-    assert list((tmp_path / "pretrained").iterdir()) == []
+    left = [p.name for p in (tmp_path / "pretrained").iterdir()]
+    assert all(name.endswith(".lock") for name in left), left  # no checkpoint, no build folder
 
 
 def test_a_model_with_other_classes_is_refused_with_the_field_named(tmp_path):
@@ -123,3 +124,26 @@ def test_the_cli_says_it_builds_the_checkpoint_first(fake_composite, tmp_path, m
     assert default_checkpoint("causalnet", cfg.model).is_file()
     assert main([*args, "--out", str(tmp_path / "b")]) == 0  # the second run finds it: no note
     assert "building" not in capsys.readouterr().out
+
+
+def test_concurrent_builders_build_once(tmp_path, monkeypatch):
+    import threading
+    import time
+
+    calls = []
+
+    def slow_build(path, *args):
+        calls.append(path)
+        time.sleep(0.3)
+        path.write_bytes(b"weights")
+
+    monkeypatch.setattr(simtoreal, "_build", slow_build)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(synthetic_checkpoint("causalnet", TINY, RECIPE,
+                                                                                  cache=tmp_path)))
+               for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and len(set(results)) == 1 and results[0].read_bytes() == b"weights"

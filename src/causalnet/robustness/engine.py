@@ -271,6 +271,9 @@ class RobustnessRun:
     def train(self, workers: int = 1, progress: bool = False, backend: Backend | None = None,
               device: str = "cpu") -> int:
         """Train every pending fold on ``backend`` (default: ``workers`` local processes); returns the count."""
+        from causalnet.train.simtoreal import prepare_inits
+
+        prepare_inits([self.experiments[m] for m in dict.fromkeys(t.model for t, _, _ in self.pending())], progress)
         return run_folds(self.store, self.keys(), self.make_job, backend=backend or LocalBackend(workers),
                          device=device, progress=progress, desc="train")
 

@@ -310,9 +310,9 @@ class LosoRun:
     def prepare_init(self, progress: bool = False) -> None:
         """Build the sim-to-real checkpoint of ``train.init=synthetic`` here, once, if it is not cached yet —
         before the folds, whose worker processes then all find it (:mod:`causalnet.train.simtoreal`)."""
-        from causalnet.train.simtoreal import resolve_init
+        from causalnet.train.simtoreal import prepare_inits
 
-        resolve_init(self.cfg.train.init, self.cfg.model_name, self.cfg.model, progress=progress)
+        prepare_inits([self.cfg], progress)
 
     def run(self, progress: bool = False, workers: int = 1, backend: Backend | None = None,
             device: str = "cpu") -> dict[str, Any]:

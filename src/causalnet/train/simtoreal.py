@@ -20,6 +20,7 @@ results of training may differ within rounding. Nothing is downloaded.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
@@ -31,7 +32,8 @@ from causalnet.checks import Check, between, one_of
 from causalnet.config import PresetMixin, config_hash
 from causalnet.synth.config import SynthConfig
 
-__all__ = ["SYNTHETIC", "SimToRealConfig", "cache_root", "checkpoint_path", "default_checkpoint", "resolve_init",
+__all__ = ["SYNTHETIC", "SimToRealConfig", "cache_root", "checkpoint_path", "default_checkpoint", "prepare_inits",
+           "resolve_init",
            "synthetic_checkpoint"]
 
 log = logging.getLogger(__name__)
@@ -96,6 +98,30 @@ def synthetic_checkpoint(model_name: str, model_config: Any, recipe: SimToRealCo
     if path.is_file():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
+    with _exclusive(path.with_name(path.name + ".lock")):  # concurrent runs and workers: one builds, others wait
+        if not path.is_file():
+            _build(path, model_name, model_config, recipe, workers, progress)
+    return path
+
+
+@contextlib.contextmanager
+def _exclusive(lock: Path):
+    """Hold an exclusive lock on the file ``lock`` (POSIX ``flock``; no lock where it does not exist)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: at worst two processes build the same bytes; the writes are atomic
+        yield
+        return
+    with open(lock, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _build(path: Path, model_name: str, model_config: Any, recipe: SimToRealConfig, workers: int,
+           progress: bool) -> None:
     log.info("building the sim-to-real checkpoint %s (%d synthetic subjects x %d clips; once, then cached)",
              path, recipe.subjects, recipe.clips_per_subject)
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=".build-") as tmp:
@@ -105,7 +131,6 @@ def synthetic_checkpoint(model_name: str, model_config: Any, recipe: SimToRealCo
                              f"model model.num_classes={model_config.num_classes}; give a checkpoint path instead")
         _pretrain(clips, model_name, model_config, recipe, path, progress)
     log.info("sim-to-real checkpoint written: %s", path)
-    return path
 
 
 def _synthetic_clips(tmp: Path, recipe: SimToRealConfig, workers: int, progress: bool):
@@ -148,6 +173,14 @@ def _pretrain(clips, model_name: str, model_config: Any, recipe: SimToRealConfig
 def default_checkpoint(model_name: str, model_config: Any) -> Path:
     """Where ``train.init=synthetic`` finds (or builds) the checkpoint: the ``default`` recipe, the cache root."""
     return checkpoint_path(model_name, model_config, SimToRealConfig.preset("default"))
+
+
+def prepare_inits(experiments, progress: bool = False) -> None:
+    """Build, here and before any fold, the sim-to-real checkpoints that ``experiments`` (ExperimentConfigs)
+    name with ``train.init=synthetic`` and the cache lacks — so that the progress shows in this process
+    rather than in one fold's worker while the others wait for it."""
+    for cfg in experiments:
+        resolve_init(cfg.train.init, cfg.model_name, cfg.model, progress=progress)
 
 
 def resolve_init(init: str, model_name: str, model_config: Any, progress: bool = False) -> str:

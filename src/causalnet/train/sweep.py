@@ -194,9 +194,10 @@ class SweepRun:
 
     def train(self, progress: bool = False, backend: Backend | None = None, device: str = "cpu") -> int:
         self.write_config()
-        pending = {key.group for key in self.store.pending(self.keys())}
-        for group in pending:  # sim-to-real checkpoints (train.init=synthetic) are built here, before the folds
-            self.loso[group].prepare_init(progress)
+        from causalnet.train.simtoreal import prepare_inits
+
+        pending = dict.fromkeys(key.group for key in self.store.pending(self.keys()))
+        prepare_inits([self.loso[group].cfg for group in pending], progress)
         return run_folds(self.store, self.keys(), self.make_job, backend=backend or LocalBackend(1), device=device,
                          progress=progress, desc="sweep")
 
