@@ -93,6 +93,11 @@ def synthetic_checkpoint(model_name: str, model_config: Any, recipe: SimToRealCo
     cache (``workers`` processes), trains the model on every synthetic clip and writes the checkpoint
     atomically (about 20 minutes on 2 CPU cores for the default recipe).
     """
+    from causalnet.synth import CLASS_NAMES
+
+    if model_config.num_classes != len(CLASS_NAMES):  # checked before any work
+        raise ValueError(f"train.init=synthetic: the synthetic benchmark has {len(CLASS_NAMES)} classes, the model "
+                         f"model.num_classes={model_config.num_classes}; give a checkpoint path instead")
     recipe = recipe or SimToRealConfig()
     path = checkpoint_path(model_name, model_config, recipe, cache)
     if path.is_file():
@@ -126,9 +131,6 @@ def _build(path: Path, model_name: str, model_config: Any, recipe: SimToRealConf
              path, recipe.subjects, recipe.clips_per_subject)
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=".build-") as tmp:
         clips = _synthetic_clips(Path(tmp), recipe, workers, progress)
-        if clips.num_classes != model_config.num_classes:
-            raise ValueError(f"train.init=synthetic: the synthetic benchmark has {clips.num_classes} classes, the "
-                             f"model model.num_classes={model_config.num_classes}; give a checkpoint path instead")
         _pretrain(clips, model_name, model_config, recipe, path, progress)
     log.info("sim-to-real checkpoint written: %s", path)
 
