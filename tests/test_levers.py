@@ -325,3 +325,32 @@ def test_training_wrappers_refuse_models_without_features_and_head():
         DomainAdversarial(Bare(), 3, 0.1, x)
     with pytest.raises(ValueError, match="masked pretraining needs a model with forward_features"):
         MaskedReconstruction(Bare(), x)
+
+
+def test_generalised_cross_entropy_is_bounded_and_tends_to_cross_entropy():
+    import torch.nn.functional as F
+
+    from causalnet.train.loop import class_loss
+
+    torch.manual_seed(0)
+    logits, y = torch.randn(16, 3) * 3, torch.randint(0, 3, (16,))
+    weight = torch.tensor([1.0, 2.0, 0.5])
+    p_y = torch.softmax(logits, -1)[torch.arange(16), y]
+    for w in (None, weight):
+        ce = F.cross_entropy(logits, y, weight=w)
+        near = class_loss(logits, y, w, TrainConfig(gce_q=1e-4))
+        assert torch.allclose(near, ce, rtol=1e-3), (near, ce)
+        assert torch.equal(class_loss(logits, y, w, TrainConfig()), ce)  # q = 0: the cross-entropy itself
+    ww = weight[y]
+    assert torch.allclose(class_loss(logits, y, weight, TrainConfig(gce_q=1.0)), (ww * (1 - p_y)).sum() / ww.sum())
+    wrong = torch.tensor([[-50.0, 50.0, 0.0]])  # a confident contradiction of label 0
+    assert class_loss(wrong, torch.tensor([0]), None, TrainConfig(gce_q=0.7)) <= 1 / 0.7 + 1e-6
+    with pytest.raises(ValueError, match="gce_q and train.label_smoothing"):
+        TrainConfig(gce_q=0.7, label_smoothing=0.1)
+
+
+def test_generalised_cross_entropy_trains_deterministically():
+    cfg = TrainConfig(epochs=2, lr=1e-3, batch_size=8, gce_q=0.7)
+    (m1, start, h1), (m2, _, h2) = _train(cfg), _train(cfg)
+    assert _distance(m1, start) > 0 and _distance(m1, m2) == 0
+    assert np.allclose(h1, h2)

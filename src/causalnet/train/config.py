@@ -64,6 +64,9 @@ class TrainConfig(PresetMixin):
             learns each training clip's source dataset from the pre-head features through a gradient-reversal
             layer that scales the gradient into the features by ``-adversary``; 0 = off. Not combinable with
             ``mixup`` (a mixed input has no single dataset).
+        gce_q: label-noise-robust loss: ``q`` of the generalised cross-entropy ``(1 - p_y^q) / q`` in place of
+            the cross-entropy (:func:`causalnet.train.loop.class_loss`); 0 = cross-entropy. Not combinable
+            with ``label_smoothing``.
     """
 
     epochs: int = 200
@@ -86,6 +89,7 @@ class TrainConfig(PresetMixin):
     stack: str = "none"
     init: str = ""
     adversary: float = 0.0
+    gce_q: float = 0.0
 
     #: allowed ranges, checked on construction (also of --set values) before the rules below
     FIELD_CHECKS: ClassVar[dict[str, Check]] = {
@@ -94,7 +98,7 @@ class TrainConfig(PresetMixin):
         "label_smoothing": between(0, 1, hi_open=True), "members": between(1, 64), "shift": between(0, 27),
         "schedule": one_of(*SCHEDULES), "input_norm": one_of(*INPUT_NORMS), "mixup": between(0, 100),
         "ema": between(0, 1, hi_open=True), "stack": one_of(*STACKS), "init": ANY,
-        "adversary": between(0, 100),
+        "adversary": between(0, 100), "gce_q": between(0, 1),
     }
 
     #: renamed fields: old name -> new name (stored configs written with the old name still load)
@@ -103,6 +107,8 @@ class TrainConfig(PresetMixin):
     def __post_init__(self) -> None:
         if self.adversary > 0 and self.mixup > 0:
             raise ValueError("train.adversary and train.mixup cannot be combined (a mixed input has no single dataset)")
+        if self.gce_q > 0 and self.label_smoothing > 0:
+            raise ValueError("train.gce_q and train.label_smoothing cannot be combined (choose one loss)")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:

@@ -75,14 +75,26 @@ def lr_factor(schedule: str, step: int, total: int) -> float:
 
 def _loss(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None, cfg: TrainConfig,
           mix: tuple[float, torch.Tensor] | None = None) -> torch.Tensor:
-    """Cross-entropy of ``logits [B, C]``; with ``mix = (lam, partner)`` the mixup loss
-    ``lam * CE(y) + (1 - lam) * CE(y[partner])``."""
-    loss = F.cross_entropy(logits.float(), y, weight=weight, label_smoothing=cfg.label_smoothing)
+    """Classification loss of ``logits [B, C]`` (:func:`class_loss`); with ``mix = (lam, partner)`` the mixup
+    loss ``lam * L(y) + (1 - lam) * L(y[partner])``."""
+    loss = class_loss(logits, y, weight, cfg)
     if mix is None:
         return loss
     lam, partner = mix
-    other = F.cross_entropy(logits.float(), y[partner], weight=weight, label_smoothing=cfg.label_smoothing)
-    return lam * loss + (1.0 - lam) * other
+    return lam * loss + (1.0 - lam) * class_loss(logits, y[partner], weight, cfg)
+
+
+def class_loss(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None, cfg: TrainConfig) -> torch.Tensor:
+    """Mean loss of ``logits [B, C]`` against labels ``y [B]`` (class weights ``weight [C]`` as in
+    ``F.cross_entropy``: the weighted mean): cross-entropy (with ``cfg.label_smoothing``), or with
+    ``cfg.gce_q = q > 0`` the generalised cross-entropy ``(1 - p_y^q) / q`` (Zhang & Sabuncu, 2018), which
+    bounds the loss of a clip the model contradicts and so the pull of a wrong label."""
+    if cfg.gce_q == 0:
+        return F.cross_entropy(logits.float(), y, weight=weight, label_smoothing=cfg.label_smoothing)
+    p_y = torch.softmax(logits.float(), dim=-1).gather(1, y[:, None])[:, 0]
+    per_clip = (1.0 - p_y.clamp(min=1e-12) ** cfg.gce_q) / cfg.gce_q
+    w = torch.ones_like(per_clip) if weight is None else weight[y]
+    return (w * per_clip).sum() / w.sum()
 
 
 def mixup_batch(xb: torch.Tensor, alpha: float, gen: torch.Generator,
