@@ -96,14 +96,18 @@ def test_a_loso_run_builds_the_checkpoint_before_its_folds(fake_composite, built
 
     monkeypatch.setenv("CAUSALNET_CACHE", str(built.parents[1]))
     monkeypatch.setitem(SimToRealConfig.PRESETS, "default", lambda: RECIPE)
-    calls = []
-    real = simtoreal.synthetic_checkpoint
+    from causalnet.train import loso as loso_module
+
+    calls, seen_by_folds = [], []
+    real, real_run_folds = simtoreal.synthetic_checkpoint, loso_module.run_folds
     monkeypatch.setattr(simtoreal, "synthetic_checkpoint", lambda *a, **k: calls.append(a) or real(*a, **k))
+    monkeypatch.setattr(loso_module, "run_folds",
+                        lambda *a, **k: seen_by_folds.append(len(calls)) or real_run_folds(*a, **k))
     cfg = ExperimentConfig.preset("accurate").with_overrides({"train.epochs": 1, "train.members": 2})
     cfg = dataclasses.replace(cfg, model=TINY)
     loso = LosoRun(tmp_path / "run", load_composite(fake_composite), cfg, subjects=["sub01"])
     metrics = loso.run()
-    assert calls and calls[0][:2] == ("causalnet", TINY)  # resolved in this process, before any fold
+    assert seen_by_folds[0] >= 1 and calls[0][:2] == ("causalnet", TINY)  # resolved before the folds started
     assert metrics["composite"]["n"] == 3
     assert '"init": "synthetic"' in (tmp_path / "run" / "config.json").read_text()  # portable: not a path
 

@@ -301,18 +301,13 @@ class LosoRun:
 
         ``backend`` defaults to a :class:`~causalnet.engine.LocalBackend` with ``workers`` processes.
         """
-        self.write_config()
-        if self.pending():
-            self.prepare_init(progress)
-        return run_folds(self.store, self.keys(), self.make_job, backend=backend or LocalBackend(workers),
-                         device=device, progress=progress, desc="LOSO")
-
-    def prepare_init(self, progress: bool = False) -> None:
-        """Build the sim-to-real checkpoint of ``train.init=synthetic`` here, once, if it is not cached yet —
-        before the folds, whose worker processes then all find it (:mod:`causalnet.train.simtoreal`)."""
         from causalnet.train.simtoreal import prepare_inits
 
-        prepare_inits([self.cfg], progress)
+        self.write_config()
+        if self.pending():  # a sim-to-real checkpoint (train.init=synthetic) is built here, before the folds
+            prepare_inits([self.cfg], progress)
+        return run_folds(self.store, self.keys(), self.make_job, backend=backend or LocalBackend(workers),
+                         device=device, progress=progress, desc="LOSO")
 
     def run(self, progress: bool = False, workers: int = 1, backend: Backend | None = None,
             device: str = "cpu") -> dict[str, Any]:
