@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from causalnet.checks import Check, between, one_of, positive
-from causalnet.config import PresetMixin, config_hash
+from causalnet.config import PresetMixin, config_hash, config_signature
 from causalnet.data.builders.build import APEX_METHODS
 from causalnet.keyframes import ORDER_POLICIES, KeyframeNoise, SpotterConfig
 
@@ -199,7 +199,7 @@ class RobustnessConfig(PresetMixin):
     def fold_signature(self, jitter: bool, tta: bool) -> dict[str, Any]:
         """The fields a fold's result depends on: not ``runs`` (a run does not depend on the count), and the
         jitter or test-time-ensemble fields only for trainings that use them."""
-        d = self.to_dict()
+        d = config_signature(self)
         d.pop("runs")
         for name in list(d):
             if (name.startswith("jitter_") and not jitter) or (name.startswith("tta_") and not tta):

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from causalnet.config import config_signature
 from causalnet.engine import Backend, FoldJob, FoldKey, FoldResult, FoldStore, LocalBackend, run_folds
 from causalnet.eval.metrics import METRICS, grouped_metrics, summarise_runs
 from causalnet.eval.protocols import HONEST_PROTOCOLS, select_probs
@@ -194,9 +195,9 @@ class RobustnessRun:
         """Everything a fold's result depends on, besides the run and the subject."""
         exp = self.experiments[training.model]
         clips = [[*c.key, c.label, c.onset, c.apex, c.offset, c.n_frames] for c in self.clips]
-        return {"experiment": exp.to_dict(), "robustness": self.rcfg.fold_signature(training.jitter, training.tta),
-                "jitter": training.jitter,
-                "tta": training.tta, "preprocess": self.prep.to_dict(), "clips": config_hash(clips),
+        return {"experiment": config_signature(exp),
+                "robustness": self.rcfg.fold_signature(training.jitter, training.tta), "jitter": training.jitter,
+                "tta": training.tta, "preprocess": config_signature(self.prep), "clips": config_hash(clips),
                 "classes": list(self.class_names)}
 
     def fold_key(self, training: Training, run: int, subject: str) -> FoldKey:

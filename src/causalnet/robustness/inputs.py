@@ -35,6 +35,7 @@ import cv2
 import numpy as np
 
 from causalnet.checks import safe_path_part
+from causalnet.config import config_signature
 from causalnet.flow.config import PreprocessConfig
 from causalnet.flow.frames import FrameFolder
 from causalnet.inference import images_to_input
@@ -63,7 +64,7 @@ CACHE_VERSION = 1
 
 def cache_dir(out: str | Path, prep: PreprocessConfig) -> Path:
     """``<out>/cache/<hash of the preprocessing config>``."""
-    return Path(out) / "cache" / config_hash({"version": CACHE_VERSION, "preprocess": prep.to_dict()})
+    return Path(out) / "cache" / config_hash({"version": CACHE_VERSION, "preprocess": config_signature(prep)})
 
 
 def cache_file(root: Path, info: ClipInfo) -> Path:
@@ -270,7 +271,7 @@ def prepare_clip(task: ClipTask) -> ClipOutcome:
             raise ValueError(f"{info.frames_dir}: {len(source)} frames, the plan says {info.n_frames}")
         aligner = FaceAligner(source, info.onset, prep)
         spotter = rcfg.spotter_config()
-        spotter_hash = config_hash(spotter.to_dict())
+        spotter_hash = config_hash(config_signature(spotter))
         if needs_spotting(info, rcfg) and (cache.spotted_apex is None or cache.spotter != spotter_hash):
             span = list(range(info.onset, info.offset + 1))
             faces = aligner.faces(span)

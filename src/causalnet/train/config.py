@@ -100,6 +100,8 @@ class TrainConfig(PresetMixin):
         "ema": between(0, 1, hi_open=True), "stack": one_of(*STACKS), "init": ANY,
         "adversary": between(0, 100), "gce_q": between(0, 1),
     }
+    #: switched-off fields added after fold results were first stored (see PresetMixin.LATER_FIELDS)
+    LATER_FIELDS: ClassVar[dict[str, Any]] = {"adversary": 0.0, "gce_q": 0.0}
 
     #: renamed fields: old name -> new name (stored configs written with the old name still load)
     RENAMED: ClassVar[dict[str, str]] = {"bf16": "amp"}

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from causalnet.checks import Check, between, one_of
-from causalnet.config import PresetMixin, config_hash
+from causalnet.config import PresetMixin, config_hash, config_signature
 from causalnet.synth.config import SynthConfig
 
 __all__ = ["SYNTHETIC", "SimToRealConfig", "cache_root", "checkpoint_path", "default_checkpoint", "prepare_inits",
@@ -80,8 +80,8 @@ def cache_root() -> Path:
 
 def checkpoint_path(model_name: str, model_config: Any, recipe: SimToRealConfig, cache: Path | None = None) -> Path:
     """Where the checkpoint of ``model_name`` with ``model_config`` made by ``recipe`` is kept."""
-    key = config_hash({"version": BUILD_VERSION, "model": model_name, "config": model_config.to_dict(),
-                       "recipe": recipe.to_dict()}, digits=16)
+    key = config_hash({"version": BUILD_VERSION, "model": model_name, "config": config_signature(model_config),
+                       "recipe": config_signature(recipe)}, digits=16)
     return (cache or cache_root()) / "pretrained" / f"{model_name}-synthetic-{key}.safetensors"
 
 

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from causalnet import __version__
-from causalnet.config import config_hash
+from causalnet.config import config_hash, config_signature
 from causalnet.data.composite import ClipSet
 from causalnet.engine import Backend, FoldJob, FoldKey, FoldStore, LocalBackend, run_folds
 from causalnet.eval.predictions import metrics_from_rows, write_predictions
@@ -168,7 +168,7 @@ class SweepRun:
     @staticmethod
     def group(candidate: Candidate, cfg: ExperimentConfig) -> str:
         """The folder of a candidate's folds: its name and a hash of its full experiment."""
-        exp = {k: v for k, v in cfg.to_dict().items() if k != "protocol"}
+        exp = {k: v for k, v in config_signature(cfg).items() if k != "protocol"}
         return f"{candidate.name}-{config_hash(exp)}"
 
     @property
