@@ -7,6 +7,11 @@ Usage::
         # sample of the compact preset (forward in training mode, incl. the forward_train hook) and its
         # ratio to the compact CausalNet's (the compact rule's cap is 4x, docs/robustness.md);
         # --time adds the time of one vectorised training step (5 members x 64 samples, one thread)
+    python benchmarks/baselines.py pool
+        # measured, not adopted (docs/results.md §6): torch's max-pool against the same pool with the batch
+        # folded into channels-last channels (one thread, forward + backward, outputs and gradients compared,
+        # and whether it runs under torch.func.vmap); and Dual-Inception's training step for 5 x 64 samples,
+        # vectorised (vmap) against a loop over the members
     python benchmarks/baselines.py fold --raw synth_raw --out rob_fold [--subject s01] [--models A,B]
         # CPU and wall seconds of one robustness fold (run 0, 40 epochs, the settings of
         # docs/robustness.md, one thread) per model, one after the other; flows are cached in --out
@@ -85,6 +90,72 @@ def cost(args: argparse.Namespace) -> None:
     print(f"\ncompact rule's cap: 4 x {ref / 1e6:.2f} = {4 * ref / 1e6:.2f} M multiply-adds per training sample")
 
 
+def _channels_last_pool(x: torch.Tensor, kernel: int, stride: int, padding: int) -> torch.Tensor:
+    """Max-pool with the batch folded into channels, pooled in channels-last layout (same values as torch's)."""
+    from einops import rearrange
+
+    z = rearrange(x, "n c h w -> 1 (n c) h w").contiguous(memory_format=torch.channels_last)
+    y = torch.nn.functional.max_pool2d(z, kernel, stride, padding, ceil_mode=True)
+    return rearrange(y, "1 (n c) h w -> n c h w", n=x.shape[0]).contiguous()
+
+
+def _median_ms(fn, x: torch.Tensor, repeats: int = 12) -> tuple[float, torch.Tensor, torch.Tensor]:
+    """Median forward + backward time (ms) of ``fn(x)``, with the output and input gradient of the last call."""
+    times = []
+    for _ in range(repeats):
+        xx = x.clone().requires_grad_()
+        t = time.perf_counter()
+        out = fn(xx)
+        out.backward(torch.ones_like(out))
+        times.append(time.perf_counter() - t)
+    return 1e3 * sorted(times)[repeats // 2], out.detach(), xx.grad
+
+
+def pool(args: argparse.Namespace) -> None:
+    import torch.nn.functional as F
+    from torch.func import stack_module_state, vmap
+
+    from causalnet.models import create_model
+    from causalnet.models.auxiliary import functional_training_outputs
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    print(f"{'input':>18s} {'pool':>8s} {'torch ms':>9s} {'folded ms':>10s} same")
+    for shape in [(320, 1, 28, 28), (320, 12, 14, 14), (320, 12, 28, 28), (64, 64, 56, 56)]:
+        x = torch.randint(0, 4, shape).float()  # ties, as in quantised flow and ReLU maps
+        for k, s, p in [(3, 1, 1), (2, 2, 0)]:
+            ta, ya, ga = _median_ms(lambda z: F.max_pool2d(z, k, s, p, ceil_mode=True), x)  # noqa: B023
+            tb, yb, gb = _median_ms(lambda z: _channels_last_pool(z, k, s, p), x)  # noqa: B023
+            same = torch.equal(ya, yb) and torch.equal(ga, gb)
+            print(f"{'x'.join(map(str, shape)):>18s} {f'{k}x{k}/{s}':>8s} {ta:9.2f} {tb:10.2f} {same}", flush=True)
+    try:
+        vmap(lambda z: _channels_last_pool(z, 3, 1, 1))(torch.rand(2, 4, 1, 8, 8))
+        print("under torch.func.vmap: runs")
+    except RuntimeError as err:
+        print(f"under torch.func.vmap: fails ({str(err).splitlines()[0]})")
+    models = [create_model("dualinception", "compact") for _ in range(5)]
+    params, buffers = stack_module_state(models)
+    step = functional_training_outputs(models[0].train())
+    x, y = torch.rand(5, 64, 4, 3, 28, 28) * 255, torch.randint(0, 3, (5, 64))
+
+    def vectorised() -> None:
+        logits, aux = vmap(step, in_dims=(0, 0, 0, 0), randomness="different")(params, buffers, x, y)
+        (F.cross_entropy(logits.flatten(0, 1), y.flatten()) + aux.sum()).backward()
+
+    def looped() -> None:
+        loss = sum(F.cross_entropy(lg, y[k]) + aux for k in range(5) for lg, aux in [
+            step({n: v[k] for n, v in params.items()}, {n: v[k] for n, v in buffers.items()}, x[k], y[k])])
+        loss.backward()
+
+    for label, fn in [("vmap", vectorised), ("loop", looped)]:
+        times = []
+        for _ in range(6):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+        print(f"dualinception step, 5 members x 64 samples, {label}: {sorted(times[1:])[2]:.3f} s", flush=True)
+
+
 def fold(args: argparse.Namespace) -> None:
     from causalnet.commands.robustness import build_experiments
     from causalnet.data.builders import read_plan
@@ -136,6 +207,8 @@ def main() -> None:
     c = sub.add_parser("cost", help="parameters and multiply-adds of every model (the compact rule's cap)")
     c.add_argument("--time", action="store_true", help="also time a vectorised training step")
     c.set_defaults(func=cost)
+    sub.add_parser("pool", help="measured, not adopted: a channels-last max-pool; vmap against a loop").set_defaults(
+        func=pool)
     f = sub.add_parser("fold", help="CPU time of one robustness fold per model (demo synthetic benchmark)")
     f.add_argument("--raw", required=True, help="a `causalnet synth --preset demo` folder")
     f.add_argument("--out", required=True, help="work folder (flow cache, fold files)")
