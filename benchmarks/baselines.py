@@ -42,8 +42,11 @@ def _macs_per_sample(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -
     return counter.get_total_flops() / 2 / len(x)
 
 
-def _step_seconds(name: str, members: int = 5, batch: int = 64, steps: int = 5) -> float:
-    """Median time of a vectorised training step (forward with the hook, cross-entropy, backward)."""
+def _step_seconds(name: str, members: int = 5, batch: int = 64, steps: int = 5, vectorised: bool = True) -> float:
+    """Median time of a training step of ``members`` models (forward with the hook, cross-entropy, backward).
+
+    ``vectorised``: the members in one ``torch.func.vmap`` call (the training path); otherwise a loop over them.
+    """
     from torch.func import stack_module_state, vmap
 
     from causalnet.models import create_model
@@ -52,13 +55,20 @@ def _step_seconds(name: str, members: int = 5, batch: int = 64, steps: int = 5) 
     models = [create_model(name, "compact") for _ in range(members)]
     params, buffers = stack_module_state(models)
     models[0].train()
-    step = vmap(functional_training_outputs(models[0]), in_dims=(0, 0, 0, 0), randomness="different")
+    single = functional_training_outputs(models[0])
+    step = vmap(single, in_dims=(0, 0, 0, 0), randomness="different")
     x = torch.rand(members, batch, 4, 3, 28, 28) * 255
     y = torch.randint(0, 3, (members, batch))
+
+    def looped() -> tuple[torch.Tensor, torch.Tensor]:
+        outputs = [single({n: v[k] for n, v in params.items()}, {n: v[k] for n, v in buffers.items()}, x[k], y[k])
+                   for k in range(members)]
+        return torch.stack([lg for lg, _ in outputs]), torch.stack([aux for _, aux in outputs])
+
     times = []
     for _ in range(steps + 1):  # the first step warms up
         t = time.perf_counter()
-        logits, aux = step(params, buffers, x, y)
+        logits, aux = step(params, buffers, x, y) if vectorised else looped()
         loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten()) + aux.sum()
         loss.backward()
         times.append(time.perf_counter() - t)
@@ -113,10 +123,7 @@ def _median_ms(fn, x: torch.Tensor, repeats: int = 12) -> tuple[float, torch.Ten
 
 def pool(args: argparse.Namespace) -> None:
     import torch.nn.functional as F
-    from torch.func import stack_module_state, vmap
-
-    from causalnet.models import create_model
-    from causalnet.models.auxiliary import functional_training_outputs
+    from torch.func import vmap
 
     torch.set_num_threads(1)
     torch.manual_seed(0)
@@ -133,27 +140,9 @@ def pool(args: argparse.Namespace) -> None:
         print("under torch.func.vmap: runs")
     except RuntimeError as err:
         print(f"under torch.func.vmap: fails ({str(err).splitlines()[0]})")
-    models = [create_model("dualinception", "compact") for _ in range(5)]
-    params, buffers = stack_module_state(models)
-    step = functional_training_outputs(models[0].train())
-    x, y = torch.rand(5, 64, 4, 3, 28, 28) * 255, torch.randint(0, 3, (5, 64))
-
-    def vectorised() -> None:
-        logits, aux = vmap(step, in_dims=(0, 0, 0, 0), randomness="different")(params, buffers, x, y)
-        (F.cross_entropy(logits.flatten(0, 1), y.flatten()) + aux.sum()).backward()
-
-    def looped() -> None:
-        loss = sum(F.cross_entropy(lg, y[k]) + aux for k in range(5) for lg, aux in [
-            step({n: v[k] for n, v in params.items()}, {n: v[k] for n, v in buffers.items()}, x[k], y[k])])
-        loss.backward()
-
-    for label, fn in [("vmap", vectorised), ("loop", looped)]:
-        times = []
-        for _ in range(6):
-            t = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t)
-        print(f"dualinception step, 5 members x 64 samples, {label}: {sorted(times[1:])[2]:.3f} s", flush=True)
+    for label, vectorised in [("vmap", True), ("loop", False)]:
+        seconds = _step_seconds("dualinception", vectorised=vectorised)
+        print(f"dualinception step, 5 members x 64 samples, {label}: {seconds:.3f} s", flush=True)
 
 
 def fold(args: argparse.Namespace) -> None:
