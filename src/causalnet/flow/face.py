@@ -1,6 +1,9 @@
 """Face detection, 68-point landmarks (dlib) and alignment of the key-frames on the onset frame;
 :class:`FaceTracker` aligns a long recording frame by frame, detecting the face again when it moves.
 
+:class:`FaceCrop` is the one face cropper: :func:`align_faces`, :class:`FaceTracker` and the
+robustness experiments' frame cache (:class:`causalnet.robustness.inputs.FaceAligner`) all crop with it.
+
 The face is found once, on the onset frame: dlib's HOG frontal-face detector gives a box, the
 68-point shape predictor shipped inside the ``face-recognition-models`` package gives landmarks
 (nothing is downloaded at run time). A similarity transform (rotation, uniform scale,
@@ -30,6 +33,7 @@ from causalnet.flow.config import PreprocessConfig
 __all__ = [
     "LANDMARK_MODEL_FILE",
     "FaceBackendError",
+    "FaceCrop",
     "FaceNotFoundError",
     "FaceTracker",
     "alignment_matrix",
@@ -37,6 +41,7 @@ __all__ = [
     "detect_landmarks",
     "landmark_model_path",
     "require_face_backend",
+    "to_gray",
     "translation",
 ]
 
@@ -102,6 +107,11 @@ def require_face_backend(cfg: PreprocessConfig) -> None:
     landmark_model_path(cfg.landmark_model)
 
 
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """``image`` as grayscale ``[H, W]``: BGR frames are converted, gray ones returned as they are."""
+    return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+
+
 def detect_landmarks(image: np.ndarray, cfg: PreprocessConfig, name: str = "frame") -> np.ndarray:
     """The 68 landmarks ``[68, 2]`` (x, y; float64, pixels) of the largest face in ``image``.
 
@@ -116,7 +126,7 @@ def detect_landmarks(image: np.ndarray, cfg: PreprocessConfig, name: str = "fram
     detector, predictor = _dlib_models(str(landmark_model_path(cfg.landmark_model)))
     import dlib  # present: _dlib_models imported it
 
-    gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    gray = to_gray(image)
     h, w = gray.shape
     scale = min(1.0, cfg.detect_max_side / max(h, w))
     small = (
@@ -168,8 +178,51 @@ def alignment_matrix(landmarks: np.ndarray, size: int, eye_row: float, eye_dista
     return np.array([[a, b, tx], [-b, a, ty]], dtype=np.float64)
 
 
-def _to_gray(image: np.ndarray) -> np.ndarray:
-    return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+class FaceCrop:
+    """The crop of one face: found once on a frame, applied to every frame of the same size.
+
+    ``face_method="none"``: frames are taken as faces and resized to ``face_size`` (area
+    interpolation; a frame already that size is returned as it is). ``dlib``: :meth:`locate` finds
+    the landmarks and sets :attr:`matrix`, the similarity transform of :func:`alignment_matrix`, and
+    every frame is warped with it (bilinear, replicated border).
+
+    Args:
+        cfg: ``face_method``, ``face_size`` and the alignment/detection parameters.
+        reference: how size errors name the frame whose size every frame must have
+            (``"onset frame"``, ``"first frame"``).
+    """
+
+    def __init__(self, cfg: PreprocessConfig, reference: str = "first frame") -> None:
+        self.cfg, self.reference = cfg, reference
+        self.matrix: np.ndarray | None = None
+        self.shape: tuple[int, int] | None = None
+
+    def check_size(self, frame: np.ndarray, name: str) -> None:
+        """Raise ValueError when ``frame`` differs in size from the first frame checked."""
+        shape = frame.shape[:2]
+        if self.shape is None:
+            self.shape = shape
+        elif shape != self.shape:
+            raise ValueError(f"{name}: frame size {shape[1]}x{shape[0]} differs from the {self.reference}'s "
+                             f"{self.shape[1]}x{self.shape[0]}")
+
+    def locate(self, gray: np.ndarray, name: str) -> None:
+        """Find the face in ``gray`` and crop every later frame as that one (no-op for ``face_method="none"``).
+
+        Raises:
+            FaceNotFoundError: no face in the frame (the previous transform is kept).
+        """
+        if self.cfg.face_method == "none":
+            return
+        landmarks = detect_landmarks(gray, self.cfg, name)
+        self.matrix = alignment_matrix(landmarks, self.cfg.face_size, self.cfg.eye_row, self.cfg.eye_distance)
+
+    def __call__(self, gray: np.ndarray) -> np.ndarray:
+        """The face ``[face_size, face_size]`` uint8 cropped out of the grayscale frame ``gray``."""
+        size = self.cfg.face_size
+        if self.matrix is None:
+            return gray if gray.shape == (size, size) else cv2.resize(gray, (size, size), interpolation=cv2.INTER_AREA)
+        return cv2.warpAffine(gray, self.matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def align_faces(
@@ -183,24 +236,12 @@ def align_faces(
         names: frame names for error messages (defaults to ``frame 0``, ``frame 1``...).
     """
     names = list(names) if names is not None else [f"frame {i}" for i in range(len(frames))]
-    size = cfg.face_size
-    first_shape = frames[0].shape[:2]
+    crop = FaceCrop(cfg, reference="onset frame")
     for frame, name in zip(frames, names, strict=True):
-        if frame.shape[:2] != first_shape:
-            raise ValueError(
-                f"{name}: frame size {frame.shape[1]}x{frame.shape[0]} differs from the onset "
-                f"frame's {first_shape[1]}x{first_shape[0]}"
-            )
-    grays = [_to_gray(f) for f in frames]
-    if cfg.face_method == "none":
-        return [
-            g if g.shape == (size, size) else cv2.resize(g, (size, size), interpolation=cv2.INTER_AREA) for g in grays
-        ]
-    landmarks = detect_landmarks(grays[0], cfg, names[0])
-    matrix = alignment_matrix(landmarks, size, cfg.eye_row, cfg.eye_distance)
-    return [
-        cv2.warpAffine(g, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) for g in grays
-    ]
+        crop.check_size(frame, name)
+    grays = [to_gray(f) for f in frames]
+    crop.locate(grays[0], names[0])
+    return [crop(g) for g in grays]
 
 
 def _shift_image(image: np.ndarray, dx: float, dy: float) -> np.ndarray:
@@ -251,55 +292,48 @@ class FaceTracker:
     def __init__(self, cfg: PreprocessConfig, max_shift: float = 0.06, check_every: int = 10,
                  min_response: float = 0.05) -> None:
         self.cfg, self.max_shift, self.check_every, self.min_response = cfg, max_shift, check_every, min_response
-        self.matrix: np.ndarray | None = None
+        self.crop = FaceCrop(cfg, reference="first frame")
         self.reference: np.ndarray | None = None
-        self.shape: tuple[int, int] | None = None
         self.realigned: list[int] = []
         self.detections = 0
         self.index = 0
+
+    @property
+    def matrix(self) -> np.ndarray | None:
+        """The current alignment transform (None before the first detection, or with ``face_method="none"``)."""
+        return self.crop.matrix
 
     def _small(self, face: np.ndarray) -> np.ndarray:
         side = min(64, face.shape[0])
         return cv2.resize(face, (side, side), interpolation=cv2.INTER_AREA).astype(np.float32)
 
-    def _detect(self, gray: np.ndarray, name: str) -> None:
-        landmarks = detect_landmarks(gray, self.cfg, name)
-        self.matrix = alignment_matrix(landmarks, self.cfg.face_size, self.cfg.eye_row, self.cfg.eye_distance)
+    def _detect(self, gray: np.ndarray, name: str) -> np.ndarray:
+        """Locate the face on ``gray``; its new crop, which becomes the reference for later checks."""
+        self.crop.locate(gray, name)
         self.detections += 1
-
-    def _warp(self, gray: np.ndarray) -> np.ndarray:
-        size = self.cfg.face_size
-        return cv2.warpAffine(gray, self.matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        face = self.crop(gray)
+        self.reference = self._small(face)
+        return face
 
     def __call__(self, frame: np.ndarray, name: str = "frame") -> np.ndarray:
         """The aligned face ``[face_size, face_size]`` uint8 of the next frame (BGR or gray)."""
-        gray = _to_gray(frame)
+        gray = to_gray(frame)
         index, self.index = self.index, self.index + 1
-        if self.shape is None:
-            self.shape = gray.shape[:2]
-        elif gray.shape[:2] != self.shape:
-            raise ValueError(f"{name}: frame size {gray.shape[1]}x{gray.shape[0]} differs from the first frame's "
-                             f"{self.shape[1]}x{self.shape[0]}")
-        size = self.cfg.face_size
+        self.crop.check_size(gray, name)
         if self.cfg.face_method == "none":
-            return gray if gray.shape == (size, size) else cv2.resize(gray, (size, size), interpolation=cv2.INTER_AREA)
+            return self.crop(gray)
         if self.matrix is None:
-            self._detect(gray, name)
-            face = self._warp(gray)
-            self.reference = self._small(face)
-            return face
-        face = self._warp(gray)
+            return self._detect(gray, name)
+        face = self.crop(gray)
         if index % self.check_every == 0:
             dx, dy, response = translation(self.reference, self._small(face))
             moved = math.hypot(dx, dy) / self.reference.shape[0]
             if moved > self.max_shift or response < self.min_response:
                 try:
-                    self._detect(gray, name)
+                    face = self._detect(gray, name)
                 except FaceNotFoundError:
                     log.debug("%s: the face moved (%.3f of its side) but was not found again", name, moved)
                 else:
-                    face = self._warp(gray)
-                    self.reference = self._small(face)
                     self.realigned.append(index)
                     log.debug("%s: face detected again (moved %.3f of its side)", name, moved)
         return face

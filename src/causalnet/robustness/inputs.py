@@ -37,6 +37,7 @@ import numpy as np
 from causalnet.checks import safe_path_part
 from causalnet.config import config_signature
 from causalnet.flow.config import PreprocessConfig
+from causalnet.flow.face import FaceCrop, FaceNotFoundError, to_gray
 from causalnet.flow.frames import FrameFolder
 from causalnet.inference import images_to_input
 from causalnet.io import atomic_path
@@ -176,49 +177,31 @@ def face_frames(kf: Keyframes, views: tuple[str, ...]) -> set[int]:
 class FaceAligner:
     """Aligned grayscale faces of a clip's frames, all cropped by the transform found on one frame.
 
-    ``face_method="none"``: frames are resized to ``face_size`` (area interpolation). ``dlib``: the
-    landmarks are found once, on the reference frame (the annotated onset), and every frame is warped
-    with the same similarity transform — what :func:`causalnet.flow.face.align_faces` does to a
-    clip's three key-frames.
+    The crop is :class:`causalnet.flow.face.FaceCrop`, located once on the reference frame (the
+    annotated onset) — what :func:`causalnet.flow.face.align_faces` does to a clip's three
+    key-frames; this class adds lazy decoding and a per-frame memo.
     """
 
     def __init__(self, source: FrameFolder, reference: int, cfg: PreprocessConfig) -> None:
-        self.source, self.reference, self.cfg = source, reference, cfg
-        self._matrix: np.ndarray | None = None
-        self._shape: tuple[int, int] | None = None
+        self.source, self.reference = source, reference
+        self._crop = FaceCrop(cfg, reference="onset frame")
         self._faces: dict[int, np.ndarray] = {}
 
-    def _gray(self, frame: np.ndarray) -> np.ndarray:
-        return frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-
     def _prepare(self) -> None:
-        if self._shape is not None:
+        if self._crop.shape is not None:
             return
-        gray = self._gray(self.source.read([self.reference])[0])
-        self._shape = gray.shape[:2]
-        if self.cfg.face_method == "dlib":
-            from causalnet.flow.face import alignment_matrix, detect_landmarks
-
-            landmarks = detect_landmarks(gray, self.cfg, self.source.name(self.reference))
-            self._matrix = alignment_matrix(landmarks, self.cfg.face_size, self.cfg.eye_row, self.cfg.eye_distance)
+        gray = to_gray(self.source.read([self.reference])[0])
+        self._crop.check_size(gray, self.source.name(self.reference))
+        self._crop.locate(gray, self.source.name(self.reference))
 
     def faces(self, indexes: list[int]) -> dict[int, np.ndarray]:
         """Frame index → aligned face ``[face_size, face_size]`` uint8 (frames decoded once)."""
         self._prepare()
         todo = sorted({int(i) for i in indexes} - set(self._faces))
-        size = self.cfg.face_size
         for i, frame in zip(todo, self.source.read(todo) if todo else [], strict=True):
-            gray = self._gray(frame)
-            if gray.shape[:2] != self._shape:
-                raise ValueError(f"{self.source.name(i)}: frame size {gray.shape[1]}x{gray.shape[0]} differs from "
-                                 f"the onset frame's {self._shape[1]}x{self._shape[0]}")
-            if self._matrix is None:
-                face = gray if gray.shape == (size, size) else cv2.resize(gray, (size, size),
-                                                                          interpolation=cv2.INTER_AREA)
-            else:
-                face = cv2.warpAffine(gray, self._matrix, (size, size), flags=cv2.INTER_LINEAR,
-                                      borderMode=cv2.BORDER_REPLICATE)
-            self._faces[i] = face
+            gray = to_gray(frame)
+            self._crop.check_size(gray, self.source.name(i))
+            self._faces[i] = self._crop(gray)
         return {int(i): self._faces[int(i)] for i in indexes}
 
 
@@ -256,7 +239,6 @@ def needs_spotting(info: ClipInfo, rcfg: RobustnessConfig) -> bool:
 
 def prepare_clip(task: ClipTask) -> ClipOutcome:
     """Compute and cache everything one clip needs (see the module docstring); errors are returned, not raised."""
-    from causalnet.flow.face import FaceNotFoundError
     from causalnet.flow.optical_flow import tvl1_flow
     from causalnet.flow.pipeline import flow_pair_images
 
