@@ -273,7 +273,7 @@ def test_engine_trains_once_per_fold_tests_every_condition_and_resumes(synth_raw
 
 
 def test_ensemble_pooling():
-    from causalnet.robustness.engine import pool
+    from causalnet.eval.pool import pool
 
     probs = np.array([[0.34, 0.33, 0.33], [0.9, 0.05, 0.05], [0.1, 0.8, 0.1]])
     assert np.allclose(pool(probs), probs.mean(0))

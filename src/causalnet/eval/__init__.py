@@ -1,4 +1,4 @@
-"""Evaluation: protocols, metrics on pooled predictions, the predictions file, tables.
+"""Evaluation: protocols, pooling of probabilities, metrics on pooled predictions, the predictions file, tables.
 
 Exports are imported lazily (scikit-learn only when a metric is computed).
 """
@@ -8,6 +8,7 @@ from causalnet._lazy import lazy_exports
 _EXPORTS = {
     **dict.fromkeys(("compute_metrics", "confusion", "grouped_metrics", "summarise_runs"), "metrics"),
     **dict.fromkeys(("metrics_from_rows", "predictions_csv", "read_predictions", "write_predictions"), "predictions"),
+    **dict.fromkeys(("POOLINGS", "pool"), "pool"),
     **dict.fromkeys(("HONEST_PROTOCOLS", "PROTOCOLS", "select_epoch", "select_probs", "validation_epoch"),
                     "protocols"),
     **dict.fromkeys(("confusion_table", "metrics_table", "per_class_table", "protocol_label"), "report"),

@@ -34,6 +34,7 @@ import numpy as np
 from causalnet.config import config_signature
 from causalnet.engine import Backend, FoldJob, FoldKey, FoldResult, FoldStore, LocalBackend, run_folds
 from causalnet.eval.metrics import METRICS, grouped_metrics, summarise_runs
+from causalnet.eval.pool import pool
 from causalnet.eval.protocols import HONEST_PROTOCOLS, select_probs
 from causalnet.flow.config import PreprocessConfig
 from causalnet.io import write_json_atomic, write_text_atomic
@@ -56,19 +57,6 @@ from causalnet.train.loso import compact_inputs, fold_seed, member_splits
 __all__ = ["HONEST_PROTOCOLS", "RobustnessRun", "Training", "pool"]
 
 log = logging.getLogger(__name__)
-
-
-def pool(probs: np.ndarray, pooling: str = "mean") -> np.ndarray:
-    """Pool ensemble probabilities ``[K, C]`` into ``[C]``: ``mean``, or ``confidence``-weighted
-    (weights ``max_c p_c − 1/C``, the plain mean when every member is flat)."""
-    if pooling == "mean" or len(probs) == 1:
-        return probs.mean(axis=0)
-    if pooling != "confidence":
-        raise ValueError(f"unknown pooling {pooling!r}")
-    weights = probs.max(axis=1) - 1.0 / probs.shape[1]
-    if weights.sum() <= 0:
-        return probs.mean(axis=0)
-    return (weights[:, None] * probs).sum(axis=0) / weights.sum()
 
 
 def summarise(per_run: list[dict[str, dict[str, float]]]) -> dict[str, dict]:

@@ -4,10 +4,11 @@ For an interval (onset, apex, offset) the class probabilities are those of the c
 interval's four images (TV-L1 flows onset→apex and apex→offset of the aligned faces, direction maps,
 facial-block mosaic: the ``causalnet preprocess`` / ``causalnet predict`` pipeline) — averaged over
 ``tta_k`` key-frame triples: the spotted one and ``tta_k - 1`` triples perturbed around it with
-σ = ``tta_sigma`` frames at 200 fps (scaled with the frame rate), each weighted by the model's
-confidence on it (``pooling="confidence"``, the robustness engine's ``+ttaconf``; ``mean``: plain
-average). A checkpoint trained with test-time mirror averaging (``train.mirror_tta``) also averages
-each triple with its mirror image. Flows shared by several triples are computed once.
+σ = ``tta_sigma`` frames at 200 fps (scaled with the frame rate), pooled by
+:func:`causalnet.eval.pool.pool`: each weighted by the model's confidence on it
+(``pooling="confidence"``, the robustness engine's ``+ttaconf``; ``mean``: plain average). A
+checkpoint trained with test-time mirror averaging (``train.mirror_tta``) also averages each triple
+with its mirror image. Flows shared by several triples are computed once.
 """
 
 from __future__ import annotations
@@ -22,15 +23,13 @@ import numpy as np
 
 from causalnet.checks import Check, between, one_of, positive
 from causalnet.config import PresetMixin
+from causalnet.eval.pool import POOLINGS, pool
 from causalnet.flow.config import PreprocessConfig
 from causalnet.keyframes import KeyframeNoise, Keyframes
 
 __all__ = ["POOLINGS", "RecogniseConfig", "Recogniser"]
 
 log = logging.getLogger(__name__)
-
-#: Pooling of the key-frame ensemble (the robustness engine's ``pool``).
-POOLINGS = ("confidence", "mean")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,7 +86,7 @@ class Recogniser:
         import torch
 
         from causalnet import inference
-        from causalnet.engine.device import resolve_device
+        from causalnet.device import resolve_device
         from causalnet.models import load_checkpoint
 
         torch.set_num_threads(max(1, threads))
@@ -132,6 +131,4 @@ class Recogniser:
     def classify(self, face: Callable[[int], np.ndarray], kf: Keyframes, first: int, last: int, fps: float,
                  clip_id: tuple) -> np.ndarray:
         """Pooled class probabilities ``[C]`` of an interval (frames ``[first, last]`` available)."""
-        from causalnet.robustness.engine import pool
-
         return pool(self.probabilities(face, self.triples(kf, first, last, fps, clip_id)), self.cfg.pooling)
