@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
@@ -93,6 +93,81 @@ def _window(first_needed: int, last_needed: int, ring: FrameRing) -> tuple[int, 
     return (first, last) if first <= last else None
 
 
+def _eye_geometry(prep: PreprocessConfig, spot: SpotConfig, eye_row: float | None,
+                  eye_distance: float | None) -> tuple[float, float]:
+    """Eye row and eye distance in the aligned face: the arguments, else ``spot``'s, else ``prep``'s."""
+    eye_row = eye_row if eye_row is not None else (spot.eye_row if spot.eye_row is not None else prep.eye_row)
+    eye_distance = eye_distance if eye_distance is not None else (
+        spot.eye_distance if spot.eye_distance is not None else prep.eye_distance)
+    return eye_row, eye_distance
+
+
+def _aligned_blocks(source: FrameSource, tracker: FaceTracker, chunk: int) -> Iterator[tuple[np.ndarray, int]]:
+    """The recording's aligned faces in blocks of ``chunk`` frames (the last block may be shorter), each with
+    the number of frames read so far; every frame is read and aligned only when the block before it is used."""
+    batch: list[np.ndarray] = []
+    n = 0
+    for frame in source.iter_frames(gray=True):
+        batch.append(tracker(frame, source.name(n)))
+        n += 1
+        if len(batch) == chunk:
+            block = np.stack(batch)
+            batch = []
+            yield block, n
+    if n == 0:
+        raise ValueError(f"{source.path}: no frames could be read")
+    if batch:
+        yield np.stack(batch), n
+
+
+class _Classifications:
+    """Intervals classified by the recogniser in a helper thread, from copies of the faces still held.
+
+    At most :data:`MAX_PENDING` classifications wait; beyond, :meth:`submit` blocks on the oldest. A
+    context manager: leaving it shuts the helper thread down (queued work is cancelled).
+    """
+
+    def __init__(self, recogniser: Recogniser | None, faces: FrameRing, fps: float, margin: int,
+                 clip: tuple[str, str]) -> None:
+        self.recogniser, self.faces, self.fps, self.margin, self.clip = recogniser, faces, fps, margin, clip
+        self.pool = ThreadPoolExecutor(max_workers=1) if recogniser else None
+        self.jobs: list[tuple[AnalyzedInterval, Future]] = []
+
+    def __enter__(self) -> _Classifications:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def submit(self, item: AnalyzedInterval, tag: str) -> None:
+        """Queue ``item`` for classification (a warning when its frames are no longer held)."""
+        if self.recogniser is None:
+            return
+        window = _window(item.onset - self.margin, item.offset + self.margin, self.faces)
+        if window is None or window[0] > item.onset or window[1] < item.offset:
+            log.warning("%s/%s: frames %d..%d are no longer held; interval not classified", *self.clip,
+                        item.onset, item.offset)
+            return
+        first, last = window
+        held = {i: f.copy() for i, f in zip(range(first, last + 1), self.faces.get(np.arange(first, last + 1)),
+                                             strict=True)}
+        kf = Keyframes(item.onset, min(max(item.apex, item.onset), item.offset), item.offset)
+        future = self.pool.submit(self.recogniser.classify, held.__getitem__, kf, first, last, self.fps,
+                                  (*self.clip, tag, item.apex))
+        self.jobs.append((item, future))
+        pending = [f for _, f in self.jobs if not f.done()]
+        if len(pending) > MAX_PENDING:  # back-pressure: memory stays bounded when recognition is slower
+            pending[0].result()
+
+    def collect(self) -> None:
+        """Wait for every classification and write its probabilities and label into its interval."""
+        for item, future in self.jobs:
+            probs = future.result()
+            item.probabilities = [float(p) for p in probs]
+            item.label = int(np.argmax(probs))
+
+
 def analyze_recording(
     source: FrameSource,
     fps: float,
@@ -124,86 +199,46 @@ def analyze_recording(
     """
     start_wall, start_cpu = time.perf_counter(), time.process_time()
     flows_before = recogniser.flows if recogniser else 0
-    eye_row = eye_row if eye_row is not None else (spot.eye_row if spot.eye_row is not None else prep.eye_row)
-    eye_distance = eye_distance if eye_distance is not None else (
-        spot.eye_distance if spot.eye_distance is not None else prep.eye_distance)
     size = prep.face_size
     tracker = FaceTracker(prep)
-    spotter = Spotter(spot, fps, size, eye_row, eye_distance, chunk)
+    spotter = Spotter(spot, fps, size, *_eye_geometry(prep, spot, eye_row, eye_distance), chunk)
     spotter.blocked = tracker.realigned
     margin = recogniser.cfg.margin(fps) if recogniser else 0
     micro_max = spot.frames(spot.micro_max_s, fps)
     faces = FrameRing(spotter.span + chunk + 2 * margin + micro_max, (size, size), np.uint8)
-    pool = ThreadPoolExecutor(max_workers=1) if recogniser else None
-    jobs: list[tuple[AnalyzedInterval, Future]] = []
     spotted: list[AnalyzedInterval] = []
     todo = sorted((r for r in reference if r.type == "micro"), key=lambda r: r.offset)
     annotated: list[AnalyzedInterval] = []
-    clip = (subject, video)
 
-    def recognise(item: AnalyzedInterval, tag: str) -> None:
-        if recogniser is None:
-            return
-        window = _window(item.onset - margin, item.offset + margin, faces)
-        if window is None or window[0] > item.onset or window[1] < item.offset:
-            log.warning("%s/%s: frames %d..%d are no longer held; interval not classified", subject, video,
-                        item.onset, item.offset)
-            return
-        first, last = window
-        held = {i: f.copy() for i, f in zip(range(first, last + 1), faces.get(np.arange(first, last + 1)),
-                                             strict=True)}
-        kf = Keyframes(item.onset, min(max(item.apex, item.onset), item.offset), item.offset)
-        future = pool.submit(recogniser.classify, held.__getitem__, kf, first, last, fps, (*clip, tag, item.apex))
-        jobs.append((item, future))
-        pending = [f for _, f in jobs if not f.done()]
-        if len(pending) > MAX_PENDING:  # back-pressure: memory stays bounded when recognition is slower
-            pending[0].result()
+    with _Classifications(recogniser, faces, fps, margin, (subject, video)) as classify:
 
-    def take(spots: list[Spot]) -> None:
-        for s in spots:
-            item = AnalyzedInterval(s.type, s.onset, s.apex, s.offset, s.score, s.threshold)
-            spotted.append(item)
-            if s.type == "micro" or (recogniser is not None and recogniser.cfg.macro):
-                recognise(item, "spotted")
+        def take(spots: list[Spot]) -> None:
+            for s in spots:
+                item = AnalyzedInterval(s.type, s.onset, s.apex, s.offset, s.score, s.threshold)
+                spotted.append(item)
+                if s.type == "micro" or (recogniser is not None and recogniser.cfg.macro):
+                    classify.submit(item, "spotted")
 
-    def take_reference(done: bool) -> None:
-        while todo and (done or faces.end > todo[0].offset + margin):
-            ref = todo.pop(0)
-            item = AnalyzedInterval(ref.type, ref.onset, ref.apex, ref.offset, truth=ref.label)
-            annotated.append(item)
-            recognise(item, "annotated")
+        def take_reference(done: bool) -> None:
+            while todo and (done or faces.end > todo[0].offset + margin):
+                ref = todo.pop(0)
+                item = AnalyzedInterval(ref.type, ref.onset, ref.apex, ref.offset, truth=ref.label)
+                annotated.append(item)
+                classify.submit(item, "annotated")
 
-    batch: list[np.ndarray] = []
-    n = 0
-    try:
-        for frame in source.iter_frames(gray=True):
-            batch.append(tracker(frame, source.name(n)))
-            n += 1
-            if len(batch) == chunk:
-                block = np.stack(batch)
-                batch = []
-                faces.push(block)
-                take(spotter.push(block))
+        n = 0
+        for block, n in _aligned_blocks(source, tracker, chunk):
+            faces.push(block)
+            take(spotter.push(block))
+            if len(block) == chunk:  # a full block; the last, shorter one is followed by the end below
                 take_reference(False)
                 if on_frames:
                     on_frames(n)
-        if n == 0:
-            raise ValueError(f"{source.path}: no frames could be read")
-        if batch:
-            block = np.stack(batch)
-            faces.push(block)
-            take(spotter.push(block))
         take(spotter.finish())
         take_reference(True)
         if on_frames:
             on_frames(n)
-        for item, future in jobs:
-            probs = future.result()
-            item.probabilities = [float(p) for p in probs]
-            item.label = int(np.argmax(probs))
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        classify.collect()
     signal = spotter.signals.C.values.copy()
     return Analysis(
         subject=subject, video=video, source=str(source.path), fps=fps, n_frames=n, face_size=size,
