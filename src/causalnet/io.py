@@ -8,10 +8,18 @@ Guarantees of :func:`atomic_path` (and the ``write_*_atomic`` helpers built on i
 - the temporary sibling is named ``.<name>.<random>.tmp``; it is removed when the body raises, and
   when a process is killed mid-write the leftover is recognisable: :func:`clean_stale_temp_files`
   removes those older than a threshold (``causalnet preprocess`` calls it on its output folder).
+
+Every CSV file the package writes goes through :func:`csv_text` / :func:`write_csv_atomic`, which
+neutralise cells that a spreadsheet would run as a formula (OWASP "CSV injection"): a text cell
+starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading ``'``; numbers
+(``-0.5`` as a number or as plain numeric text) are written as they are. :func:`restore_cell`
+undoes it on reading, so names round-trip.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 import os
@@ -19,7 +27,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -135,3 +143,54 @@ def read_json(path: str | os.PathLike) -> Any:
         raise ValueError(f"{path}: not valid JSON ({exc})") from None
     except UnicodeDecodeError as exc:
         raise ValueError(f"{path}: not valid JSON (not UTF-8 text: {exc.reason})") from None
+
+
+# --- CSV files ---------------------------------------------------------------------------------------
+
+#: First characters that make a spreadsheet read a cell as a formula (OWASP, "CSV injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+#: A cell that :func:`neutralise_cell` quotes: optional quotes already added, then a formula start.
+_NEEDS_QUOTE = re.compile(r"^'*[=+\-@\t\r]")
+#: A cell that :func:`neutralise_cell` wrote: one or more quotes, then a formula start.
+_QUOTED = re.compile(r"^'+[=+\-@\t\r]")
+#: Plain numeric text (``-0.5``, ``+3``, ``1e-4``, ``-inf``): a spreadsheet reads it as a number, not a formula.
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^[+-]?(inf|nan)$", re.IGNORECASE)
+
+
+def neutralise_cell(value: Any) -> Any:
+    """A CSV cell that no spreadsheet runs as a formula: text starting with ``= + - @``, a tab or a
+    carriage return (after any ``'`` already there) gets a leading ``'``; numbers and numeric text
+    are unchanged. :func:`restore_cell` gives the text back.
+
+    >>> neutralise_cell("=cmd|' -C calc'!A0"), neutralise_cell(-0.5), neutralise_cell("-0.5")
+    ("'=cmd|' -C calc'!A0", -0.5, '-0.5')
+    """
+    if not isinstance(value, str) or not _NEEDS_QUOTE.match(value) or _NUMBER.match(value):
+        return value
+    return "'" + value
+
+
+def restore_cell(text: str) -> str:
+    """The text :func:`neutralise_cell` was given (one leading ``'`` removed from a quoted formula start)."""
+    return text[1:] if _QUOTED.match(text) else text
+
+
+def csv_text(columns: Sequence[str], rows: Iterable[Mapping[str, Any] | Sequence[Any]]) -> str:
+    """The text of a CSV file: a header of ``columns``, then one line per row, every cell neutralised.
+
+    A row is a mapping (its values for ``columns``; a missing key or ``None`` is an empty cell, other
+    keys are ignored) or a sequence of cells in column order (``None`` is an empty cell).
+    """
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow([neutralise_cell(c) for c in columns])
+    for row in rows:
+        cells = [row.get(c) for c in columns] if isinstance(row, Mapping) else list(row)
+        writer.writerow(["" if c is None else neutralise_cell(c) for c in cells])
+    return buf.getvalue()
+
+
+def write_csv_atomic(path: str | os.PathLike, columns: Sequence[str],
+                     rows: Iterable[Mapping[str, Any] | Sequence[Any]]) -> None:
+    """Write a CSV file atomically (see :func:`csv_text`): the one writer of every CSV causalnet writes."""
+    write_text_atomic(path, csv_text(columns, rows))

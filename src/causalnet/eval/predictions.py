@@ -9,7 +9,6 @@ typed, the others as text. Subject and clip ids always stay text (leading zeros 
 from __future__ import annotations
 
 import csv
-import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ import numpy as np
 
 from causalnet.data.composite import DATASETS
 from causalnet.eval.metrics import grouped_metrics, summarise_runs
-from causalnet.io import write_text_atomic
+from causalnet.io import csv_text, restore_cell, write_text_atomic
 
 __all__ = ["CORE_COLUMNS", "fold_rows", "metrics_from_rows", "predictions_csv", "read_predictions",
            "write_predictions"]
@@ -29,15 +28,12 @@ CORE_COLUMNS = ("run", "subject", "dataset", "clip", "label", "pred")
 def predictions_csv(rows: Sequence[dict[str, Any]], num_classes: int, before: Sequence[str] = (),
                     after: Sequence[str] = ()) -> str:
     """The CSV text of prediction rows (dicts with the core columns and ``probs``; ``before``/``after``
-    name extra columns taken from the rows, ``None`` written as an empty cell)."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow([*before, *CORE_COLUMNS, *[f"p{i}" for i in range(num_classes)], *after])
-    for r in rows:
-        extra = lambda names: ["" if r.get(c) is None else r[c] for c in names]  # noqa: B023
-        writer.writerow([*extra(before), *(r[c] for c in CORE_COLUMNS), *[f"{p:.6f}" for p in r["probs"]],
-                         *extra(after)])
-    return buf.getvalue()
+    name extra columns taken from the rows, ``None`` written as an empty cell). Cells are neutralised
+    against spreadsheet formulas (:func:`causalnet.io.csv_text`); :func:`read_predictions` restores them."""
+    columns = [*before, *CORE_COLUMNS, *[f"p{i}" for i in range(num_classes)], *after]
+    lines = ([*(r.get(c) for c in before), *(r[c] for c in CORE_COLUMNS), *[f"{p:.6f}" for p in r["probs"]],
+              *(r.get(c) for c in after)] for r in rows)
+    return csv_text(columns, lines)
 
 
 def write_predictions(path: str | Path, rows: Sequence[dict[str, Any]], num_classes: int,
@@ -53,7 +49,8 @@ def read_predictions(path: str | Path) -> list[dict[str, Any]]:
         raise FileNotFoundError(f"{path}: predictions file not found")
     with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
-        fields = list(reader.fieldnames or [])
+        fields = [restore_cell(c) for c in reader.fieldnames or []]
+        reader.fieldnames = fields
         missing = [c for c in CORE_COLUMNS if c not in fields]
         if missing:
             raise ValueError(f"{path}: missing column(s) {missing}")
@@ -62,11 +59,12 @@ def read_predictions(path: str | Path) -> list[dict[str, Any]]:
         rows = []
         for line, r in enumerate(reader, start=2):
             try:
-                row = {"run": int(r["run"]), "subject": r["subject"], "dataset": r["dataset"], "clip": r["clip"],
+                row = {"run": int(r["run"]), "subject": restore_cell(r["subject"]),
+                       "dataset": restore_cell(r["dataset"]), "clip": restore_cell(r["clip"]),
                        "label": int(r["label"]), "pred": int(r["pred"]), "probs": [float(r[c]) for c in pcols]}
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"{path}:{line}: malformed row ({exc})") from None
-            row.update({c: r[c] for c in others})
+            row.update({c: restore_cell(r[c]) if isinstance(r[c], str) else r[c] for c in others})
             rows.append(row)
     return rows
 

@@ -11,8 +11,6 @@ annotations were given.
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import math
 import os
@@ -21,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from causalnet.flow.frames import FrameSource
-from causalnet.io import atomic_path, write_json_atomic, write_text_atomic
+from causalnet.io import atomic_path, write_csv_atomic, write_json_atomic
 from causalnet.spotting.analyze import Analysis, AnalyzedInterval
 from causalnet.spotting.annotations import ANNOTATION_COLUMNS, Interval
 
@@ -66,21 +64,13 @@ def interval_rows(analysis: Analysis, items: list[AnalyzedInterval] | None = Non
     return rows
 
 
-def _csv(rows: list[dict], columns: list[str]) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
-
-
 def write_intervals(out: str | os.PathLike, analysis: Analysis, settings: dict, metrics: dict | None = None) -> None:
     """``intervals.csv`` and ``intervals.json`` in ``out`` (atomically)."""
     out = Path(out)
     rows = interval_rows(analysis)
     columns = [*ANNOTATION_COLUMNS, "onset_s", "apex_s", "offset_s", "duration_s", "score", "threshold", "class",
                *[f"p_{n}" for n in analysis.class_names]]
-    write_text_atomic(out / "intervals.csv", _csv(rows, columns))
+    write_csv_atomic(out / "intervals.csv", columns, rows)
     doc = {
         "subject": analysis.subject, "video": analysis.video, "source": analysis.source, "fps": analysis.fps,
         "n_frames": analysis.n_frames, "duration_s": _round(analysis.n_frames / analysis.fps, 4),
