@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from causalnet.commands.options import add_device_option
+from causalnet.commands.options import add_device_option, parse_subjects
 
 if TYPE_CHECKING:
     from causalnet.flow.config import PreprocessConfig
@@ -139,23 +141,19 @@ def _extra(checkpoint: str | None) -> dict:
     return read_checkpoint_metadata(checkpoint)["extra"]
 
 
-def _settings(prep: PreprocessConfig, spot: SpotConfig, rec: RecogniseConfig | None, checkpoint: str | None,
-              fps: float) -> dict:
-    return {"fps": fps, "preprocess": prep.to_dict(), "spot": spot.to_dict(),
-            "recognise": rec.to_dict() if rec else None, "checkpoint": str(checkpoint) if checkpoint else None}
-
-
-def _progress(total: int, desc: str, disable: bool):
+@contextlib.contextmanager
+def _progress(total: int, desc: str, disable: bool) -> Iterator[Callable[[int], None]]:
+    """A tqdm bar over ``total`` frames; the context's value is called with the frames done so far."""
     from tqdm import tqdm
 
-    bar = tqdm(total=total or None, desc=desc, unit="frame", disable=disable, dynamic_ncols=True)
     state = {"n": 0}
+    with tqdm(total=total or None, desc=desc, unit="frame", disable=disable, dynamic_ncols=True) as bar:
 
-    def update(n: int) -> None:
-        bar.update(n - state["n"])
-        state["n"] = n
+        def update(n: int) -> None:
+            bar.update(n - state["n"])
+            state["n"] = n
 
-    return bar, update
+        yield update
 
 
 def _recogniser(checkpoint: str | None, prep: PreprocessConfig, rec: RecogniseConfig,
@@ -176,6 +174,7 @@ def run_analyze(args: argparse.Namespace) -> int:
     from causalnet.flow.frames import FrameFolder, VideoFile
     from causalnet.io import write_json_atomic
     from causalnet.spotting.analyze import analyze_recording
+    from causalnet.spotting.evaluate import analysis_settings
     from causalnet.spotting.metrics import spotting_report
     from causalnet.spotting.output import write_intervals, write_timeline, write_video
 
@@ -202,8 +201,7 @@ def run_analyze(args: argparse.Namespace) -> int:
             raise ValueError(f"{args.annotations}: no interval of video {video!r}"
                              + (f", subject {subject!r}" if subject else "") + " (give --subject / --video-name)")
     recogniser = _recogniser(args.checkpoint, prep, rec_cfg, args.threads, args.device)
-    bar, update = _progress(len(source), "analyze", args.no_progress)
-    with bar:
+    with _progress(len(source), "analyze", args.no_progress) as update:
         analysis = analyze_recording(source, fps, prep, spot, recogniser, subject=subject, video=video,
                                      reference=truth, on_frames=update)
     out = Path(args.out)
@@ -214,7 +212,7 @@ def run_analyze(args: argparse.Namespace) -> int:
         spotted = [i.as_interval(subject, video) for i in analysis.intervals]
         metrics = spotting_report(spotted, truth, n_classes)
         write_json_atomic(out / "metrics.json", metrics)
-    settings = _settings(prep, spot, rec_cfg if recogniser else None, args.checkpoint, fps)
+    settings = analysis_settings(prep, spot, rec_cfg if recogniser else None, args.checkpoint, fps)
     write_intervals(out, analysis, settings, metrics)
     write_timeline(out / "timeline.png", analysis, truth)
     if args.video_out:
@@ -258,94 +256,24 @@ def run_spot_eval(args: argparse.Namespace) -> int:
     """Analyse every recording of a dataset (resumable) and pool the metrics."""
     from causalnet.checks import check_output_dir
     from causalnet.flow.face import require_face_backend
-    from causalnet.flow.frames import open_frames
-    from causalnet.io import read_json, write_json_atomic
-    from causalnet.spotting.analyze import analyze_recording
-    from causalnet.spotting.annotations import Interval
     from causalnet.spotting.datasets import read_long_dataset
-    from causalnet.spotting.metrics import recognition_scores, spotting_report
-    from causalnet.spotting.output import write_intervals, write_timeline
+    from causalnet.spotting.evaluate import evaluate_dataset, select_recordings, subject_checkpoints
 
     check_output_dir(args.out)
     ds = read_long_dataset(args.format, args.data, args.annotations)
-    videos = ds.videos
-    if args.subjects:
-        wanted = {s.strip() for s in args.subjects.split(",") if s.strip()}
-        missing = wanted - {v.subject for v in videos}
-        if missing:
-            raise ValueError(f"{args.data}: no recording of subject(s) {', '.join(sorted(missing))}")
-        videos = [v for v in videos if v.subject in wanted]
-    checkpoints: dict[str, str | None] = {}
-    for v in videos:
-        if args.checkpoint_dir:
-            path = Path(args.checkpoint_dir) / f"{v.subject}.safetensors"
-            if not path.is_file():
-                raise FileNotFoundError(f"{path}: no model for test subject {v.subject!r} in --checkpoint-dir")
-            checkpoints[v.subject] = str(path)
-        else:
-            checkpoints[v.subject] = args.checkpoint
-    first = next(iter(checkpoints.values()), None)
-    prep = _preprocess(args, _extra(first))
+    videos = select_recordings(ds.videos, parse_subjects(args.subjects), args.data)
+    checkpoints = subject_checkpoints(videos, args.checkpoint, args.checkpoint_dir)
+    prep = _preprocess(args, _extra(next(iter(checkpoints.values()), None)))
     require_face_backend(prep)
-    spot, rec_cfg = _spot_config(args), _recognise_config(args)
-    out = Path(args.out)
-    recognisers: dict[str, Recogniser | None] = {}
-    spotted_all: list[Interval] = []
-    annotated_pairs: list[tuple[int, int]] = []
-    class_names: list[str] = []
-    total_frames, total_seconds, total_cpu = 0, 0.0, 0.0
     start = time.perf_counter()
-    for i, v in enumerate(videos, start=1):
-        fps = args.fps or v.fps
-        if not fps:
-            raise ValueError(f"{v.frames}: the frame rate is unknown; give it with --fps")
-        folder = out / "videos" / v.subject / v.video  # safe names: checked by the dataset readers
-        ckpt = checkpoints[v.subject]
-        settings = _settings(prep, spot, rec_cfg if ckpt else None, ckpt, fps)
-        truth = [t for t in ds.truth if (t.subject, t.video) == (v.subject, v.video)]
-        done = folder / "intervals.json"
-        if done.is_file() and not args.overwrite and read_json(done).get("settings") == settings:
-            doc = read_json(done)
-            print(f"[{i}/{len(videos)}] {v.subject}/{v.video}: reused")
-        else:
-            if ckpt not in recognisers:
-                recognisers[ckpt] = _recogniser(ckpt, prep, rec_cfg, args.threads, args.device)
-            source = open_frames(v.frames)
-            bar, update = _progress(v.n_frames or len(source), f"{v.subject}/{v.video}", args.no_progress)
-            with bar:
-                analysis = analyze_recording(source, fps, prep, spot, recognisers[ckpt], subject=v.subject,
-                                             video=v.video, reference=truth, on_frames=update)
-            n_classes = len(analysis.class_names) or 3
-            metrics = spotting_report([a.as_interval(v.subject, v.video) for a in analysis.intervals], truth,
-                                      n_classes)
-            write_intervals(folder, analysis, settings, metrics)
-            write_timeline(folder / "timeline.png", analysis, truth)
-            doc = read_json(done)
-            m = metrics["micro"]
-            print(f"[{i}/{len(videos)}] {v.subject}/{v.video}: {analysis.n_frames} frames, "
-                  f"{analysis.frames_per_second:.0f} frames/s; micro TP {m['tp']} FP {m['fp']} FN {m['fn']}")
-        class_names = doc.get("class_names") or class_names
-        spotted_all += [Interval(v.subject, v.video, r["onset"], r["apex"], r["offset"], r["type"],
-                                 None if r["label"] == "" else int(r["label"])) for r in doc["intervals"]]
-        annotated_pairs += [(int(r["truth"]), int(r["label"])) for r in doc["annotated"]
-                            if r.get("truth") not in (None, "") and r["label"] != ""]
-        total_frames += doc["n_frames"]
-        total_seconds += doc["timing"]["seconds"] or 0.0
-        total_cpu += doc["timing"]["cpu_seconds"] or 0.0
-    n_classes = len(class_names) or 3
-    metrics = spotting_report(spotted_all, [t for t in ds.truth if t.subject in checkpoints], n_classes)
-    annotated = recognition_scores([a for a, _ in annotated_pairs], [b for _, b in annotated_pairs], n_classes)
-    metrics["recognition_annotated"] = annotated
-    metrics["class_names"] = class_names
-    metrics["frames"] = total_frames
-    metrics["analysis_seconds"] = round(total_seconds, 3)
-    metrics["analysis_cpu_seconds"] = round(total_cpu, 3)
-    metrics["frames_per_second"] = round(total_frames / total_seconds, 2) if total_seconds else None
-    metrics["settings"] = {"data": str(args.data), "format": args.format, "subjects": sorted(checkpoints),
-                           **_settings(prep, spot, rec_cfg if first else None, None, 0.0)}
-    write_json_atomic(out / "metrics.json", metrics)
-    _print_metrics(metrics, annotated if annotated_pairs else None)
-    print(f"{len(videos)} recording(s), {total_frames} frames; {time.perf_counter() - start:.1f} s this run; "
-          f"metrics: {(out / 'metrics.json').resolve()}")
+    result = evaluate_dataset(
+        ds, videos, checkpoints, args.out, prep, _spot_config(args), _recognise_config(args), fps=args.fps,
+        overwrite=args.overwrite, threads=args.threads, device=args.device,
+        progress=lambda total, desc: _progress(total, desc, args.no_progress), on_message=print,
+        described={"data": str(args.data), "format": args.format})
+    metrics = result.metrics
+    _print_metrics(metrics, metrics["recognition_annotated"] if result.annotated else None)
+    print(f"{result.recordings} recording(s), {result.frames} frames; {time.perf_counter() - start:.1f} s this run; "
+          f"metrics: {(Path(args.out) / 'metrics.json').resolve()}")
     print(json.dumps({"micro_f1": round(metrics["micro"]["f1"], 4), "strs": round(metrics["strs"], 4)}))
     return 0

@@ -7,6 +7,8 @@
   dropped, micro vs macro by how long the change lasts.
 - :mod:`~causalnet.spotting.recognise` — :class:`Recogniser`: a checkpoint + key-frame ensembling.
 - :mod:`~causalnet.spotting.analyze` — :func:`analyze_recording`: one recording, streamed.
+- :mod:`~causalnet.spotting.evaluate` — :func:`evaluate_dataset`: every recording of a dataset,
+  resumable, pooled metrics (``causalnet spot-eval``).
 - :mod:`~causalnet.spotting.output` — intervals.csv / .json, timeline.png, annotated video.
 - :mod:`~causalnet.spotting.metrics` — MEGC spotting metrics (IoU ≥ 0.5), STR scores.
 - :mod:`~causalnet.spotting.annotations`, :mod:`~causalnet.spotting.datasets` — the MEGC spotting
