@@ -153,12 +153,12 @@ def test_presets_pass_and_bad_types_name_the_field(cls):
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ({"train.lr": "abc"}, "TrainConfig.lr: must be a finite number > 0, got 'abc'"),
+        ({"train.lr": "abc"}, "TrainConfig.lr: must be a finite number in (0, 10), got 'abc'"),
         ({"model.dim": "0"}, "CausalNetConfig.dim: must be an integer in [1, 1024], got 0"),
         ({"train.epochs": "1.5"}, "TrainConfig.epochs: must be an integer in [1, 100000], got 1.5"),
         ({"train.epochs": "-1"}, "TrainConfig.epochs: must be an integer in [1, 100000], got -1"),
         ({"train.mirror": "2"}, "TrainConfig.mirror: must be true/false, got 2"),
-        ({"train.lr": "1e999"}, "TrainConfig.lr: must be a finite number > 0, got inf"),
+        ({"train.lr": "1e999"}, "TrainConfig.lr: must be a finite number in (0, 10), got inf"),
         ({"train.schedule": "linear"}, "TrainConfig.schedule: must be one of 'constant', 'cosine', got 'linear'"),
         ({"model.depths": "1,0,1"}, "CausalNetConfig.depths: must be a list of 1 to 4 integers in [1, 32]"),
         ({"model.depths": "abc"}, "CausalNetConfig.depths: must be a list of 1 to 4 integers in [1, 32], got 'abc'"),

@@ -236,7 +236,7 @@ def test_preprocess_set_values_name_the_field(tmp_path, capsys, setting, message
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--set", "train.lr=abc"], "TrainConfig.lr: must be a finite number > 0, got 'abc'"),
+    (["--set", "train.lr=abc"], "TrainConfig.lr: must be a finite number in (0, 10), got 'abc'"),
     (["--set", "model.dim=0"], "CausalNetConfig.dim: must be an integer in [1, 1024], got 0"),
     (["--set", "train.epochs=1.5"], "TrainConfig.epochs: must be an integer in [1, 100000], got 1.5"),
     (["--epochs", "-1"], "TrainConfig.epochs: must be an integer in [1, 100000], got -1"),

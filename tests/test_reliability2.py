@@ -97,3 +97,145 @@ def test_intervals_csv_is_neutralised(tmp_path):
     assert rows[1][:2] == ["'" + EVIL, "'@video"]
     assert rows[1][rows[0].index("class")] == "'=pos"
     assert [restore_cell(c) for c in rows[1][:2]] == [EVIL, "@video"]
+
+
+# ---------------------------------------------------------------- item 3: bounds on counts that size work
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["train", "--runs", "100000000"], "--runs: must be an integer in [1, 1000], got 100000000"),
+    (["train", "--runs", "0"], "--runs: must be an integer in [1, 1000], got 0"),
+    (["sweep", "--runs", "100000000", "--grid", "model.gamma=0.3"], "--runs: must be an integer in [1, 1000]"),
+    (["sweep", "--grid", "model.gamma=" + ",".join(f"0.{i}" for i in range(1, 10)),
+      "train.epochs=" + ",".join(str(i) for i in range(1, 201))], "--grid: 1800 = 1800, more than the bound of 1000"),
+    (["sweep", "--runs", "300", "--grid", "model.gamma=0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9",
+      "train.epochs=1,2,3,4"], "--grid x --runs: 36 x 300 = 10800, more than the bound of 10000"),
+    (["sweep", "--inner-folds", "100000", "--grid", "model.gamma=0.3"], "--inner-folds: must be an integer in [2, 64]"),
+])
+def test_counts_that_size_work_are_bounded_before_any_work(tmp_path, capsys, args, message):
+    out = tmp_path / "run"
+    assert main([*args, "--data", str(tmp_path / "no_data"), "--out", str(out)]) == 1
+    assert message in _error(capsys)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--subjects", "1000", "--clips-per-subject", "1000"],
+     "--subjects x --clips-per-subject: 1000 x 1000 = 1000000, more than the bound of 100000"),
+    (["--subjects", "100000000"], "SynthConfig.n_subjects: must be an integer in [1, 1000]"),
+])
+def test_synth_size_is_bounded(tmp_path, capsys, args, message):
+    assert main(["synth", "--out", str(tmp_path / "o"), *args]) == 1
+    assert message in _error(capsys)
+    assert not (tmp_path / "o").exists()
+
+
+# ---------------------------------------------------------------- item 7: values that cannot train
+
+
+@pytest.mark.parametrize(("setting", "message"), [
+    ("train.lr=1e308", "TrainConfig.lr: must be a finite number in (0, 10), got 1e+308"),
+    ("train.lr=0", "TrainConfig.lr: must be a finite number in (0, 10)"),
+    ("train.lr=-1e-3", "TrainConfig.lr: must be a finite number in (0, 10)"),
+    ("train.weight_decay=1e300", "TrainConfig.weight_decay: must be a finite number in [0, 10]"),
+])
+def test_learning_rate_and_weight_decay_are_bounded(tmp_path, capsys, setting, message):
+    assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "r"), "--set", setting]) == 1
+    assert message in _error(capsys)
+
+
+# ---------------------------------------------------------------- item 8: --epochs hides no bad --set
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--epochs", "5", "--set", "train.epochs=-1"], "TrainConfig.epochs: must be an integer in [1, 100000], got -1"),
+    (["--epochs", "-1", "--set", "train.epochs=5"], "TrainConfig.epochs: must be an integer in [1, 100000], got -1"),
+    (["--epochs", "5", "--set", "train.epochs=6"], "--epochs 5 and --set train.epochs=6 disagree"),
+    (["--seed", "1", "--set", "train.seed=x"], "TrainConfig.seed: must be an integer"),
+])
+def test_epochs_option_does_not_hide_the_set_value(tmp_path, capsys, args, message):
+    assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "r"), *args]) == 1
+    assert message in _error(capsys)
+
+
+def test_epochs_given_both_ways_alike_is_accepted():
+    import argparse
+
+    from causalnet.commands.train import build_config
+
+    args = argparse.Namespace(preset="compact", model="causalnet", overrides=["train.epochs=3"], epochs=3, seed=None,
+                              protocol=None)
+    assert build_config(args).train.epochs == 3
+
+
+# ---------------------------------------------------------------- item 2: outputs never overwrite inputs
+
+
+def _synth(out: Path, *extra: str) -> int:
+    return main(["synth", "--preset", "tiny", "--out", str(out), "--subjects", "2", "--clips-per-subject", "2",
+                 "--no-progress", *extra])
+
+
+def test_synth_refuses_an_existing_benchmark_and_overwrite_removes_only_its_own_files(tmp_path, capsys):
+    out = tmp_path / "raw"
+    assert _synth(out) == 0
+    before = (out / "annotations.csv").read_bytes()
+    capsys.readouterr()
+    assert _synth(out, "--seed", "5") == 1
+    assert "--out already holds a dataset (annotations.csv, ground_truth.json, frames/); give --overwrite" in \
+        _error(capsys)
+    assert (out / "annotations.csv").read_bytes() == before  # nothing touched
+    (out / "frames" / "notes.txt").write_text("mine")
+    (out / "frames" / "s02" / "mine").mkdir()
+    assert main(["synth", "--preset", "tiny", "--out", str(out), "--subjects", "1", "--clips-per-subject", "1",
+                 "--no-progress", "--overwrite"]) == 0
+    assert sorted(p.name for p in (out / "frames").iterdir()) == ["notes.txt", "s01", "s02"]
+    assert [p.name for p in (out / "frames" / "s01").iterdir()] == ["c01"]  # the stale clip c02 is gone
+    assert [p.name for p in (out / "frames" / "s02").iterdir()] == ["mine"]  # not written by synth: kept
+    assert len((out / "annotations.csv").read_text().splitlines()) == 2
+
+
+def _fake_checkpoint(path: Path) -> Path:
+    from safetensors.numpy import save_file
+
+    from causalnet.inference import CHECKPOINT_FORMAT
+
+    save_file({"w": np.zeros(2, np.float32)}, str(path),
+              metadata={"format": CHECKPOINT_FORMAT, "model": "causalnet", "config": "{}", "extra": "{}"})
+    return path
+
+
+def test_save_model_refuses_to_replace_a_file_that_is_not_a_checkpoint(fake_composite, capsys):
+    data_file = fake_composite / "preprocess.json"
+    data_file.write_text('{"preprocess": {}}')
+    assert main(["train", "--data", str(fake_composite), "--save-model", str(data_file)]) == 1
+    assert "--save-model would replace a file that is not a causalnet checkpoint" in _error(capsys)
+    assert data_file.read_text() == '{"preprocess": {}}'
+    csv_file = fake_composite / "combined_3_class2_for_optical_flow.csv"
+    assert main(["train", "--data", str(fake_composite), "--save-model", str(csv_file)]) == 1
+    assert "not a causalnet checkpoint" in _error(capsys)
+
+
+def test_an_earlier_checkpoint_may_be_replaced(tmp_path):
+    from causalnet.commands.train import check_model_output
+
+    ckpt = _fake_checkpoint(tmp_path / "m.safetensors")
+    assert check_model_output(ckpt, "--save-model") == ckpt
+    assert check_model_output(tmp_path / "new.safetensors", "--save-model") == tmp_path / "new.safetensors"
+    (tmp_path / "dir.safetensors").mkdir()
+    with pytest.raises(ValueError, match="not a regular file"):
+        check_model_output(tmp_path / "dir.safetensors", "--save-model")
+
+
+def test_outputs_apart_sees_through_links_and_dots(tmp_path):
+    from causalnet.checks import check_outputs_apart
+
+    (tmp_path / "a").mkdir()
+    source = tmp_path / "a" / "x.json"
+    source.write_text("{}")
+    (tmp_path / "link").symlink_to(tmp_path / "a")
+    with pytest.raises(ValueError, match=r"--out would overwrite --data's x.json"):
+        check_outputs_apart([("--out", tmp_path / "link" / "x.json")], [("--data's x.json", source)])
+    with pytest.raises(ValueError, match="--out would overwrite"):
+        check_outputs_apart([("--out", tmp_path / "a" / ".." / "a" / "x.json")], [("--data", source)])
+    check_outputs_apart([("--out", tmp_path / "a" / "y.json"), ("--x", None)], [("--data", source), ("--y", None)])

@@ -11,33 +11,49 @@ field, or the option) and the problem. The command line prints that line and exi
   a config field or an option. Config dataclasses declare their ranges in a ``FIELD_CHECKS`` table
   and :class:`causalnet.config.PresetMixin` checks every field on construction.
 - :func:`check_output_dir`: an output folder that is not a file and can be created.
+- :func:`check_outputs_apart` and :func:`check_replaceable`: no output replaces an input, or a file
+  the command did not write itself.
+- :func:`check_regular_file`: an input that must be a regular file (not a device, FIFO or folder).
+- Bounds on counts that size work (:data:`MAX_RUNS`, :data:`MAX_CANDIDATES`, ...), and
+  :func:`check_count` for a product of counts.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import functools
 import math
 import numbers
 import os
 import re
+import stat
 import types
 import typing
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 __all__ = [
     "ANY",
     "FILE_NAME",
+    "MAX_CANDIDATES",
     "MAX_NAME_BYTES",
+    "MAX_RUNS",
+    "MAX_SYNTH_ITEMS",
+    "MAX_TRAININGS_PER_FOLD",
     "Check",
     "at_least",
     "between",
+    "check_count",
     "check_fields",
+    "check_fps",
     "check_option",
     "check_output_dir",
+    "check_outputs_apart",
+    "check_regular_file",
+    "check_replaceable",
     "check_value",
     "one_of",
     "path_part_problem",
@@ -52,6 +68,16 @@ MAX_NAME_BYTES = 200
 _DRIVE = re.compile(r"^[A-Za-z]:")
 #: Longest shown value in an error message (a 5000-digit number is cut).
 _SHOWN_CHARS = 80
+#: Most repetitions with new seeds (``--runs`` of train, sweep): each repeats every fold.
+MAX_RUNS = 1000
+#: Most candidates of a sweep grid (the reference grid has 36).
+MAX_CANDIDATES = 1000
+#: Most trainings per fold of a sweep (candidates x runs).
+MAX_TRAININGS_PER_FOLD = 10_000
+#: Most clips (or recordings) of one synthetic benchmark (subjects x clips per subject).
+MAX_SYNTH_ITEMS = 100_000
+#: Highest frame rate accepted from an option or an annotation file (high-speed cameras film at up to ~1e5).
+MAX_FPS = 100_000.0
 
 
 # --- names that become path parts ---------------------------------------------------------------
@@ -127,6 +153,113 @@ def check_output_dir(path: str | os.PathLike, what: str = "--out") -> Path:
     if parent.is_dir() and not os.access(parent, os.W_OK | os.X_OK):
         raise ValueError(f"{path}: {what} is not writable ({parent} does not allow writing)")
     return path
+
+
+def _same_path(a: Path, b: Path) -> bool:
+    """Whether two paths name the same file or folder (symlinks and ``..`` resolved; hard links too)."""
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+        return a.resolve() == b.resolve()
+    except (OSError, RuntimeError):  # a symlink loop, a permission problem: compare as written
+        return os.path.abspath(a) == os.path.abspath(b)
+
+
+def check_outputs_apart(outputs: Iterable[tuple[str, str | os.PathLike | None]],
+                        inputs: Iterable[tuple[str, str | os.PathLike | None]]) -> None:
+    """Refuse, before any work, an output path that is one of the command's input paths.
+
+    Args:
+        outputs: ``(what, path)`` of every file or folder the command writes, e.g. ``("--save-model", p)``.
+        inputs: ``(what, path)`` of every file or folder it reads, e.g. ``("--data's preprocess.json", p)``;
+            a ``None`` path (an option not given) is skipped on both sides.
+
+    >>> check_outputs_apart([("--out", "a/x.json")], [("--data", "a/x.json")])
+    Traceback (most recent call last):
+    ...
+    ValueError: a/x.json: --out would overwrite --data (a/x.json); choose another name
+    """
+    inputs = [(what, Path(p)) for what, p in inputs if p is not None]
+    for what_out, out in outputs:
+        if out is None:
+            continue
+        out = Path(out)
+        for what_in, source in inputs:
+            if _same_path(out, source):
+                raise ValueError(f"{out}: {what_out} would overwrite {what_in} ({source}); choose another name")
+
+
+def check_replaceable(path: str | os.PathLike, what: str, is_ours: Callable[[Path], bool], kind: str) -> Path:
+    """Refuse, before any work, to replace an existing file that is not an earlier output of this kind.
+
+    ``path`` may be absent (it will be created) or a regular file for which ``is_ours(path)`` is true
+    (e.g. an earlier checkpoint); anything else is a ValueError naming ``what`` and ``kind``.
+    """
+    path = Path(path)
+    if not os.path.lexists(path):
+        return path
+    if not path.is_file():
+        raise ValueError(f"{path}: {what} names something that is not a regular file; refusing to replace it")
+    if not is_ours(path):
+        raise ValueError(f"{path}: {what} would replace a file that is not a {kind}; refusing "
+                         "(remove it or choose another name)")
+    return path
+
+
+def check_regular_file(path: str | os.PathLike, what: str = "file") -> Path:
+    """An input that must be an existing regular file (symlinks followed); returns it as a Path.
+
+    Missing: FileNotFoundError ``"<path>: <what> not found"``; a folder, a device (``/dev/zero``), a
+    FIFO or a socket: ValueError ``"<path>: <what> is not a regular file (...)"``, so nothing blocks
+    on it or reads without end.
+    """
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        if os.path.islink(path):
+            raise FileNotFoundError(f"{path}: {what} not found (a symlink to a missing file)") from None
+        raise FileNotFoundError(f"{path}: {what} not found") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ValueError(f"{path}: {what} is a symlink loop") from None
+        raise
+    if not stat.S_ISREG(mode):
+        raise ValueError(f"{path}: {what} is not a regular file ({_file_kind(mode)})")
+    return path
+
+
+def _file_kind(mode: int) -> str:
+    kinds = ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+             (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"))
+    return next((word for test, word in kinds if test(mode)), "a special file")
+
+
+# --- bounds on work and frame rates ---------------------------------------------------------------
+
+
+def check_count(parts: Mapping[str, int], most: int) -> int:
+    """Refuse a product of counts above ``most`` (``{"--grid": 40, "--runs": 500}``); returns the product.
+
+    The message names every option and the bound: ``--grid x --runs = 20000 trainings; at most 10000``.
+    """
+    total = math.prod(parts.values())
+    if total > most:
+        names = " x ".join(parts)
+        values = " x ".join(str(v) for v in parts.values())
+        raise ValueError(f"{names}: {values} = {total}, more than the bound of {most}; split the work")
+    return total
+
+
+def check_fps(value: Any, name: str) -> float:
+    """A frame rate from an option or a file: a finite number in (0, :data:`MAX_FPS`]; ValueError naming it."""
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise ValueError(f"{name}: must be a frame rate (a number > 0), got {_show(value)}") from None
+    check_value(value, float, positive(hi=MAX_FPS), name)
+    return float(value)
 
 
 # --- values of config fields and options ----------------------------------------------------------

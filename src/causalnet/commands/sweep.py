@@ -6,7 +6,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from causalnet.checks import check_output_dir
+from causalnet.checks import (
+    MAX_CANDIDATES,
+    MAX_RUNS,
+    MAX_TRAININGS_PER_FOLD,
+    between,
+    check_count,
+    check_option,
+    check_output_dir,
+)
 from causalnet.commands.options import add_engine_options, backend_from_args, parse_subjects
 from causalnet.eval.protocols import HONEST_PROTOCOLS
 
@@ -43,14 +51,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def grid_size(items: list[str]) -> int:
+    """How many candidates ``--grid`` describes, counted from the text before any candidate is built
+    (the product of each field's number of values; the reference grid has 36)."""
+    from causalnet.train.sweep import REFERENCE_GRID, reference_grid
+
+    if list(items) == [REFERENCE_GRID]:
+        return len(reference_grid())
+    size = 1
+    for item in items:
+        _key, _sep, values = item.partition("=")
+        size *= max(1, sum(1 for v in values.split(",") if v.strip()))
+    return size
+
+
 def run(args: argparse.Namespace) -> int:
     from causalnet.commands.train import build_config
     from causalnet.data import load_composite
     from causalnet.eval import metrics_table
     from causalnet.train.sweep import SweepRun, parse_grid
 
-    if args.runs < 1:
-        raise ValueError(f"--runs must be >= 1, got {args.runs}")
+    check_option("--runs", args.runs, between(1, MAX_RUNS))
+    if args.inner_folds is not None:
+        check_option("--inner-folds", args.inner_folds, between(2, 64))
+    size = check_count({"--grid": grid_size(args.grid)}, MAX_CANDIDATES)
+    check_count({"--grid": size, "--runs": args.runs}, MAX_TRAININGS_PER_FOLD)
     check_output_dir(args.out)
     base = build_config(args)
     candidates = parse_grid(args.grid)

@@ -60,6 +60,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="afterwards, measure learnability: LOSO logistic regression on TV-L1 flow "
         "(spatial) vs. on global flow statistics (trivial)",
     )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a benchmark already in --out (removes only the files and clip folders an earlier "
+        "`causalnet synth` listed in its ground_truth.json); without it such a folder is refused",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -85,6 +91,29 @@ def synth_config(args: argparse.Namespace):
     return SynthConfig.preset(args.preset).with_overrides(overrides)
 
 
+def check_size(cfg, long: bool) -> None:
+    """Refuse, before any work, a benchmark of more than :data:`causalnet.checks.MAX_SYNTH_ITEMS` clips
+    (with ``--long``: recordings)."""
+    from causalnet.checks import MAX_SYNTH_ITEMS, check_count
+
+    per_subject = ("--set recordings_per_subject", cfg.recordings_per_subject) if long else \
+        ("--clips-per-subject", cfg.clips_per_subject)
+    check_count({"--subjects": cfg.n_subjects, per_subject[0]: per_subject[1]}, MAX_SYNTH_ITEMS)
+
+
+def prepare_out(out: Path, overwrite: bool) -> None:
+    """Refuse an --out that already holds a benchmark unless ``overwrite``; then remove what synth wrote there."""
+    from causalnet.synth.generate import existing_benchmark, remove_benchmark
+
+    found = existing_benchmark(out)
+    if not found:
+        return
+    if not overwrite:
+        raise ValueError(f"{out}: --out already holds a dataset ({', '.join(found)}); give --overwrite to replace "
+                         "what an earlier `causalnet synth` wrote there, or choose another folder")
+    remove_benchmark(out)
+
+
 def run(args: argparse.Namespace) -> int:
     """Generate the benchmark, print a summary (and the probe's numbers with ``--probe``)."""
     from collections import Counter
@@ -95,6 +124,8 @@ def run(args: argparse.Namespace) -> int:
     check_option("--workers", args.workers, workers_check())
     check_output_dir(args.out, "--out")
     cfg = synth_config(args)
+    check_size(cfg, args.long)
+    prepare_out(Path(args.out), args.overwrite)
     if args.long:
         return _run_long(args, cfg)
     start = time.perf_counter()

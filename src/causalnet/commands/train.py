@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from causalnet.checks import check_output_dir
+from causalnet.checks import MAX_RUNS, between, check_option, check_output_dir, check_outputs_apart, check_replaceable
 from causalnet.commands.options import add_engine_options, backend_from_args, parse_subjects
 from causalnet.eval.protocols import PROTOCOLS
 
@@ -57,17 +57,30 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.set_defaults(func=run_models)
 
 
+#: Options that set a training field directly, and the field: ``--epochs`` and ``--set train.epochs`` both count.
+DIRECT_OPTIONS = {"--epochs": ("epochs", "train.epochs"), "--seed": ("seed", "train.seed")}
+
+
 def build_config(args: argparse.Namespace):
-    """The experiment of ``--preset``/``--model``, then ``--set``, ``--epochs``, ``--seed`` (typed), ``--protocol``."""
+    """The experiment of ``--preset``/``--model``, then ``--set``, ``--epochs``, ``--seed`` (typed), ``--protocol``.
+
+    A field given both ways must be valid both ways and agree: ``--epochs`` never hides a bad
+    ``--set train.epochs``.
+    """
     from causalnet.config import parse_key_values
     from causalnet.train import ExperimentConfig
 
     cfg = ExperimentConfig.preset(args.preset, model_name=args.model)
     overrides: dict[str, object] = dict(parse_key_values(args.overrides))
-    if args.epochs is not None:
-        overrides["train.epochs"] = args.epochs
-    if args.seed is not None:
-        overrides["train.seed"] = args.seed
+    for option, (attr, key) in DIRECT_OPTIONS.items():
+        value = getattr(args, attr)
+        if value is None:
+            continue
+        if key in overrides:  # each value checked alone first, so neither hides the other's error
+            from_set = getattr(cfg.with_overrides({key: overrides[key]}).train, attr)
+            if getattr(cfg.with_overrides({key: value}).train, attr) != from_set:
+                raise ValueError(f"{option} {value} and --set {key}={overrides[key]} disagree; give one of them")
+        overrides[key] = value
     return cfg.with_overrides(overrides, protocol=args.protocol)
 
 
@@ -75,8 +88,7 @@ def run_train(args: argparse.Namespace) -> int:
     from causalnet.data import load_composite
     from causalnet.eval import metrics_table
 
-    if args.runs < 1:
-        raise ValueError(f"--runs must be >= 1, got {args.runs}")
+    check_option("--runs", args.runs, between(1, MAX_RUNS))
     cfg = build_config(args)
     subjects = parse_subjects(args.subjects)
     backend = backend_from_args(args)
@@ -84,6 +96,7 @@ def run_train(args: argparse.Namespace) -> int:
         raise ValueError(f"--objective {args.objective} needs --save-model PATH (it pretrains one model)")
     if args.save_model:
         save_to = _check_model_path(args.save_model)
+        check_outputs_apart([("--save-model", save_to)], data_inputs(args.data))
     elif not args.out:
         raise ValueError("--out RUN_DIR is required for a LOSO run")
     else:
@@ -117,11 +130,38 @@ def _note_pretraining(loso) -> None:
                   f"flow, pretraining: ~20 min on 2 CPU cores, once) into {path}")
 
 
+def data_inputs(data: str | Path) -> list[tuple[str, Path]]:
+    """The files of a data folder a command reads (its clip list and ``preprocess.json``), for
+    :func:`causalnet.checks.check_outputs_apart`."""
+    from causalnet.data.composite import CSV_NAME
+
+    return [("--data", Path(data)), ("--data's clip list", Path(data) / CSV_NAME),
+            ("--data's preprocess.json", Path(data) / "preprocess.json")]
+
+
+def is_checkpoint(path: Path) -> bool:
+    """Whether ``path`` is a causalnet checkpoint (a safetensors file whose header holds our config)."""
+    from causalnet.models import read_checkpoint_metadata
+
+    try:
+        read_checkpoint_metadata(path)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return True
+
+
+def check_model_output(path: str | Path, what: str) -> Path:
+    """A checkpoint path to write: absent, or an earlier causalnet checkpoint (never another file)."""
+    return check_replaceable(path, what, is_checkpoint, "causalnet checkpoint")
+
+
 def _check_model_path(path: str) -> Path:
-    """Refuse, before training, a --save-model path that cannot be written (a folder, a missing parent...)."""
+    """Refuse, before training, a --save-model path that cannot be written (a folder, a missing parent, a file
+    that is not a causalnet checkpoint...)."""
     path = Path(path)
     if path.is_dir():
         raise ValueError(f"--save-model {path}: is a folder; give a file name, e.g. {path / 'model.safetensors'}")
+    check_model_output(path, "--save-model")
     parent = path.parent if str(path.parent) else Path(".")
     if parent.exists() and not parent.is_dir():
         raise ValueError(f"--save-model {path}: {parent} is not a folder")
@@ -144,10 +184,13 @@ def _save_model(args: argparse.Namespace, clips, cfg, path: Path) -> int:
     from causalnet.io import read_json
     from causalnet.models import save_checkpoint
     from causalnet.train import train_all
+    from causalnet.train.simtoreal import resolve_experiment
 
+    resolved = resolve_experiment(cfg, progress=not args.no_progress)  # train.init: a validated checkpoint path
     with tqdm(total=cfg.train.epochs, desc="train (all subjects)", unit="epoch",
               disable=args.no_progress) as bar:
-        model = train_all(clips, cfg, on_epoch=lambda _: bar.update(1), device=args.device, objective=args.objective)
+        model = train_all(clips, resolved, on_epoch=lambda _: bar.update(1), device=args.device,
+                          objective=args.objective)
     extra = {"class_names": list(clips.class_names), "data": str(clips.root), "train": cfg.train.to_dict(),
              "clips": len(clips), "objective": args.objective}
     made_by = Path(clips.root) / "preprocess.json"  # written by `causalnet preprocess`

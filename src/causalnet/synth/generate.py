@@ -165,6 +165,53 @@ def map_subjects(
     return per_subject
 
 
+#: Files ``causalnet synth`` writes at the top of its output folder (clips and recordings: ``frames/``).
+BENCHMARK_FILES = ("annotations.csv", "videos.csv", "ground_truth.json")
+
+
+def existing_benchmark(out_dir: str | os.PathLike) -> list[str]:
+    """Names of the benchmark files (and ``frames/``) already in ``out_dir`` (empty: nothing to replace)."""
+    out = Path(out_dir)
+    found = [name for name in BENCHMARK_FILES if os.path.lexists(out / name)]
+    return found + (["frames/"] if os.path.lexists(out / "frames") else [])
+
+
+def remove_benchmark(out_dir: str | os.PathLike) -> int:
+    """Remove what an earlier ``causalnet synth`` wrote into ``out_dir``; returns the clip folders removed.
+
+    Only what ``ground_truth.json`` lists is removed: each ``frames/<subject>/<clip or video>/`` (and its
+    ``.partial`` leftover), then subject folders and ``frames/`` when that leaves them empty, and the files
+    of :data:`BENCHMARK_FILES`. Nothing is removed by pattern, so files of anyone else stay.
+    """
+    from causalnet.checks import safe_path_part
+    from causalnet.io import read_json
+
+    out = Path(out_dir)
+    truth_path = out / "ground_truth.json"
+    truth = read_json(truth_path) if truth_path.is_file() else {}
+    items = (truth.get("clips") or truth.get("recordings") or []) if isinstance(truth, dict) else []
+    frames, removed, subjects = out / "frames", 0, set()
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        subject = safe_path_part(str(item.get("subject", "")), what="subject", source=truth_path)
+        clip = safe_path_part(str(item.get("clip", item.get("video", ""))), what="clip", source=truth_path)
+        subjects.add(subject)
+        for folder in (frames / subject / clip, frames / subject / f"{clip}.partial"):
+            if folder.is_symlink() or folder.is_file():
+                folder.unlink()
+            elif folder.is_dir():
+                shutil.rmtree(folder)
+                removed += 1
+    for folder in [*(frames / s for s in sorted(subjects)), frames]:
+        if folder.is_dir() and not folder.is_symlink() and not any(folder.iterdir()):
+            folder.rmdir()
+    for name in BENCHMARK_FILES:
+        (out / name).unlink(missing_ok=True)
+    log.info("removed %d clip folder(s) of the earlier benchmark in %s", removed, out)
+    return removed
+
+
 def generate_benchmark(
     cfg: SynthConfig, out_dir: str | os.PathLike, workers: int = 1, progress: bool = False
 ) -> list[dict]:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from causalnet.checks import ANY, Check, at_least, between, one_of, positive
+from causalnet.checks import ANY, Check, between, one_of
 from causalnet.config import PresetMixin, split_scopes
 from causalnet.data.normalise import INPUT_NORMS
 from causalnet.eval.protocols import PROTOCOLS
@@ -93,7 +93,8 @@ class TrainConfig(PresetMixin):
 
     #: allowed ranges, checked on construction (also of --set values) before the rules below
     FIELD_CHECKS: ClassVar[dict[str, Check]] = {
-        "epochs": between(1, 100_000), "lr": positive(), "weight_decay": at_least(0),
+        "epochs": between(1, 100_000), "lr": between(0, 10, lo_open=True, hi_open=True),
+        "weight_decay": between(0, 10),
         "batch_size": between(1, 1_000_000), "seed": between(0, 2**32 - 1), "class_weights": one_of("none", "balanced"),
         "label_smoothing": between(0, 1, hi_open=True), "members": between(1, 64), "shift": between(0, 27),
         "schedule": one_of(*SCHEDULES), "input_norm": one_of(*INPUT_NORMS), "mixup": between(0, 100),
