@@ -130,15 +130,47 @@ def _arc(x0: float, x1: float, y: float, bulge: float, n: int = 24) -> np.ndarra
     return np.stack([xs, ys], axis=1)
 
 
-def draw_face(rng: np.random.Generator, size: int, skin_texture: tuple[float, float]) -> Face:
-    """Draw a random neutral face of side ``size`` pixels from ``rng``.
+@dataclass(frozen=True)
+class _Palette:
+    """A face's colours (float32 BGR in [0, 1])."""
 
-    ``skin_texture`` is the range of the texture amplitude (fraction of the skin brightness).
-    """
-    soft = EDGE_SOFTNESS
-    yy, xx = (np.mgrid[0:size, 0:size].astype(np.float32) + 0.5) / size
+    skin: np.ndarray
+    lip: np.ndarray
+    hair: np.ndarray
+    brow: np.ndarray
+    iris: np.ndarray
+    bg_top: np.ndarray
+    bg_bottom: np.ndarray
 
-    # --- palette --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Geometry:
+    """A face's proportions, as fractions of the frame side (see the module constants)."""
+
+    cx: float
+    cy: float
+    ax: float
+    ay: float
+    eye_y: float
+    eye_dx: float
+    eye_w: float
+    eye_h: float
+    brow_y: float
+    brow_t: float
+    brow_arch: float
+    brow_in: float
+    nose_y: float
+    nose_w: float
+    mouth_y: float
+    mouth_w: float
+    up_lip: float
+    low_lip: float
+    curve: float
+    chin_y: float
+    cheek_y: float
+
+
+def _draw_palette(rng: np.random.Generator) -> _Palette:
     skin_r = _u(rng, (0.5, 0.95))
     skin = np.array([skin_r * _u(rng, (0.55, 0.75)), skin_r * _u(rng, (0.72, 0.85)), skin_r], np.float32)
     lip = skin * np.array([_u(rng, (0.6, 0.8)), _u(rng, (0.5, 0.7)), _u(rng, (0.85, 1.0))], np.float32)
@@ -147,8 +179,10 @@ def draw_face(rng: np.random.Generator, size: int, skin_texture: tuple[float, fl
     iris = np.array([_u(rng, (0.1, 0.6)), _u(rng, (0.15, 0.5)), _u(rng, (0.1, 0.4))], np.float32)
     bg_top = rng.uniform(0.2, 0.9, 3).astype(np.float32)
     bg_bottom = rng.uniform(0.2, 0.9, 3).astype(np.float32)
+    return _Palette(skin, lip, hair, brow, iris, bg_top, bg_bottom)
 
-    # --- geometry -------------------------------------------------------------------------------
+
+def _draw_geometry(rng: np.random.Generator) -> _Geometry:
     cx, cy = _u(rng, FACE_CENTER_X), _u(rng, FACE_CENTER_Y)
     ax, ay = _u(rng, FACE_HALF_WIDTH), _u(rng, FACE_HALF_HEIGHT)
     eye_y = _u(rng, EYE_Y)
@@ -166,16 +200,27 @@ def draw_face(rng: np.random.Generator, size: int, skin_texture: tuple[float, fl
     curve = _u(rng, MOUTH_CURVE)
     chin_y = mouth_y + _u(rng, CHIN_BELOW_MOUTH)
     cheek_y = eye_y + _u(rng, CHEEK_BELOW_EYE)
+    return _Geometry(cx, cy, ax, ay, eye_y, eye_dx, eye_w, eye_h, brow_y, brow_t, brow_arch, brow_in, nose_y,
+                     nose_w, mouth_y, mouth_w, up_lip, low_lip, curve, chin_y, cheek_y)
 
-    # --- background and hair --------------------------------------------------------------------
-    canvas = (bg_top * (1 - yy[..., None]) + bg_bottom * yy[..., None]).astype(np.float32)
+
+def _draw_background_and_hair(rng: np.random.Generator, size: int, pal: _Palette, g: _Geometry,
+                              yy: np.ndarray) -> np.ndarray:
+    soft = EDGE_SOFTNESS
+    canvas = (pal.bg_top * (1 - yy[..., None]) + pal.bg_bottom * yy[..., None]).astype(np.float32)
     canvas *= 1.0 + 0.05 * _band_noise(rng, size, [0.05 * size])[..., None]
-    hair_mask = _ellipse_mask(size, (cx, cy - 0.08), (ax + 0.06, ay + 0.02), soft)
-    hair_mask *= (yy < cy + 0.05).astype(np.float32)
-    hair_img = hair * (1.0 + 0.25 * _band_noise(rng, size, [0.003 * size, 0.01 * size]))[..., None]
-    canvas = canvas * (1 - hair_mask[..., None]) + hair_img * hair_mask[..., None]
+    hair_mask = _ellipse_mask(size, (g.cx, g.cy - 0.08), (g.ax + 0.06, g.ay + 0.02), soft)
+    hair_mask *= (yy < g.cy + 0.05).astype(np.float32)
+    hair_img = pal.hair * (1.0 + 0.25 * _band_noise(rng, size, [0.003 * size, 0.01 * size]))[..., None]
+    return canvas * (1 - hair_mask[..., None]) + hair_img * hair_mask[..., None]
 
-    # --- face oval with lighting and skin texture -------------------------------------------------
+
+def _draw_skin(rng: np.random.Generator, canvas: np.ndarray, size: int, pal: _Palette, g: _Geometry,
+               xx: np.ndarray, yy: np.ndarray,
+               skin_texture: tuple[float, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The face oval with lighting, skin texture and skin marks: (canvas, face mask, shading)."""
+    soft = EDGE_SOFTNESS
+    cx, cy, ax, ay, skin = g.cx, g.cy, g.ax, g.ay, pal.skin
     face_mask = _ellipse_mask(size, (cx, cy), (ax, ay), soft * 2)
     nx, ny = (xx - cx) / ax, (yy - cy) / ay
     nz = np.sqrt(np.clip(1.0 - nx**2 - ny**2, 0.0, 1.0))
@@ -194,12 +239,16 @@ def draw_face(rng: np.random.Generator, size: int, skin_texture: tuple[float, fl
         px, py = cx + ax * rad * np.cos(ang), cy + ay * rad * np.sin(ang)
         r = _u(rng, (0.003, 0.007))
         _paint(canvas, _ellipse_mask(size, (px, py), (r, r), soft), skin * 0.6, _u(rng, (0.15, 0.4)))
+    return canvas, face_mask, shade
 
-    # --- nose -------------------------------------------------------------------------------------
+
+def _draw_nose(canvas: np.ndarray, size: int, skin: np.ndarray, g: _Geometry) -> None:
+    soft = EDGE_SOFTNESS
+    cx, nose_y, nose_w = g.cx, g.nose_y, g.nose_w
     for side in (-1, 1):
         ridge = np.array(
             [
-                [cx + side * 0.03, eye_y + 0.02],
+                [cx + side * 0.03, g.eye_y + 0.02],
                 [cx + side * nose_w * 0.8, nose_y - 0.02],
                 [cx + side * nose_w, nose_y + 0.01],
             ]
@@ -211,13 +260,17 @@ def draw_face(rng: np.random.Generator, size: int, skin_texture: tuple[float, fl
             skin * 0.3,
             0.8,
         )
-        fold = _arc(cx + side * (nose_w + 0.01), cx + side * (mouth_w + 0.02), nose_y + 0.02, 0.0)
-        fold[:, 1] = np.linspace(nose_y + 0.02, mouth_y + 0.01, len(fold))
+        fold = _arc(cx + side * (nose_w + 0.01), cx + side * (g.mouth_w + 0.02), nose_y + 0.02, 0.0)
+        fold[:, 1] = np.linspace(nose_y + 0.02, g.mouth_y + 0.01, len(fold))
         fold[:, 0] += side * 0.02 * np.sin(np.linspace(0, np.pi, len(fold)))
         _paint(canvas, _line_mask(size, fold, 0.01, soft * 2), skin * 0.6, 0.5)
     _paint(canvas, _ellipse_mask(size, (cx, nose_y - 0.015), (0.015, 0.02), soft * 3), skin * 1.15, 0.5)
 
-    # --- mouth ------------------------------------------------------------------------------------
+
+def _draw_mouth(canvas: np.ndarray, size: int, pal: _Palette, g: _Geometry) -> None:
+    soft = EDGE_SOFTNESS
+    cx, mouth_y, mouth_w, curve, up_lip, low_lip = g.cx, g.mouth_y, g.mouth_w, g.curve, g.up_lip, g.low_lip
+    skin, lip = pal.skin, pal.lip
     left, right = cx - mouth_w, cx + mouth_w
     line = _arc(left, right, mouth_y + curve, -curve * 1.0)
     upper_top = np.array(
@@ -242,22 +295,29 @@ def draw_face(rng: np.random.Generator, size: int, skin_texture: tuple[float, fl
         skin * 0.75,
         0.4,
     )
-    _paint(canvas, _ellipse_mask(size, (cx, chin_y), (mouth_w * 0.6, 0.03), soft * 4), skin * 0.9, 0.4)
+    _paint(canvas, _ellipse_mask(size, (cx, g.chin_y), (mouth_w * 0.6, 0.03), soft * 4), skin * 0.9, 0.4)
 
-    # --- brows ------------------------------------------------------------------------------------
+
+def _draw_brows(rng: np.random.Generator, canvas: np.ndarray, size: int, brow: np.ndarray, g: _Geometry) -> None:
+    soft = EDGE_SOFTNESS
     brow_noise = 1.0 + 0.3 * _band_noise(rng, size, [0.002 * size])
     for side in (-1, 1):
-        inner, outer = cx + side * brow_in, cx + side * (eye_dx + eye_w + 0.02)
-        pts = _arc(inner, outer, brow_y, -brow_arch)
+        inner, outer = g.cx + side * g.brow_in, g.cx + side * (g.eye_dx + g.eye_w + 0.02)
+        pts = _arc(inner, outer, g.brow_y, -g.brow_arch)
         pts[:, 1] += np.linspace(0.0, 0.01, len(pts))  # the outer end droops a little
-        mask = _line_mask(size, pts, brow_t, soft)
+        mask = _line_mask(size, pts, g.brow_t, soft)
         _paint(canvas, mask * np.clip(brow_noise, 0, 1.5) / 1.5, brow, 1.0)
 
-    # --- eyes -------------------------------------------------------------------------------------
+
+def _draw_eyes(canvas: np.ndarray, size: int, pal: _Palette, g: _Geometry,
+               shade: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Draw the open eyes on ``canvas`` (in place); the closed-eyes image and the eye mask."""
+    soft = EDGE_SOFTNESS
+    eye_y, eye_w, eye_h, skin = g.eye_y, g.eye_w, g.eye_h, pal.skin
     closed = canvas.copy()
     eye_mask = np.zeros((size, size), np.float32)
     for side in (-1, 1):
-        ex = cx + side * eye_dx
+        ex = g.cx + side * g.eye_dx
         upper = _arc(ex - eye_w, ex + eye_w, eye_y, -eye_h * 1.1)
         lower = _arc(ex + eye_w, ex - eye_w, eye_y, eye_h * 0.9)
         almond = np.concatenate([upper, lower])
@@ -266,7 +326,7 @@ def draw_face(rng: np.random.Generator, size: int, skin_texture: tuple[float, fl
         _paint(canvas, white, np.array([0.85, 0.88, 0.9], np.float32), 1.0)
         iris_r = eye_h * 1.05
         iris_mask = _ellipse_mask(size, (ex + side * 0.004, eye_y + 0.002), (iris_r, iris_r), soft * 0.5)
-        _paint(canvas, iris_mask * white, iris, 1.0)
+        _paint(canvas, iris_mask * white, pal.iris, 1.0)
         pupil = _ellipse_mask(
             size, (ex + side * 0.004, eye_y + 0.002), (iris_r * 0.45, iris_r * 0.45), soft * 0.5
         )
@@ -286,6 +346,46 @@ def draw_face(rng: np.random.Generator, size: int, skin_texture: tuple[float, fl
         _paint(closed, white, skin * 0.9 * float(shade[int(eye_y * size), int(ex * size)]), 1.0)
         lid_line = _arc(ex - eye_w, ex + eye_w, eye_y + eye_h * 0.3, eye_h * 0.5)
         _paint(closed, _line_mask(size, lid_line, 0.008, soft), np.full(3, 0.1, np.float32), 0.9)
+    return closed, eye_mask
+
+
+def _landmarks(g: _Geometry) -> dict[str, tuple[float, float]]:
+    """Named positions the action units are attached to (fractions of the side)."""
+    landmarks: dict[str, tuple[float, float]] = {
+        "chin": (g.cx, g.chin_y),
+        "lower_lip": (g.cx, g.mouth_y + g.low_lip),
+        "mouth_center": (g.cx, g.mouth_y),
+        "nose_tip": (g.cx, g.nose_y),
+    }
+    for side, name in ((-1, "l"), (1, "r")):
+        ex = g.cx + side * g.eye_dx
+        landmarks[f"eye_{name}"] = (ex, g.eye_y)
+        landmarks[f"upper_lid_{name}"] = (ex, g.eye_y - g.eye_h)
+        landmarks[f"lower_lid_{name}"] = (ex, g.eye_y + g.eye_h)
+        landmarks[f"brow_inner_{name}"] = (g.cx + side * (g.brow_in + 0.01), g.brow_y)
+        landmarks[f"brow_mid_{name}"] = (ex, g.brow_y - g.brow_arch * 0.8)
+        landmarks[f"brow_outer_{name}"] = (g.cx + side * (g.eye_dx + g.eye_w), g.brow_y + 0.005)
+        landmarks[f"cheek_{name}"] = (ex + side * 0.01, g.cheek_y)
+        landmarks[f"mouth_corner_{name}"] = (g.cx + side * g.mouth_w, g.mouth_y + g.curve)
+    return landmarks
+
+
+def draw_face(rng: np.random.Generator, size: int, skin_texture: tuple[float, float]) -> Face:
+    """Draw a random neutral face of side ``size`` pixels from ``rng``.
+
+    ``skin_texture`` is the range of the texture amplitude (fraction of the skin brightness). The
+    random draws come in a fixed order — palette, proportions, background and hair, skin, brows,
+    fine grain — so the same generator state always gives the same face.
+    """
+    yy, xx = (np.mgrid[0:size, 0:size].astype(np.float32) + 0.5) / size
+    pal = _draw_palette(rng)
+    g = _draw_geometry(rng)
+    canvas = _draw_background_and_hair(rng, size, pal, g, yy)
+    canvas, face_mask, shade = _draw_skin(rng, canvas, size, pal, g, xx, yy, skin_texture)
+    _draw_nose(canvas, size, pal.skin, g)
+    _draw_mouth(canvas, size, pal, g)
+    _draw_brows(rng, canvas, size, pal.brow, g)
+    closed, eye_mask = _draw_eyes(canvas, size, pal, g, shade)
 
     # a faint fine grain over everything drawn on the face (lips and brows included)
     grain = (1.0 + 0.5 * _u(rng, skin_texture) * _band_noise(rng, size, [TEXTURE_SCALES[0] * size]))[
@@ -295,24 +395,7 @@ def draw_face(rng: np.random.Generator, size: int, skin_texture: tuple[float, fl
     canvas *= face_grain
     closed *= face_grain
 
-    landmarks: dict[str, tuple[float, float]] = {
-        "chin": (cx, chin_y),
-        "lower_lip": (cx, mouth_y + low_lip),
-        "mouth_center": (cx, mouth_y),
-        "nose_tip": (cx, nose_y),
-    }
-    for side, name in ((-1, "l"), (1, "r")):
-        ex = cx + side * eye_dx
-        landmarks[f"eye_{name}"] = (ex, eye_y)
-        landmarks[f"upper_lid_{name}"] = (ex, eye_y - eye_h)
-        landmarks[f"lower_lid_{name}"] = (ex, eye_y + eye_h)
-        landmarks[f"brow_inner_{name}"] = (cx + side * (brow_in + 0.01), brow_y)
-        landmarks[f"brow_mid_{name}"] = (ex, brow_y - brow_arch * 0.8)
-        landmarks[f"brow_outer_{name}"] = (cx + side * (eye_dx + eye_w), brow_y + 0.005)
-        landmarks[f"cheek_{name}"] = (ex + side * 0.01, cheek_y)
-        landmarks[f"mouth_corner_{name}"] = (cx + side * mouth_w, mouth_y + curve)
-
     clip = lambda img: np.clip(img, 0.0, 1.0).astype(np.float32)
     return Face(
-        open=clip(canvas), closed=clip(closed), eye_mask=eye_mask.astype(np.float32), landmarks=landmarks
+        open=clip(canvas), closed=clip(closed), eye_mask=eye_mask.astype(np.float32), landmarks=_landmarks(g)
     )
