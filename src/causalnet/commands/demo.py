@@ -18,9 +18,15 @@ import argparse
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from causalnet.commands.options import add_device_option
+
+if TYPE_CHECKING:
+    from causalnet.synth import SynthConfig
+    from causalnet.train import ExperimentConfig
 
 DEFAULT_OUT = "causalnet-demo"
 MARKER = "demo.json"
@@ -99,22 +105,15 @@ def _train_summary(train) -> str:
     return f"{members} members x {train.epochs} epochs" if members > 1 else f"{train.epochs} epochs"
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run the demo end to end; print the results and where the files are."""
-    import numpy as np
-
+def _configs(args: argparse.Namespace) -> tuple[SynthConfig, ExperimentConfig]:
+    """The validated synthetic benchmark and experiment of the options (errors before any work)."""
     from causalnet.checks import check_option, check_output_dir, workers_check
-    from causalnet.data import CLASS_NAMES, load_composite
-    from causalnet.data.builders import build_dataset, read_plan
-    from causalnet.eval import confusion, confusion_table, metrics_table, per_class_table
-    from causalnet.flow import PreprocessConfig
-    from causalnet.io import write_json_atomic
-    from causalnet.synth import SynthConfig, generate_benchmark
-    from causalnet.train import ExperimentConfig, read_predictions, run_experiment
+    from causalnet.config import parse_key_values
+    from causalnet.device import check_device
+    from causalnet.synth import SynthConfig
+    from causalnet.train import ExperimentConfig
 
     check_option("--workers", args.workers, workers_check())
-    from causalnet.engine import check_device
-
     args.device = check_device(args.device)
     check_output_dir(args.out, "--out")
     overrides = {
@@ -129,70 +128,39 @@ def run(args: argparse.Namespace) -> int:
     if synth_cfg.n_subjects < 2:
         raise ValueError("the demo needs at least 2 subjects (leave-one-subject-out)")
     experiment = ExperimentConfig.preset("compact")
-    from causalnet.config import parse_key_values
-
     exp_overrides: dict[str, str | int] = dict(parse_key_values(args.set))
     if args.epochs is not None:
         exp_overrides["train.epochs"] = args.epochs
     if exp_overrides:
         experiment = experiment.with_overrides(exp_overrides)
-    prep_cfg = PreprocessConfig(face_method="none", face_size=synth_cfg.image_size)
-    progress = not args.no_progress
+    return synth_cfg, experiment
 
-    out = Path(args.out).resolve()
-    _prepare_out(out)
-    record = {
-        "status": "running",
-        "synth": synth_cfg.to_dict(),
-        "experiment": experiment.to_dict(),
-        "preprocess": prep_cfg.to_dict(),
-        "workers": args.workers,
-        "seconds": {},
-    }
-    write_json_atomic(out / MARKER, record)
+
+def _stage_printer(synth_cfg: SynthConfig, out: Path) -> Callable[[str], None]:
+    """Prints the numbered line that opens each stage of the synthetic pipeline."""
     n_clips = synth_cfg.n_subjects * synth_cfg.clips_per_subject
-    start = time.perf_counter()
+    lines = {
+        "generate": f"[1/3] generating {n_clips} synthetic clips of {synth_cfg.n_subjects} subjects "
+                    f"({synth_cfg.image_size} px, {synth_cfg.fps:g} fps, seed {synth_cfg.seed}) -> {out / 'raw'}",
+        "preprocess": f"[2/3] preprocessing: face crop (none: frames are aligned faces), TV-L1 flow onset->apex and "
+                      f"apex->offset -> {out / 'of'}",
+    }
+    return lambda stage: print(lines[stage])
 
-    print(
-        f"[1/3] generating {n_clips} synthetic clips of {synth_cfg.n_subjects} subjects "
-        f"({synth_cfg.image_size} px, {synth_cfg.fps:g} fps, seed {synth_cfg.seed}) -> {out / 'raw'}"
-    )
-    t = time.perf_counter()
-    generate_benchmark(synth_cfg, out / "raw", workers=args.workers, progress=progress)
-    record["seconds"]["generate"] = round(time.perf_counter() - t, 1)
 
-    print(
-        f"[2/3] preprocessing: face crop (none: frames are aligned faces), TV-L1 flow onset->apex and "
-        f"apex->offset -> {out / 'of'}"
-    )
-    t = time.perf_counter()
-    plan = read_plan("generic", out / "raw")
-    report = build_dataset(plan, out / "of", prep_cfg, workers=args.workers, progress=progress)
-    if report.failed:
-        raise ValueError(
-            f"{out / 'of'}: {len(report.failed)} clip(s) failed to preprocess: {report.summary()}"
-        )
-    record["seconds"]["preprocess"] = round(time.perf_counter() - t, 1)
+def _print_results(out: Path, record: dict, dataset: str) -> None:
+    """The metrics, per-class table, confusion matrix, timings and where the files are."""
+    import numpy as np
 
-    clips = load_composite(out / "of")
-    print(
-        f"[3/3] leave-one-subject-out: {len(clips.subject_list())} folds, compact CausalNet "
-        f"({_train_summary(experiment.train)}), protocol {experiment.protocol} -> {out / 'run'}"
-    )
-    t = time.perf_counter()
-    metrics = run_experiment(clips, experiment, out / "run", progress=progress, workers=args.workers,
-                             device=args.device)
-    record["seconds"]["train"] = round(time.perf_counter() - t, 1)
-    record["seconds"]["total"] = round(time.perf_counter() - start, 1)
+    from causalnet.data import CLASS_NAMES
+    from causalnet.eval import confusion, confusion_table, metrics_table, per_class_table
+    from causalnet.train import read_predictions
 
     rows = read_predictions(out / "run" / "predictions.csv")
     y = np.array([r["label"] for r in rows])
     p = np.array([r["pred"] for r in rows])
-    record.update(status="done", metrics=metrics)
-    write_json_atomic(out / MARKER, record)
-
     print()
-    print(metrics_table(metrics, groups=(synth_cfg.dataset,)))
+    print(metrics_table(record["metrics"], groups=(dataset,)))
     print()
     print(per_class_table(y, p, CLASS_NAMES))
     print()
@@ -209,4 +177,45 @@ def run(args: argparse.Namespace) -> int:
     print(f"  raw frames + annotations: {out / 'raw'}")
     print(f"  optical-flow images:      {out / 'of'}")
     print(f"  run (predictions, metrics): {out / 'run'}   -> causalnet evaluate {out / 'run'} --confusion")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the demo end to end; print the results and where the files are."""
+    from causalnet.flow import PreprocessConfig
+    from causalnet.io import write_json_atomic
+    from causalnet.synth.pipeline import synthetic_benchmark
+    from causalnet.train import run_experiment
+
+    synth_cfg, experiment = _configs(args)
+    prep_cfg = PreprocessConfig(face_method="none", face_size=synth_cfg.image_size)
+    progress = not args.no_progress
+
+    out = Path(args.out).resolve()
+    _prepare_out(out)
+    record = {
+        "status": "running",
+        "synth": synth_cfg.to_dict(),
+        "experiment": experiment.to_dict(),
+        "preprocess": prep_cfg.to_dict(),
+        "workers": args.workers,
+        "seconds": {},
+    }
+    write_json_atomic(out / MARKER, record)
+    start = time.perf_counter()
+    bench = synthetic_benchmark(synth_cfg, out / "raw", out / "of", prep_cfg, workers=args.workers,
+                                progress=progress, on_stage=_stage_printer(synth_cfg, out))
+    record["seconds"].update({stage: round(secs, 1) for stage, secs in bench.seconds.items()})
+
+    print(
+        f"[3/3] leave-one-subject-out: {len(bench.clips.subject_list())} folds, compact CausalNet "
+        f"({_train_summary(experiment.train)}), protocol {experiment.protocol} -> {out / 'run'}"
+    )
+    t = time.perf_counter()
+    metrics = run_experiment(bench.clips, experiment, out / "run", progress=progress, workers=args.workers,
+                             device=args.device)
+    record["seconds"]["train"] = round(time.perf_counter() - t, 1)
+    record["seconds"]["total"] = round(time.perf_counter() - start, 1)
+    record.update(status="done", metrics=metrics)
+    write_json_atomic(out / MARKER, record)
+    _print_results(out, record, synth_cfg.dataset)
     return 0
