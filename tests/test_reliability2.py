@@ -239,3 +239,91 @@ def test_outputs_apart_sees_through_links_and_dots(tmp_path):
     with pytest.raises(ValueError, match="--out would overwrite"):
         check_outputs_apart([("--out", tmp_path / "a" / ".." / "a" / "x.json")], [("--data", source)])
     check_outputs_apart([("--out", tmp_path / "a" / "y.json"), ("--x", None)], [("--data", source), ("--y", None)])
+
+
+def _prediction_run(root: Path) -> Path:
+    """A bare run folder: config.json naming an absolute data path, predictions.csv of 4 subjects."""
+    from causalnet.eval.predictions import write_predictions
+    from causalnet.io import write_json_atomic
+
+    run = root / "myrun"
+    rows = [{"run": 0, "subject": f"s{s}", "dataset": "casme2", "clip": f"c{c}", "label": c % 3, "pred": (c + s) % 3,
+             "probs": [0.2, 0.3, 0.5]} for s in range(4) for c in range(3)]
+    write_predictions(run / "predictions.csv", rows, 3)
+    write_json_atomic(run / "config.json", {"kind": "train", "data": str(root.resolve() / "secret" / "mydata"),
+                                            "experiment": {"protocol": "fixed"}})
+    return run
+
+
+@pytest.mark.parametrize("name", ["config.html", "metrics.html", "preprocess.htm", "results.html"])
+def test_report_sidecars_never_take_run_or_data_file_names(tmp_path, capsys, name):
+    run = _prediction_run(tmp_path)
+    before = (run / "config.json").read_bytes()
+    assert main(["report", str(run), "--out", str(run / name), "--no-model", "--examples", "0"]) == 1
+    assert "the name of a run or data file" in _error(capsys)
+    assert (run / "config.json").read_bytes() == before
+    assert not (run / name).exists()
+
+
+def test_report_refuses_to_replace_files_it_did_not_write(tmp_path, capsys):
+    run = _prediction_run(tmp_path)
+    (tmp_path / "notes.json").write_text('{"mine": 1}')
+    assert main(["report", str(run), "--out", str(tmp_path / "notes.html"), "--no-model"]) == 1
+    assert "--out's numbers file would replace a file that is not a causalnet report's numbers file" in \
+        _error(capsys)
+    (tmp_path / "page.html").write_text("<html>mine</html>")
+    assert main(["report", str(run), "--out", str(tmp_path / "page.html"), "--no-model"]) == 1
+    assert "--out would replace a file that is not a causalnet report" in _error(capsys)
+    assert (tmp_path / "notes.json").read_text() == '{"mine": 1}'
+    assert (tmp_path / "page.html").read_text() == "<html>mine</html>"
+
+
+def test_report_embeds_no_absolute_path_and_may_be_rewritten(tmp_path, capsys):
+    run = _prediction_run(tmp_path)
+    for _ in range(2):  # the second time it replaces its own earlier files
+        assert main(["report", str(run), "--no-model", "--examples", "0"]) == 0
+    capsys.readouterr()
+    for name in ("report.html", "report.json"):
+        text = (run / name).read_text(encoding="utf-8")
+        assert str(tmp_path.resolve()) not in text and str(tmp_path) not in text, name
+        assert "myrun" in text and "mydata" in text
+
+
+# ---------------------------------------------------------------- item 7: OS errors are one line naming the file
+
+
+def _disk_full(*_args, **_kwargs):
+    raise OSError(28, "No space left on device")
+
+
+def test_a_full_disk_is_one_line_naming_the_file(tmp_path, capsys, monkeypatch):
+    run = _prediction_run(tmp_path)
+    monkeypatch.setattr("os.fsync", _disk_full)
+    assert main(["evaluate", str(run)]) == 1
+    err = _error(capsys)
+    assert err.startswith(f"causalnet evaluate: error: {run / 'metrics.json'}: No space left on device (the disk is full")
+    assert not (run / "metrics.json").exists()
+    assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]  # no temporary file left
+
+
+def test_a_full_disk_during_synth_is_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("os.fsync", _disk_full)
+    assert _synth(tmp_path / "raw") == 1
+    assert "ground_truth.json: No space left on device" in _error(capsys)
+
+
+@pytest.mark.parametrize("exc", [OSError(28, "No space left on device", "/x/f.npz"),
+                                 PermissionError(13, "Permission denied", "/x/f"),
+                                 OSError("custom message\nover two lines")])
+def test_other_os_errors_from_any_command_are_one_line(tmp_path, capsys, monkeypatch, exc):
+    import causalnet.commands.train as train_command
+
+    def fail(_args):
+        raise exc
+
+    monkeypatch.setattr(train_command, "run_evaluate", fail)
+    assert main(["evaluate", str(tmp_path)]) == 1
+    err = _error(capsys)
+    assert err.startswith("causalnet evaluate: error: ")
+    if exc.filename:
+        assert f"{exc.filename}: {exc.strerror}" in err

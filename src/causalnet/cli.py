@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import pkgutil
@@ -38,11 +39,27 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (FileNotFoundError, ValueError, KeyError) as exc:
-        # Bad input: a clear one-line message naming the file and the problem, no traceback.
-        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"causalnet {args.command}: error: {msg}", file=sys.stderr)
+    except (OSError, ValueError, KeyError) as exc:
+        # Bad input or a failing system (a full disk, no permission): one line naming the file and the
+        # problem, no traceback; files already finished stay (every write is atomic).
+        print(f"causalnet {args.command}: error: {error_message(exc)}", file=sys.stderr)
         return 1
+
+
+def error_message(exc: BaseException) -> str:
+    """The one-line message of an error: its text, or ``<file>: <reason>`` for an OS error from the system."""
+    if isinstance(exc, KeyError) and exc.args:
+        return str(exc.args[0])
+    if not isinstance(exc, OSError):
+        return str(exc)
+    if exc.strerror and exc.filename is not None:
+        target = f" -> {exc.filename2}" if exc.filename2 is not None else ""
+        text = f"{exc.filename}{target}: {exc.strerror}"
+        if exc.errno == errno.ENOSPC:
+            text += " (the disk is full: free space and rerun; finished files are kept)"
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join(text.split())  # one line, whatever the system's text
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -74,18 +74,32 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     The file gets the permissions a new file gets under the current umask.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_path = temp_path_for(path)
-    os.close(os.open(tmp_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    with naming_file(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp_path = temp_path_for(path)
+        os.close(os.open(tmp_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
     try:
-        yield tmp_path
-        os.chmod(tmp_path, 0o666 & ~current_umask())  # private while written, then as any new file
-        with open(tmp_path, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp_path, path)
+        with naming_file(path, tmp_path):
+            yield tmp_path
+            os.chmod(tmp_path, 0o666 & ~current_umask())  # private while written, then as any new file
+            with open(tmp_path, "rb") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+@contextmanager
+def naming_file(path: Path, tmp_path: Path | None = None) -> Iterator[None]:
+    """Re-raise an OS error (a full disk: errno 28, ...) that names no file, or names the temporary
+    sibling, as the same error naming ``path``: the file the user asked for."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno is None or (exc.filename is not None and exc.filename not in (str(tmp_path), tmp_path)):
+            raise
+        raise OSError(exc.errno, exc.strerror or os.strerror(exc.errno), str(path)) from exc
 
 
 def clean_stale_temp_files(folder: str | os.PathLike, older_than: float = STALE_AFTER_S) -> list[Path]:

@@ -30,19 +30,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+#: Most test clips shown with their inputs (each one is a figure).
+MAX_EXAMPLES = 100
+#: Files of a run folder a report reads (besides fold files and checkpoints).
+RUN_FILES = ("config.json", "metrics.json", "results.json", "predictions.csv", "candidates.csv", "candidates.md",
+             "chosen.csv", "table.md")
+
+
+def run_inputs(run_dir: Path) -> list[tuple[str, Path]]:
+    """``(what, path)`` of the run folder and the files of it a report reads, for
+    :func:`causalnet.checks.check_outputs_apart`."""
+    return [("the run folder", run_dir), *((f"the run's {name}", run_dir / name) for name in RUN_FILES)]
+
+
 def run(args: argparse.Namespace) -> int:
     import time
 
     import torch
 
-    from causalnet.checks import at_least, check_option
+    from causalnet.checks import between, check_option, check_outputs_apart
     from causalnet.report import ReportOptions, build_report, write_document
-    from causalnet.report.document import check_html_path
+    from causalnet.report.document import check_html_path, report_outputs
 
     torch.set_num_threads(1)  # the model work is a few clips: extra threads only contend on shared cores
     t0 = time.perf_counter()
     out = check_html_path(args.out or Path(args.run_dir) / "report.html")
-    check_option("--examples", args.examples, at_least(0))
+    check_outputs_apart(report_outputs(out), run_inputs(Path(args.run_dir)))
+    check_option("--examples", args.examples, between(0, MAX_EXAMPLES))
     options = ReportOptions(model=not args.no_model, examples=args.examples, tsne_seed=args.tsne_seed)
     doc = build_report(args.run_dir, options)
     written = write_document(doc, out, figures_only=args.figures_only)

@@ -94,7 +94,52 @@ def check_html_path(path: str | Path) -> Path:
         raise ValueError(f"{path}: --out names a folder, not a .html file")
     check_output_dir(path.parent, "--out's folder")
     check_output_dir(figure_dir(path), "the figure folder")
+    check_sidecars(path)
     return path
+
+
+#: Names a report's numbers file (``<name>.json``) never takes, present or not: the files of run and data
+#: folders (a run still training writes them later).
+RESERVED_NAMES = frozenset({"config.json", "metrics.json", "results.json", "preprocess.json", "demo.json",
+                            "ground_truth.json", "intervals.json"})
+_GENERATOR = b'<meta name="generator" content="causalnet'
+
+
+def report_outputs(html_path: Path) -> list[tuple[str, Path]]:
+    """``(what, path)`` of everything a report named ``html_path`` writes (the HTML, its numbers, its figures)."""
+    return [("--out", html_path), ("--out's numbers file", html_path.with_suffix(".json")),
+            ("--out's figure folder", figure_dir(html_path))]
+
+
+def check_sidecars(html_path: Path) -> None:
+    """Refuse, before any work, a report whose HTML or numbers file would replace a file it did not write:
+    ``--out RUN/config.html`` would turn ``RUN/config.json`` into the report's numbers."""
+    from causalnet.checks import check_replaceable
+
+    numbers = html_path.with_suffix(".json")
+    if numbers.name in RESERVED_NAMES:
+        raise ValueError(f"{html_path}: --out would write its numbers to {numbers.name}, the name of a run or "
+                         "data file; choose another name")
+    check_replaceable(numbers, "--out's numbers file", _is_report_json, "causalnet report's numbers file")
+    check_replaceable(html_path, "--out", _is_report_html, "causalnet report")
+
+
+def _is_report_json(path: Path) -> bool:
+    from causalnet.io import read_json
+
+    try:
+        data = read_json(path)
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and str(data.get("title", "")).startswith("causalnet") and "sections" in data
+
+
+def _is_report_html(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return _GENERATOR in fh.read(4096)
+    except OSError:
+        return False
 
 
 def figure_dir(html_path: Path) -> Path:
