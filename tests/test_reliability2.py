@@ -198,7 +198,7 @@ def test_synth_refuses_an_existing_benchmark_and_overwrite_removes_only_its_own_
 def _fake_checkpoint(path: Path) -> Path:
     from safetensors.numpy import save_file
 
-    from causalnet.inference import CHECKPOINT_FORMAT
+    from causalnet.models.format import CHECKPOINT_FORMAT
 
     save_file({"w": np.zeros(2, np.float32)}, str(path),
               metadata={"format": CHECKPOINT_FORMAT, "model": "causalnet", "config": "{}", "extra": "{}"})
@@ -327,3 +327,49 @@ def test_other_os_errors_from_any_command_are_one_line(tmp_path, capsys, monkeyp
     assert err.startswith("causalnet evaluate: error: ")
     if exc.filename:
         assert f"{exc.filename}: {exc.strerror}" in err
+
+
+# ---------------------------------------------------------------- item 8: messages that name the real problem
+
+
+@pytest.mark.parametrize("fps", ["0", "-200", "nan", "inf"])
+@pytest.mark.parametrize("command", ["analyze", "spot-eval"])
+def test_fps_option_is_named(tmp_path, capsys, fps, command):
+    source = ["--frames", str(tmp_path)] if command == "analyze" else ["--data", str(tmp_path)]
+    assert main([command, *source, "--fps", fps, "--out", str(tmp_path / "o")]) == 1
+    assert "error: --fps: must be a finite number in (0, 100000]" in _error(capsys)
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("fps", ["0", "-30", "nan", "inf", "abc"])
+def test_video_list_frame_rate_must_be_positive(tmp_path, fps):
+    from causalnet.spotting.annotations import read_videos
+
+    (tmp_path / "frames").mkdir()
+    (tmp_path / "videos.csv").write_text(f"subject,video,frames,n_frames,fps\na,rec1,frames,30,{fps}\n")
+    with pytest.raises(ValueError, match=r"videos.csv:2: fps: must be a (finite number in \(0, 100000\]|frame rate)"):
+        read_videos(tmp_path / "videos.csv")
+    (tmp_path / "videos.csv").write_text("subject,video,frames,n_frames,fps\na,rec1,frames,30,\n")
+    assert read_videos(tmp_path / "videos.csv")[0].fps == 0.0  # blank: unknown, --fps gives it
+
+
+def test_analyze_annotations_cannot_be_an_output(tmp_path, capsys):
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "intervals.csv").write_text("subject,video,onset,apex,offset,type,label\n")
+    assert main(["analyze", "--frames", str(tmp_path), "--fps", "100", "--out", str(out),
+                 "--annotations", str(out / "intervals.csv")]) == 1
+    assert "--out's intervals.csv would overwrite --annotations" in _error(capsys)
+
+
+def test_a_device_posing_as_an_image_is_not_a_regular_file(tmp_path):
+    from causalnet.flow.frames import open_frames, read_image
+
+    link = tmp_path / "0001.png"
+    link.symlink_to("/dev/zero")
+    with pytest.raises(ValueError, match=r"0001.png: frame image is not a regular file \(a character device\)"):
+        read_image(link)
+    with pytest.raises(ValueError, match="video file is not a regular file"):
+        open_frames(link)
+    with pytest.raises(FileNotFoundError, match="frame image not found"):
+        read_image(tmp_path / "missing.png")

@@ -167,9 +167,26 @@ def _recogniser(checkpoint: str | None, prep: PreprocessConfig, rec: RecogniseCo
     return Recogniser(checkpoint, prep, rec, threads, device)
 
 
+def check_options(args: argparse.Namespace) -> None:
+    """The numeric options of ``analyze`` and ``spot-eval``, before any work: ``--fps 0`` names --fps."""
+    from causalnet.checks import between, check_fps, check_option
+
+    if args.fps is not None:
+        check_fps(args.fps, "--fps")
+    check_option("--threads", args.threads, between(1, 1024))
+    if args.tta is not None:
+        check_option("--tta", args.tta, between(1, 64))  # RecogniseConfig.tta_k
+
+
+def analysis_outputs(out: Path, video: bool = False) -> list[tuple[str, Path]]:
+    """``(what, path)`` of the files ``analyze`` writes into ``out``."""
+    names = ["intervals.csv", "intervals.json", "timeline.png", "metrics.json"] + (["annotated.avi"] if video else [])
+    return [(f"--out's {name}", out / name) for name in names]
+
+
 def run_analyze(args: argparse.Namespace) -> int:
     """Analyse one recording and write the outputs."""
-    from causalnet.checks import check_output_dir
+    from causalnet.checks import check_output_dir, check_outputs_apart
     from causalnet.flow.face import require_face_backend
     from causalnet.flow.frames import FrameFolder, VideoFile
     from causalnet.io import write_json_atomic
@@ -178,7 +195,11 @@ def run_analyze(args: argparse.Namespace) -> int:
     from causalnet.spotting.metrics import spotting_report
     from causalnet.spotting.output import write_intervals, write_timeline, write_video
 
+    check_options(args)
     check_output_dir(args.out)
+    check_outputs_apart(analysis_outputs(Path(args.out), args.video_out),
+                        [("--annotations", args.annotations), ("--checkpoint", args.checkpoint),
+                         ("--video", args.video), ("--frames", args.frames)])
     source = FrameFolder(args.frames) if args.frames else VideoFile(args.video)
     fps = args.fps or getattr(source, "fps", 0.0)
     if not fps or fps <= 0:
@@ -259,6 +280,7 @@ def run_spot_eval(args: argparse.Namespace) -> int:
     from causalnet.spotting.datasets import read_long_dataset
     from causalnet.spotting.evaluate import evaluate_dataset, select_recordings, subject_checkpoints
 
+    check_options(args)
     check_output_dir(args.out)
     ds = read_long_dataset(args.format, args.data, args.annotations)
     videos = select_recordings(ds.videos, parse_subjects(args.subjects), args.data)

@@ -16,6 +16,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from causalnet.checks import check_regular_file
+
 __all__ = [
     "IMAGE_EXTENSIONS",
     "VIDEO_EXTENSIONS",
@@ -71,9 +73,7 @@ def list_frames(folder: str | os.PathLike) -> list[Path]:
 
 def read_image(path: str | os.PathLike, gray: bool = False) -> np.ndarray:
     """Read one frame as a BGR uint8 array ``[H, W, 3]`` (``gray``: ``[H, W]``), with errors naming the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: frame image not found")
+    path = check_regular_file(path, "frame image")  # a device such as /dev/zero is refused, not read
     img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR)
     if img is None or img.size == 0:
         raise ValueError(f"{path}: unreadable image (corrupt or not an image file)")
@@ -143,9 +143,7 @@ class VideoFile(FrameSource):
     """A video file decoded with OpenCV; frames are decoded sequentially up to the last one asked."""
 
     def __init__(self, path: str | os.PathLike) -> None:
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise FileNotFoundError(f"{self.path}: video file not found")
+        self.path = check_regular_file(path, "video file")
         cap = cv2.VideoCapture(str(self.path))
         try:
             if not cap.isOpened():
@@ -205,4 +203,6 @@ def open_frames(path: str | os.PathLike) -> FrameSource:
         if path.suffix.lower() not in VIDEO_EXTENSIONS:
             log.warning("%s: unusual video extension; trying OpenCV anyway", path)
         return VideoFile(path)
+    if path.exists():
+        check_regular_file(path, "video file")  # a device, a FIFO: "not a regular file"
     raise FileNotFoundError(f"{path}: no such frame folder or video file")

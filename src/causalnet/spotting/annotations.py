@@ -165,7 +165,7 @@ def write_videos(path: str | os.PathLike, rows: list[dict]) -> None:
 def read_videos(path: str | os.PathLike) -> list[VideoEntry]:
     """Read ``videos.csv``; ``frames`` paths are resolved against the file's folder and must exist;
     ``subject`` and ``video`` must be usable as folder names (:func:`causalnet.checks.safe_path_part`)."""
-    from causalnet.checks import safe_path_part
+    from causalnet.checks import check_fps, safe_path_part
     from causalnet.data.builders.tables import Table
 
     table = Table.read(path, {c: (c,) for c in VIDEO_COLUMNS}, optional=("n_frames", "fps"))
@@ -177,10 +177,8 @@ def read_videos(path: str | os.PathLike) -> list[VideoEntry]:
         frames = (table.path.parent / rec["frames"]).resolve()
         if not frames.exists():
             raise FileNotFoundError(f"{where}frames {rec['frames']!r} not found ({frames})")
-        try:
-            fps = float(rec.get("fps") or 0.0)
-        except ValueError:
-            raise ValueError(f"{where}fps {rec['fps']!r} is not a number") from None
+        # blank: unknown (--fps gives it); written: a finite rate > 0 (0, negative, NaN, inf are errors)
+        fps = check_fps(rec["fps"], f"{table.path}:{line}: fps") if rec.get("fps") else 0.0
         n = _index(rec["n_frames"], "n_frames", where) if rec.get("n_frames") else 0
         out.append(VideoEntry(rec["subject"], rec["video"], frames, n, fps))
     return out
