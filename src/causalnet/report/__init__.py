@@ -9,6 +9,8 @@
 - :mod:`~causalnet.report.figures` — the figures (matplotlib, no pyplot state).
 - :mod:`~causalnet.report.document` — sections, tables, figures and their Jinja2 rendering.
 - :mod:`~causalnet.report.build` — :func:`build_report`: the sections a folder's files allow.
+- :mod:`~causalnet.report.robustness_report` — the sections of a robustness run folder.
+- :mod:`~causalnet.report.tables` — metrics tables in percent, shared by the sections.
 - :mod:`~causalnet.report.stats` and :mod:`~causalnet.report.compare` — paired bootstrap over subjects,
   permutation test, seed spread; ``causalnet compare``.
 

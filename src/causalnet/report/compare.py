@@ -26,8 +26,7 @@ from causalnet.report.stats import (
     seed_spread,
     subject_confusions,
 )
-
-COMPOSITE = "composite"
+from causalnet.report.tables import COMPOSITE
 
 
 @dataclass
