@@ -148,10 +148,10 @@ def pool(args: argparse.Namespace) -> None:
 def fold(args: argparse.Namespace) -> None:
     from causalnet.commands.robustness import build_experiments
     from causalnet.data.builders import read_plan
-    from causalnet.engine import run_fold
     from causalnet.flow.config import PreprocessConfig
     from causalnet.models import list_models
     from causalnet.robustness import RobustnessConfig, RobustnessRun, clips_from_plan, parse_model_specs
+    from causalnet.train.fold import run_fold
 
     torch.set_num_threads(1)
     names = args.models.split(",") if args.models else list_models()

@@ -21,7 +21,8 @@ from pathlib import Path
 
 from causalnet.config import parse_key_values
 from causalnet.data import load_composite
-from causalnet.engine import make_backend, resolve_device
+from causalnet.device import resolve_device
+from causalnet.engine import make_backend
 from causalnet.eval import metrics_table
 from causalnet.train import ExperimentConfig, LosoRun, metrics_from_rows
 

@@ -35,7 +35,8 @@ import numpy as np
 import torch
 
 from causalnet.data import load_composite
-from causalnet.engine import make_backend, resolve_device
+from causalnet.device import resolve_device
+from causalnet.engine import make_backend
 from causalnet.eval import metrics_from_rows
 from causalnet.train import ExperimentConfig, LosoRun
 

@@ -10,8 +10,8 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from causalnet.inference import read_checkpoint_metadata
 from causalnet.models import CausalNet, CausalNetConfig, load_checkpoint, save_checkpoint
+from causalnet.models.format import read_checkpoint_metadata
 from causalnet.models.masking import SparseMask
 
 

@@ -183,9 +183,9 @@ def test_stacked_runs_store_stacked_predictions(fake_composite, tmp_path):
 
 
 def test_members_start_from_a_pretrained_checkpoint(fake_composite, tmp_path):
-    from causalnet.engine import FoldJob, FoldKey
-    from causalnet.engine.fold import run_fold
+    from causalnet.engine import FoldKey
     from causalnet.models import save_checkpoint
+    from causalnet.train.fold import FoldJob, run_fold
 
     torch.manual_seed(5)
     pretrained = CausalNet(TINY)

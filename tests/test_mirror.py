@@ -8,10 +8,11 @@ import pytest
 from causalnet.data import load_composite
 from causalnet.data.composite import ClipSet
 from causalnet.data.mirror import direction_maps_match, mirror_clips
-from causalnet.engine import FoldKey, run_fold
+from causalnet.engine import FoldKey
 from causalnet.flow.direction import direction_map, hue_of
 from causalnet.flow.optical_flow import CHANNEL_STRAIN, CHANNEL_U, CHANNEL_V
 from causalnet.train import ExperimentConfig, LosoRun
+from causalnet.train.fold import run_fold
 
 
 def train_fold(clips, cfg, subject, seed):

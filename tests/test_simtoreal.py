@@ -73,7 +73,9 @@ def test_resolve_init_uses_the_cache_folder_of_the_environment(built, monkeypatc
     assert resolve_init("synthetic", "causalnet", TINY) == str(built)
     assert resolve_init("", "causalnet", TINY) == ""
     assert resolve_init("some/file.safetensors", "causalnet", TINY) == "some/file.safetensors"
-    assert set(load_init("synthetic", "causalnet", TINY)) == set(load_file(built))
+    assert set(load_init(resolve_init("synthetic", "causalnet", TINY), "causalnet", TINY)) == set(load_file(built))
+    with pytest.raises(ValueError, match="train.init=synthetic has not been resolved"):  # workers receive a path
+        load_init("synthetic", "causalnet", TINY)
 
 
 def test_recipe_fields_are_checked():

@@ -73,7 +73,7 @@ def test_interrupted_run_resumes_to_the_same_predictions(fake_composite, tmp_pat
     full = tmp_path / "full"
     LosoRun(full, clips, small_cfg()).run()
 
-    import causalnet.engine.fold as fold_module
+    import causalnet.train.loso as fold_module
 
     part = tmp_path / "part"
     calls = {"n": 0}

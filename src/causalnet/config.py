@@ -232,3 +232,24 @@ def config_hash(obj: Any, digits: int = 12) -> str:
     """A short, stable hash of a JSON-serialisable object (names of cache and fold folders)."""
     text = json.dumps(obj, sort_keys=True, separators=(",", ":"))
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:digits]
+
+
+def first_difference(stored: Any, requested: Any, prefix: str = "") -> str | None:
+    """The first field in which two nested JSON-like values differ, as ``"a.b: stored X, requested Y"``
+    (``None``: equal) — the one rule every "this folder/checkpoint holds something else" error uses.
+    Keys absent on one side show as ``'<absent>'``.
+
+    >>> first_difference({"train": {"lr": 0.003, "epochs": 40}}, {"train": {"lr": 0.01, "epochs": 40}})
+    'train.lr: stored 0.003, requested 0.01'
+    >>> first_difference({"a": 1}, {"a": 1}) is None
+    True
+    """
+    if isinstance(stored, dict) and isinstance(requested, dict):
+        for key in [*stored, *[k for k in requested if k not in stored]]:
+            diff = first_difference(stored.get(key, "<absent>"), requested.get(key, "<absent>"), f"{prefix}{key}.")
+            if diff:
+                return diff
+        return None
+    if stored != requested:
+        return f"{prefix.rstrip('.')}: stored {stored!r}, requested {requested!r}"
+    return None

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     if reference.is_dir():
         if not args.data:
             raise ValueError(f"{reference}: a folder of <subject>.pth files needs --data COMPOSITE_DIR to evaluate on")
-        from causalnet.engine.device import check_device
+        from causalnet.device import check_device
 
         out = check_output_dir(args.out)  # before any work
         device = check_device(args.device)
@@ -67,8 +67,8 @@ def convert_file(path: Path, out: Path) -> int:
     """One reference ``.pth`` -> one causalnet checkpoint."""
     if out.is_dir():
         raise ValueError(f"{out}: is a folder; one checkpoint converts to --out FILE.safetensors")
-    from causalnet.inference import class_names
     from causalnet.models import load_reference, save_checkpoint
+    from causalnet.models.format import class_names
 
     model = load_reference(path)
     extra = {"class_names": class_names({}, model.config.num_classes), "converted_from": str(path.resolve()),

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import time
 from typing import TYPE_CHECKING
 
-from causalnet.commands.options import add_device_option
+from causalnet.commands.options import add_device_option, add_face_options, checkpoint_preprocess
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor, Future
@@ -16,8 +15,6 @@ if TYPE_CHECKING:
     import numpy as np
 
     from causalnet.flow.config import PreprocessConfig
-
-FACE_METHODS = ("dlib", "none")  # = causalnet.flow.config.FACE_METHODS (not imported: keeps --help fast)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,15 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--onset", type=int, required=True, metavar="I", help="onset frame index")
     p.add_argument("--apex", type=int, required=True, metavar="J", help="apex frame index")
     p.add_argument("--offset", type=int, required=True, metavar="K", help="offset frame index")
-    p.add_argument(
-        "--face",
-        choices=FACE_METHODS,
-        default=None,
-        help="dlib: detect and align the face on the onset frame; none: frames are already cropped, aligned "
-        "faces (default: what the checkpoint's training data used, else dlib)",
-    )
-    p.add_argument("--size", type=int, default=None, metavar="N",
-                   help="aligned face size in pixels (default: the checkpoint's, else 128)")
+    add_face_options(p, "detect and align the face on the onset frame")
     p.add_argument(
         "--threads",
         type=int,
@@ -64,21 +53,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.set_defaults(func=run)
-
-
-def _config(args: argparse.Namespace, extra: dict) -> PreprocessConfig:
-    """The preprocessing the checkpoint's training data used (stored by ``causalnet train --save-model``),
-    with the command line's ``--face`` / ``--size`` overriding it."""
-    from causalnet.flow.config import PreprocessConfig
-
-    stored = extra.get("preprocess")
-    cfg = PreprocessConfig.from_dict(stored) if isinstance(stored, dict) else PreprocessConfig()
-    overrides = {}
-    if args.face is not None:
-        overrides["face_method"] = args.face
-    if args.size is not None:
-        overrides["face_size"] = args.size
-    return dataclasses.replace(cfg, **overrides)  # typed values: no string parsing ("none" stays "none")
 
 
 def _clip_images(
@@ -121,13 +95,13 @@ def run(args: argparse.Namespace) -> int:
         from causalnet.checks import check_output_dir
 
         check_output_dir(args.save_images, "--save-images")  # before any work
-    from causalnet.engine.device import check_device_syntax
-    from causalnet.inference import read_checkpoint_metadata
+    from causalnet.device import check_device_syntax
+    from causalnet.models.format import read_checkpoint_metadata
 
     device = check_device_syntax(args.device)  # no torch import yet
 
     extra = read_checkpoint_metadata(args.checkpoint)["extra"]  # no torch import yet
-    cfg = _config(args, extra)
+    cfg = checkpoint_preprocess(extra, args.face, args.size)
     from causalnet.flow.face import require_face_backend
 
     require_face_backend(cfg)
@@ -137,9 +111,11 @@ def run(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(max(1, args.threads))
-        from causalnet import inference
-        from causalnet.engine.device import resolve_device
+        from causalnet.data.mosaic import images_to_input
+        from causalnet.device import resolve_device
+        from causalnet.inference import predict_proba
         from causalnet.models import load_checkpoint
+        from causalnet.models.format import class_names, uses_mirror_tta
 
         device = resolve_device(device)  # a clear error for CUDA where there is none, before the model loads
         model = load_checkpoint(args.checkpoint)
@@ -151,9 +127,9 @@ def run(args: argparse.Namespace) -> int:
         from causalnet.data.builders.writer import write_clip_images
 
         write_clip_images(args.save_images, "predict", "clip", images)
-    x = inference.images_to_input(images[None])  # [1, 4, 3, 28, 28], 0..255
-    probs = inference.predict_proba(model, x, mirror=inference.uses_mirror_tta(extra), device=device)[0]
-    names = inference.class_names(extra, len(probs))
+    x = images_to_input(images[None])  # [1, 4, 3, 28, 28], 0..255
+    probs = predict_proba(model, x, mirror=uses_mirror_tta(extra), device=device)[0]
+    names = class_names(extra, len(probs))
     best = int(np.argmax(probs))
     seconds = time.perf_counter() - start
     if args.json:

@@ -25,8 +25,7 @@ import cv2
 import numpy as np
 
 from causalnet.checks import safe_path_part
-from causalnet.data.mosaic import IMAGE_SIZE
-from causalnet.inference import images_to_input
+from causalnet.data.mosaic import IMAGE_SIZE, images_to_input
 
 log = logging.getLogger(__name__)
 

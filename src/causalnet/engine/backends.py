@@ -1,15 +1,17 @@
 """Where fold jobs run: this process, a local process pool, or a Ray cluster.
 
-Every backend takes the same :class:`~causalnet.engine.fold.FoldJob` objects and hands each finished
-:class:`~causalnet.engine.fold.FoldOutcome` back to the driver (``on_done``), which writes it; no
+Every backend takes jobs (:class:`~causalnet.engine.result.Job`) and the function that runs one
+(``run_job``, e.g. :func:`causalnet.train.fold.run_fold`), and hands each finished
+:class:`~causalnet.engine.result.FoldOutcome` back to the driver (``on_done``), which writes it; no
 backend writes result files itself, so a Ray cluster needs no shared file system, and killing the
-driver loses only the folds in flight (a rerun resumes).
+driver loses only the folds in flight (a rerun resumes). Backends know nothing of what a job trains.
 
 - :class:`LocalBackend` with ``workers = 1`` runs folds in this process (per-epoch progress);
   with ``workers > 1`` a pool of spawned processes, each fold with ``threads`` torch threads.
 - :class:`RayBackend` submits each fold as a Ray task asking for ``cpus_per_fold`` CPUs and
-  ``gpus_per_fold`` GPUs (fractions let several small folds share one GPU). Arrays shared by many
-  jobs (a LOSO run's inputs) are put into Ray's object store once.
+  ``gpus_per_fold`` GPUs (fractions let several small folds share one GPU). Large arrays that many
+  jobs share (the same array object in a field of every job, e.g. a LOSO run's inputs) are put into
+  Ray's object store once.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     import numpy as np
 
-    from causalnet.engine.fold import FoldJob, FoldKey, FoldOutcome
+    from causalnet.engine.result import FoldKey, FoldOutcome, Job, RunJob
 
 __all__ = ["BACKENDS", "Backend", "LocalBackend", "RayBackend", "available_cpus", "make_backend"]
 
@@ -52,7 +54,8 @@ class Backend(Protocol):
     #: torch threads each fold uses (recorded in the jobs).
     threads: int
 
-    def run(self, jobs: Iterable[FoldJob], on_done: OnDone, on_epoch: OnEpoch | None = None) -> None: ...
+    def run(self, jobs: Iterable[Job], run_job: RunJob, on_done: OnDone,
+            on_epoch: OnEpoch | None = None) -> None: ...
 
 
 @dataclasses.dataclass
@@ -73,21 +76,19 @@ class LocalBackend:
         if not self.threads:
             self.threads = max(1, available_cpus() // self.workers)
 
-    def run(self, jobs: Iterable[FoldJob], on_done: OnDone, on_epoch: OnEpoch | None = None) -> None:
-        from causalnet.engine.fold import run_fold
-
+    def run(self, jobs: Iterable[Job], run_job: RunJob, on_done: OnDone, on_epoch: OnEpoch | None = None) -> None:
         if self.workers == 1:
             for job in jobs:
                 epoch_cb = (lambda e, key=job.key: on_epoch(key, e)) if on_epoch else None
-                on_done(run_fold(job, on_epoch=epoch_cb))
+                on_done(run_job(job, on_epoch=epoch_cb))
             return
         with ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn")) as pool:
-            _drain(jobs, lambda job: pool.submit(run_fold, job), self.workers + 1, on_done)
+            _drain(jobs, lambda job: pool.submit(run_job, job), self.workers + 1, on_done)
 
 
-def _drain(jobs: Iterable[FoldJob], submit: Callable[[FoldJob], Future], limit: int, on_done: OnDone) -> None:
+def _drain(jobs: Iterable[Job], submit: Callable[[Job], Future], limit: int, on_done: OnDone) -> None:
     """Keep at most ``limit`` jobs in flight (jobs are built lazily), reporting results as they finish."""
-    source: Iterator[FoldJob] = iter(jobs)
+    source: Iterator[Job] = iter(jobs)
     running: set[Future] = set()
     try:
         while True:
@@ -155,7 +156,7 @@ class RayBackend:
             raise ValueError(f"--gpus-per-fold {self.gpus_per_fold:g}: the Ray cluster has no GPUs")
         return True
 
-    def run(self, jobs: Iterable[FoldJob], on_done: OnDone, on_epoch: OnEpoch | None = None) -> None:
+    def run(self, jobs: Iterable[Job], run_job: RunJob, on_done: OnDone, on_epoch: OnEpoch | None = None) -> None:
         import ray
 
         started = self._init()
@@ -164,11 +165,17 @@ class RayBackend:
                               max_retries=0)(_ray_fold)
             shared: dict[int, tuple[np.ndarray, Any]] = {}  # id(array) -> (array kept alive, object ref)
 
-            def submit(job: FoldJob):
-                entry = shared.get(id(job.x))
-                if entry is None or entry[0] is not job.x:
-                    entry = shared[id(job.x)] = (job.x, ray.put(job.x))
-                return task.remote(dataclasses.replace(job, x=None), entry[1])
+            def submit(job: Job):
+                refs = {}
+                for name in _shared_fields(job):
+                    value = getattr(job, name)
+                    entry = shared.get(id(value))
+                    if entry is None or entry[0] is not value:
+                        entry = shared[id(value)] = (value, ray.put(value))
+                    refs[name] = entry[1]
+                # object refs as top-level arguments: Ray hands the task the arrays they name
+                return task.remote(run_job, dataclasses.replace(job, **dict.fromkeys(refs)), tuple(refs),
+                                   *refs.values())
 
             limit = self.max_in_flight or max(4, 2 * int(ray.cluster_resources().get("CPU", 1)
                                                         / self.cpus_per_fold))
@@ -189,13 +196,23 @@ class RayBackend:
                 ray.shutdown()
 
 
-def _ray_fold(job: FoldJob, x: np.ndarray) -> FoldOutcome:
-    """A Ray task: the job with its (shared, read-only) inputs copied back in."""
+#: arrays at least this large travel through Ray's object store (once per array object, not once per job)
+SHARED_BYTES = 1 << 20
+
+
+def _shared_fields(job: Job) -> list[str]:
+    """Names of the job's dataclass fields holding large NumPy arrays (shipped once through the object store)."""
     import numpy as np
 
-    from causalnet.engine.fold import run_fold
+    return [f.name for f in dataclasses.fields(job)
+            if isinstance(getattr(job, f.name), np.ndarray) and getattr(job, f.name).nbytes >= SHARED_BYTES]
 
-    return run_fold(dataclasses.replace(job, x=np.array(x)))
+
+def _ray_fold(run_job: RunJob, job: Job, names: tuple[str, ...], *arrays: np.ndarray) -> FoldOutcome:
+    """A Ray task: the job with its shared (read-only) arrays copied back in, run by ``run_job``."""
+    import numpy as np
+
+    return run_job(dataclasses.replace(job, **{name: np.array(a) for name, a in zip(names, arrays, strict=True)}))
 
 
 def make_backend(name: str = "local", *, workers: int | None = None, ray_address: str | None = None,

@@ -2,9 +2,10 @@
 
 :func:`run_folds` is the one place where fold jobs are executed: it takes the run folder's lock,
 skips folds whose result file is sound (damaged ones are recomputed), builds the remaining jobs
-lazily, runs them on the backend and writes each result as it arrives. Experiments
-(:class:`causalnet.train.LosoRun`, :class:`causalnet.robustness.RobustnessRun`,
-:class:`causalnet.train.sweep.SweepRun`) only say which folds exist and what each one trains on.
+lazily, runs them on the backend with the experiment's job function and writes each result as it
+arrives. Experiments (:class:`causalnet.train.LosoRun`, :class:`causalnet.robustness.RobustnessRun`,
+:class:`causalnet.train.sweep.SweepRun`) only say which folds exist, what each one trains on and
+which function trains one (:func:`causalnet.train.fold.run_fold`); the engine never imports them.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
+from causalnet.device import check_device_syntax, resolve_device
 from causalnet.engine.backends import Backend, LocalBackend
-from causalnet.engine.device import check_device, resolve_device
-from causalnet.engine.fold import FoldJob, FoldKey, FoldOutcome
+from causalnet.engine.result import FoldKey, FoldOutcome, Job, RunJob
 from causalnet.engine.store import FoldStore
 from causalnet.io import clean_stale_temp_files
 
@@ -56,7 +57,7 @@ class FoldProgress:
         self.bar.close()
 
 
-def run_folds(store: FoldStore, keys: Sequence[FoldKey], make_job: Callable[[FoldKey], FoldJob], *,
+def run_folds(store: FoldStore, keys: Sequence[FoldKey], make_job: Callable[[FoldKey], Job], run_job: RunJob, *,
               backend: Backend | None = None, device: str = "cpu", progress: bool = False,
               desc: str = "folds", on_done: Callable[[FoldOutcome], None] | None = None) -> int:
     """Train every fold of ``keys`` that has no sound result in ``store``; returns how many were trained.
@@ -65,13 +66,15 @@ def run_folds(store: FoldStore, keys: Sequence[FoldKey], make_job: Callable[[Fol
         store: the run folder's fold store (its lock is held throughout).
         keys: every fold of the experiment, in the order they should run.
         make_job: builds the job of one key (called lazily, just before the job is submitted).
+        run_job: runs one job where the backend sends it (a module-level function, so that it pickles).
         backend: where jobs run (default: this process).
-        device: ``auto|cpu|cuda|cuda:N``; checked here before any work, resolved again by each job.
+        device: ``auto|cpu|cuda|cuda:N``. Resolved once, where the jobs run: here for a local backend
+            (before any work; jobs carry the concrete device), on each task's machine for a cluster.
         progress: show one progress bar over the pending folds.
         on_done: also called with each outcome after it is stored.
     """
     backend = backend or LocalBackend()
-    device = check_device(device) if not _remote(backend) else device
+    device = check_device_syntax(device) if _remote(backend) else str(resolve_device(device))
     with store.lock():
         for stale in clean_stale_temp_files(store.out, older_than=0):  # we hold the folder: no writer is live
             log.info("removed %s, left by an interrupted write", stale)
@@ -82,9 +85,8 @@ def run_folds(store: FoldStore, keys: Sequence[FoldKey], make_job: Callable[[Fol
         if not todo:
             return 0
         bar = FoldProgress(len(todo), desc, progress)
-        where = device if _remote(backend) else f"{device} = {resolve_device(device)}"
         store.log(f"start: {len(todo)} fold(s) to train on {type(backend).__name__} "
-                  f"(threads per fold {backend.threads}, device {where})")
+                  f"(threads per fold {backend.threads}, device {device})")
         start = time.perf_counter()
 
         def jobs():
@@ -100,7 +102,7 @@ def run_folds(store: FoldStore, keys: Sequence[FoldKey], make_job: Callable[[Fol
                 on_done(outcome)
 
         try:
-            backend.run(jobs(), finished, bar.epoch)
+            backend.run(jobs(), run_job, finished, bar.epoch)
         finally:
             bar.close()
         store.log(f"finished: {len(todo)} fold(s) in {time.perf_counter() - start:.1f} s")

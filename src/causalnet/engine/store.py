@@ -1,17 +1,21 @@
-"""A run folder's fold results: paths, integrity on resume, a lock against concurrent writers, a log.
+"""A run folder, owned here: its layout, fold results, integrity on resume, a lock against concurrent
+writers, a log, ``config.json`` with the run's kind, and the read API that reports and evaluation use
+(no other module builds a path inside a run folder).
 
 Layout under the run folder::
 
+    config.json                                      the experiment; its "kind" (train, sweep, robustness, ...)
     folds/[<group>/]run<r>/<subject>.npz              one FoldResult per finished fold
     checkpoints/[<group>/]run<r>/<subject>.safetensors   optional final weights of a fold
     run.log                                          one line per finished fold (time, key, seconds, where)
     .lock                                            held while a process trains into the folder
 
 Every path part that comes from data (subject ids, group labels) passes
-:func:`causalnet.checks.safe_path_part`, so no name can place a file outside the run folder. A fold
-file is written atomically when its fold ends; on resume every existing fold file is read back and
-checked, and a damaged one (e.g. truncated by a full disk) is reported, moved aside to
-``<name>.damaged`` (nothing is deleted) and recomputed.
+:func:`causalnet.checks.safe_path_part`, so no name can place a file outside the run folder, and a
+folder holding a symbolic link is refused before any work (:mod:`causalnet.folders`): nothing is
+written, truncated or deleted through a link. A fold file is written atomically when its fold ends;
+on resume every existing fold file is read back and checked, and a damaged one (e.g. truncated by a
+full disk) is reported, moved aside to ``<name>.damaged`` (nothing is deleted) and recomputed.
 """
 
 from __future__ import annotations
@@ -22,10 +26,12 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from causalnet.checks import safe_path_part
-from causalnet.engine.fold import FoldKey, FoldOutcome, FoldResult
-from causalnet.io import atomic_path
+from causalnet.engine.result import FoldKey, FoldOutcome, FoldResult
+from causalnet.folders import LockHeldError, append_line, file_lock, refuse_symlinks
+from causalnet.io import atomic_path, read_json, write_json_atomic
 
 __all__ = ["FoldStore", "RunLockedError"]
 
@@ -33,6 +39,8 @@ log = logging.getLogger(__name__)
 
 LOCK_NAME = ".lock"
 LOG_NAME = "run.log"
+CONFIG_NAME = "config.json"
+FOLDS, CHECKPOINTS = "folds", "checkpoints"
 
 
 class RunLockedError(ValueError):
@@ -54,11 +62,53 @@ class FoldStore:
 
     def path(self, key: FoldKey) -> Path:
         """The fold file of ``key``."""
-        return self.out / "folds" / self._relative(key, ".npz")
+        return self.out / FOLDS / self._relative(key, ".npz")
 
     def checkpoint_path(self, key: FoldKey) -> Path:
         """The checkpoint file of ``key`` (written when the job asked for one)."""
-        return self.out / "checkpoints" / self._relative(key, ".safetensors")
+        return self.out / CHECKPOINTS / self._relative(key, ".safetensors")
+
+    # -- reading a finished (or partly finished) folder -------------------------------------------
+    def stored_keys(self, group: str | None = "") -> list[FoldKey]:
+        """The keys of the fold files present, sorted (``group``: only that group, ``""`` the plain LOSO
+        folds; None: every group). Files whose names are not fold keys are ignored."""
+        root = self.out / FOLDS
+        if not root.is_dir():
+            return []
+        keys = []
+        for path in root.rglob("*.npz"):
+            parts = path.relative_to(root).parts
+            if len(parts) not in (2, 3) or not parts[-2].startswith("run") or not parts[-2][3:].isdigit():
+                continue
+            key = FoldKey(parts[0] if len(parts) == 3 else "", int(parts[-2][3:]), path.stem)
+            if group is None or key.group == group:
+                keys.append(key)
+        return sorted(keys)
+
+    def has_folds(self) -> bool:
+        """Whether the folder holds any fold file."""
+        return bool(self.stored_keys(None))
+
+    def read_config(self) -> dict[str, Any] | None:
+        """``config.json`` (None when absent); a ``ValueError`` naming it when it is not a JSON object."""
+        path = self.out / CONFIG_NAME
+        if not path.is_file():
+            return None
+        record = read_json(path)
+        if not isinstance(record, dict):
+            raise ValueError(f"{path}: must hold a JSON object")
+        return record
+
+    def write_config(self, kind: str, record: dict[str, Any]) -> None:
+        """Write ``config.json`` atomically, with the run's ``kind`` recorded explicitly (what readers trust);
+        a folder holding a symbolic link is refused first."""
+        self.check_contained()
+        write_json_atomic(self.out / CONFIG_NAME, {"kind": kind, **{k: v for k, v in record.items() if k != "kind"}})
+
+    def kind(self) -> str | None:
+        """The run kind ``config.json`` records (None: no config, or one written before kinds were recorded)."""
+        record = self.read_config()
+        return str(record["kind"]) if record and record.get("kind") else None
 
     # -- state -----------------------------------------------------------------------------------
     def done(self, key: FoldKey) -> bool:
@@ -101,40 +151,27 @@ class FoldStore:
         return path
 
     def log(self, message: str) -> None:
-        """Append one timestamped line to the run folder's ``run.log``."""
+        """Append one timestamped line to the run folder's ``run.log`` (never through a symbolic link)."""
         self.out.mkdir(parents=True, exist_ok=True)
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
-        with open(self.out / LOG_NAME, "a", encoding="utf-8") as fh:
-            fh.write(f"{stamp} {message}\n")
+        append_line(self.out / LOG_NAME, f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {message}")
 
     # -- exclusive access -------------------------------------------------------------------------
+    def check_contained(self) -> None:
+        """Refuse (before any work) a run folder that holds a symbolic link anywhere (:mod:`causalnet.folders`)."""
+        refuse_symlinks(self.out, "run folder")
+
     @contextmanager
     def lock(self) -> Iterator[None]:
         """Hold the run folder's lock: a second process training into it fails at once with a clear error.
 
-        The lock is an advisory ``flock`` on ``.lock``: the operating system releases it when the
-        holder exits, even when it is killed, so a stale lock never blocks a resume.
+        The lock is an advisory ``flock`` on ``.lock`` (:func:`causalnet.folders.file_lock`): the operating
+        system releases it when the holder exits, even when it is killed, so a stale lock never blocks a
+        resume. The folder is checked for symbolic links first.
         """
-        self.out.mkdir(parents=True, exist_ok=True)
-        path = self.out / LOCK_NAME
+        self.check_contained()
         try:
-            import fcntl
-        except ImportError:  # pragma: no cover - not POSIX: no locking
-            yield
-            return
-        fh = open(path, "a+", encoding="utf-8")
-        try:
-            try:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                fh.seek(0)
-                holder = fh.read().strip() or "unknown"
-                raise RunLockedError(f"{self.out}: another causalnet process ({holder}) is training into this "
-                                     "folder; wait for it to finish or use another --out") from None
-            fh.seek(0)
-            fh.truncate()
-            fh.write(f"pid {os.getpid()} since {time.strftime('%Y-%m-%dT%H:%M:%S')}")
-            fh.flush()
-            yield
-        finally:
-            fh.close()
+            with file_lock(self.out / LOCK_NAME, wait=False, note=True):
+                yield
+        except LockHeldError as exc:
+            raise RunLockedError(f"{self.out}: another causalnet process ({exc.holder}) is training into this "
+                                 "folder; wait for it to finish or use another --out") from None

@@ -7,55 +7,32 @@ Registered models (``causalnet models`` lists them with their presets and input 
 ``x [B, 4, 3, 28, 28]`` (see :mod:`causalnet.models.views`) and return logits; models with auxiliary
 training losses expose them through :mod:`causalnet.models.auxiliary`.
 
+Checkpoints: :mod:`causalnet.models.format` reads a checkpoint's metadata with the standard library
+alone; :mod:`causalnet.models.checkpoint` is the one reader and writer of the weights.
+Exports are imported lazily, so ``causalnet.models.format`` does not import torch.
+
 >>> from causalnet.models import CausalNet, CausalNetConfig
 >>> model = CausalNet(CausalNetConfig.preset("compact"))
+>>> sum(p.numel() for p in model.parameters()) > 0
+True
 """
 
-from causalnet.models.causalnet import CausalNet, CausalNetConfig
-from causalnet.models.checkpoint import load_checkpoint, read_checkpoint_metadata, save_checkpoint
-from causalnet.models.dualinception import DualInception, DualInceptionConfig
-from causalnet.models.htnet import HTNet, HTNetConfig
-from causalnet.models.microattention import MicroAttention, MicroAttentionConfig
-from causalnet.models.mmnet import MMNet, MMNetConfig
-from causalnet.models.offapexnet import ApexNet, ApexNetConfig, OffApexNet, OffApexNetConfig
-from causalnet.models.offtanet import OffTANet, OffTANetConfig
-from causalnet.models.reference import from_reference_state_dict, load_reference
-from causalnet.models.registry import create_model, get_entry, list_models, make_config, register_model
-from causalnet.models.srmcl import SRMCL, SRMCLConfig
-from causalnet.models.views import APEX_VIEW, FLOW_VIEW, INPUT_VIEWS, ONSET_APEX_VIEW, input_view_of
+from causalnet._lazy import lazy_exports
 
-__all__ = [
-    "APEX_VIEW",
-    "FLOW_VIEW",
-    "INPUT_VIEWS",
-    "ONSET_APEX_VIEW",
-    "SRMCL",
-    "ApexNet",
-    "ApexNetConfig",
-    "CausalNet",
-    "CausalNetConfig",
-    "DualInception",
-    "DualInceptionConfig",
-    "HTNet",
-    "HTNetConfig",
-    "MMNet",
-    "MMNetConfig",
-    "MicroAttention",
-    "MicroAttentionConfig",
-    "OffApexNet",
-    "OffApexNetConfig",
-    "OffTANet",
-    "OffTANetConfig",
-    "SRMCLConfig",
-    "create_model",
-    "from_reference_state_dict",
-    "get_entry",
-    "input_view_of",
-    "list_models",
-    "load_checkpoint",
-    "load_reference",
-    "make_config",
-    "read_checkpoint_metadata",
-    "register_model",
-    "save_checkpoint",
-]
+_EXPORTS = {
+    **dict.fromkeys(("CausalNet", "CausalNetConfig"), "causalnet"),
+    **dict.fromkeys(("load_checkpoint", "save_checkpoint"), "checkpoint"),
+    **dict.fromkeys(("CHECKPOINT_FORMAT", "class_names", "read_checkpoint_metadata", "uses_mirror_tta"), "format"),
+    **dict.fromkeys(("DualInception", "DualInceptionConfig"), "dualinception"),
+    **dict.fromkeys(("HTNet", "HTNetConfig"), "htnet"),
+    **dict.fromkeys(("MicroAttention", "MicroAttentionConfig"), "microattention"),
+    **dict.fromkeys(("MMNet", "MMNetConfig"), "mmnet"),
+    **dict.fromkeys(("ApexNet", "ApexNetConfig", "OffApexNet", "OffApexNetConfig"), "offapexnet"),
+    **dict.fromkeys(("OffTANet", "OffTANetConfig"), "offtanet"),
+    **dict.fromkeys(("from_reference_state_dict", "load_reference"), "reference"),
+    **dict.fromkeys(("create_model", "get_entry", "list_models", "make_config", "register_model"), "registry"),
+    **dict.fromkeys(("SRMCL", "SRMCLConfig"), "srmcl"),
+    **dict.fromkeys(("APEX_VIEW", "FLOW_VIEW", "INPUT_VIEWS", "ONSET_APEX_VIEW", "input_view_of"), "views"),
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)

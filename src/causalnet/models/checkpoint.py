@@ -19,8 +19,8 @@ from safetensors import safe_open
 from safetensors.torch import save
 from torch import nn
 
-from causalnet.inference import CHECKPOINT_FORMAT, read_checkpoint_metadata
 from causalnet.io import atomic_path
+from causalnet.models.format import CHECKPOINT_FORMAT, read_checkpoint_metadata
 from causalnet.models.registry import create_model
 
 FORMAT = CHECKPOINT_FORMAT

@@ -51,13 +51,23 @@ def register_model(name: str, config_cls: type) -> Callable[[type[nn.Module]], t
     return wrap
 
 
+def _load_builtin_models() -> None:
+    """Import the built-in model modules (they register themselves); once, on the first look-up."""
+    import importlib
+
+    importlib.import_module("causalnet.models.zoo")
+
+
 def list_models() -> list[str]:
     """Names of all registered models."""
+    _load_builtin_models()
     return sorted(_REGISTRY)
 
 
 def get_entry(name: str) -> ModelEntry:
     """The registry entry of ``name``; a clear error lists the known names."""
+    if name not in _REGISTRY:
+        _load_builtin_models()
     if name not in _REGISTRY:
         raise ValueError(f"unknown model {name!r}; registered: {list_models()}")
     return _REGISTRY[name]

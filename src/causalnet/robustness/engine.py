@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from causalnet.config import config_signature
-from causalnet.engine import Backend, FoldJob, FoldKey, FoldResult, FoldStore, LocalBackend, run_folds
+from causalnet.engine import Backend, FoldKey, FoldResult, FoldStore, LocalBackend, run_folds
 from causalnet.eval.metrics import METRICS, grouped_metrics, summarise_runs
 from causalnet.eval.pool import pool
 from causalnet.eval.protocols import HONEST_PROTOCOLS, select_probs
@@ -52,7 +52,10 @@ from causalnet.robustness.inputs import (
 )
 from causalnet.robustness.triples import ANNOTATED, JITTER, ClipInfo, TripleNeeds
 from causalnet.train.config import ExperimentConfig
-from causalnet.train.loso import compact_inputs, fold_seed, member_splits
+from causalnet.train.fold import FoldJob, run_fold
+from causalnet.train.inputs import compact_inputs
+from causalnet.train.loso import fold_seed, member_splits
+from causalnet.train.simtoreal import resolve_experiment
 
 __all__ = ["HONEST_PROTOCOLS", "RobustnessRun", "Training", "pool"]
 
@@ -116,6 +119,7 @@ class RobustnessRun:
         self.out = Path(out)
         self.clips, self.prep, self.rcfg, self.specs = list(clips), prep, rcfg, list(specs)
         self.experiments, self.class_names = experiments, tuple(class_names)
+        self._job_experiments: dict[str, ExperimentConfig] = {}
         for spec in specs:
             get_entry(spec.name)  # a clear error for an unknown model
             if spec.name not in experiments:
@@ -204,6 +208,13 @@ class RobustnessRun:
         by_group = {self.fold_key(t, 0, "x").group: t for t in self.trainings}
         return [(by_group[k.group], k.run, k.subject) for k in self.store.pending(self.keys())]
 
+    def job_experiment(self, model: str, progress: bool = False) -> ExperimentConfig:
+        """The model's experiment as its fold jobs carry it: ``train.init`` resolved once, in the driver, to a
+        validated checkpoint path (:func:`causalnet.train.simtoreal.resolve_experiment`)."""
+        if model not in self._job_experiments:
+            self._job_experiments[model] = resolve_experiment(self.experiments[model], progress)
+        return self._job_experiments[model]
+
     def make_job(self, key: FoldKey) -> FoldJob:
         """The fold's training job: its rows of the input store, index sets, jitter variants, and per test
         row its condition, ensemble index and clip (the result's extras)."""
@@ -249,7 +260,8 @@ class RobustnessRun:
             variants = np.repeat(np.arange(len(order))[:, None], copies + rcfg.jitter_variants, axis=1)
             for c in train:
                 variants[ann[c.index], copies:] = jitter_rows[c.index]
-        return FoldJob(key=key, model_name=exp.model_name, model_config=exp.model, train=exp.train, seed=seed,
+        return FoldJob(key=key, model_name=exp.model_name, model_config=exp.model,
+                       train=self.job_experiment(training.model).train, seed=seed,
                        x=compact_inputs(store.x[view][order]), y=store.labels[order], train_sets=train_sets,
                        eval_sets=eval_sets, n_test=len(test_rows),
                        test_clips=np.array([self.clips[i].clip for i in clip_ids]),
@@ -260,10 +272,9 @@ class RobustnessRun:
     def train(self, workers: int = 1, progress: bool = False, backend: Backend | None = None,
               device: str = "cpu") -> int:
         """Train every pending fold on ``backend`` (default: ``workers`` local processes); returns the count."""
-        from causalnet.train.simtoreal import prepare_inits
-
-        prepare_inits([self.experiments[m] for m in dict.fromkeys(t.model for t, _, _ in self.pending())], progress)
-        return run_folds(self.store, self.keys(), self.make_job, backend=backend or LocalBackend(workers),
+        for model in dict.fromkeys(t.model for t, _, _ in self.pending()):
+            self.job_experiment(model, progress)  # train.init resolved once, before any fold
+        return run_folds(self.store, self.keys(), self.make_job, run_fold, backend=backend or LocalBackend(workers),
                          device=device, progress=progress, desc="train")
 
     # -- results ------------------------------------------------------------------------------
@@ -329,7 +340,7 @@ class RobustnessRun:
         """Record the experiment in ``config.json`` (fold folders carry their own configuration hash)."""
         from causalnet import __version__
 
-        write_json_atomic(self.out / "config.json", {
+        self.store.write_config("robustness", {
             "causalnet_version": __version__, "robustness": self.rcfg.to_dict(),
             "models": [s.label for s in self.specs],
             "experiments": {name: exp.to_dict() for name, exp in self.experiments.items()},

@@ -36,10 +36,10 @@ import numpy as np
 
 from causalnet.checks import safe_path_part
 from causalnet.config import config_signature
+from causalnet.data.mosaic import images_to_input
 from causalnet.flow.config import PreprocessConfig
 from causalnet.flow.face import FaceCrop, FaceNotFoundError, to_gray
 from causalnet.flow.frames import FrameFolder
-from causalnet.inference import images_to_input
 from causalnet.io import atomic_path
 from causalnet.keyframes import Keyframes, spot_apex
 from causalnet.models.views import APEX_VIEW, FLOW_VIEW, NUM_INPUT_IMAGES, ONSET_APEX_VIEW

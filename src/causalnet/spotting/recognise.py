@@ -85,18 +85,18 @@ class Recogniser:
                  threads: int = 1, device: str = "auto") -> None:
         import torch
 
-        from causalnet import inference
         from causalnet.device import resolve_device
         from causalnet.models import load_checkpoint
+        from causalnet.models.format import class_names, uses_mirror_tta
 
         torch.set_num_threads(max(1, threads))
         self.device = resolve_device(device)
         self.model = load_checkpoint(checkpoint).to(self.device)
         self.extra = getattr(self.model, "extra", {}) or {}
         self.prep, self.cfg = prep, cfg or RecogniseConfig()
-        self.mirror = inference.uses_mirror_tta(self.extra)
+        self.mirror = uses_mirror_tta(self.extra)
         self.n_classes = int(self.model.config.num_classes)
-        self.class_names = inference.class_names(self.extra, self.n_classes)
+        self.class_names = class_names(self.extra, self.n_classes)
         self.noise = KeyframeNoise(sigma=self.cfg.tta_sigma, reference_fps=self.cfg.reference_fps)
         self.flows = 0  # TV-L1 flows computed so far
 
@@ -112,9 +112,10 @@ class Recogniser:
 
     def probabilities(self, face: Callable[[int], np.ndarray], triples: list[Keyframes]) -> np.ndarray:
         """Per-triple class probabilities ``[K, C]``; ``face(i)`` is the aligned face of frame ``i``."""
-        from causalnet import inference
+        from causalnet.data.mosaic import images_to_input
         from causalnet.flow.optical_flow import tvl1_flow
         from causalnet.flow.pipeline import flow_pair_images, stack_images
+        from causalnet.inference import predict_proba
 
         pairs: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
@@ -125,8 +126,8 @@ class Recogniser:
             return pairs[(i, j)]
 
         images = np.stack([stack_images(pair(t.onset, t.apex), pair(t.apex, t.offset)) for t in triples])
-        x = inference.images_to_input(images)  # [K, 4, 3, 28, 28]
-        return inference.predict_proba(self.model, x, mirror=self.mirror, device=self.device)
+        x = images_to_input(images)  # [K, 4, 3, 28, 28]
+        return predict_proba(self.model, x, mirror=self.mirror, device=self.device)
 
     def classify(self, face: Callable[[int], np.ndarray], kf: Keyframes, first: int, last: int, fps: float,
                  clip_id: tuple) -> np.ndarray:

@@ -1,15 +1,20 @@
 """Training: typed configs, the one training loop, LOSO runs and honest hyperparameter sweeps.
 
 Protocols, metrics and the predictions file live in :mod:`causalnet.eval`; folds run on
-:mod:`causalnet.engine` (local processes or Ray, CPU or CUDA).
+:mod:`causalnet.engine` (local processes or Ray, CPU or CUDA), which receives :func:`causalnet.train.fold.run_fold`
+as the function that trains one fold. Modules: ``config`` (typed configs), ``loop`` (the one training
+loop), ``inputs`` (model-input rows), ``fold`` (a fold as an engine job), ``pretrain`` (initialising from a
+checkpoint, masked pretraining), ``deploy`` (one model on every clip), ``simtoreal`` (the synthetic
+checkpoint), ``loso`` (LOSO runs), ``sweep`` (nested LOSO), ``stacking``, ``adversarial``.
 """
 
 from causalnet.eval.predictions import metrics_from_rows, read_predictions
 from causalnet.eval.protocols import PROTOCOLS, select_epoch
 from causalnet.inference import predict_proba
 from causalnet.train.config import ExperimentConfig, TrainConfig
+from causalnet.train.deploy import train_all
 from causalnet.train.loop import fit
-from causalnet.train.loso import LosoRun, fold_seed, train_all
+from causalnet.train.loso import LosoRun, fold_seed
 
 
 def run_experiment(clips, cfg: ExperimentConfig, out_dir, subjects=None, runs: int = 1, progress: bool = False,

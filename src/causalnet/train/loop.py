@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from causalnet.engine.device import autocast
+from causalnet.device import autocast
 from causalnet.models.auxiliary import functional_training_outputs
 from causalnet.train.adversarial import DomainAdversarial, pack_targets
 from causalnet.train.config import TrainConfig

@@ -25,19 +25,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from causalnet import __version__
+from causalnet.config import first_difference
 from causalnet.data.composite import ClipSet
-from causalnet.engine import Backend, FoldJob, FoldKey, FoldStore, LocalBackend, run_folds
+from causalnet.engine import Backend, FoldKey, FoldStore, LocalBackend, run_folds
 from causalnet.eval.predictions import fold_rows, metrics_from_rows, write_predictions
-from causalnet.io import read_json, write_json_atomic
-from causalnet.models.registry import create_model
-from causalnet.train.config import ExperimentConfig
-from causalnet.train.loop import fit
+from causalnet.io import write_json_atomic
+from causalnet.train.config import ExperimentConfig, TrainConfig
+from causalnet.train.fold import FoldJob, run_fold
+from causalnet.train.inputs import compact_inputs, dataset_codes, with_mirror_images
+from causalnet.train.simtoreal import resolve_experiment
 
-__all__ = ["LosoRun", "adapt_to_subjects", "dataset_codes", "fold_seed", "member_splits", "train_all",
-           "with_mirror_images"]
+__all__ = ["LosoRun", "adapt_to_subjects", "fold_seed", "member_splits", "write_run_config"]
 
 log = logging.getLogger(__name__)
 
@@ -101,74 +101,6 @@ def adapt_to_subjects(cfg: ExperimentConfig, n_subjects: int,
     return cfg, notes
 
 
-def with_mirror_images(clips: ClipSet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Inputs ``[2N, ...]`` (rows ``N + i`` = mirror image of clip ``i``, :mod:`causalnet.data.mirror`),
-    labels ``[2N]`` and the variant table ``[2N, 2]`` pairing each row with its mirror.
-
-    Refuses (a clear error naming the folder) when the folder's direction maps do not follow from its
-    flow images, because the mirror images would then be wrong.
-    """
-    from causalnet.data.mirror import MIN_AGREEMENT, direction_maps_match, mirror_clips
-
-    agreement = direction_maps_match(clips.x)
-    if agreement < MIN_AGREEMENT:
-        raise ValueError(f"{clips.root}: the direction maps do not follow from the flow images "
-                         f"({agreement:.1%} of pixels agree), so clips cannot be mirrored; "
-                         "train with train.mirror=false and train.mirror_tta=false")
-    n = len(clips)
-    table = np.stack([np.arange(2 * n), np.r_[np.arange(n, 2 * n), np.arange(n)]], axis=1)
-    return np.concatenate([clips.x, mirror_clips(clips.x)]), np.concatenate([clips.y, clips.y]), table
-
-
-def compact_inputs(x: np.ndarray) -> np.ndarray:
-    """``x`` as uint8 when every value is an integer in 0..255 (4x less to ship to workers; the loop
-    converts back to exactly the same float32 values), else unchanged."""
-    small = x.astype(np.uint8)
-    return small if np.array_equal(small, x) else x
-
-
-def dataset_codes(clips: ClipSet, rows: int) -> np.ndarray:
-    """Source-dataset index (sorted dataset names → 0, 1, ...) of each input row: the clips, then any
-    copies of them (mirror images) in the same order."""
-    codes = np.unique(clips.datasets, return_inverse=True)[1].astype(np.int64)
-    return np.tile(codes, rows // len(clips))
-
-
-def train_all(clips: ClipSet, cfg: ExperimentConfig, seed: int | None = None, on_epoch=None,
-              device: str = "cpu", objective: str = "classify"):
-    """Train one model on every clip (for deployment, or as a pretrained start); returns the model in eval
-    mode, on the CPU. ``objective``: ``"classify"`` (the labels) or ``"masked"`` (self-supervised masked
-    reconstruction of the inputs, labels unused; :class:`causalnet.train.pretrain.MaskedReconstruction`)."""
-    from causalnet.engine import resolve_device
-    from causalnet.train.pretrain import OBJECTIVES, MaskedReconstruction
-
-    if objective not in OBJECTIVES:
-        raise ValueError(f"unknown objective {objective!r}; choose from {OBJECTIVES}")
-    seed = cfg.train.seed if seed is None else seed
-    if cfg.train.input_norm != "none":
-        raise ValueError(f"train.input_norm={cfg.train.input_norm!r} needs the same centring of every input at "
-                         "prediction time, which a deployed model cannot do; train with train.input_norm=none")
-    if cfg.train.stack != "none":
-        raise ValueError(f"train.stack={cfg.train.stack!r}: a saved model holds the network only; "
-                         "train with train.stack=none")
-    torch.manual_seed(seed)
-    model = create_model(cfg.model_name, cfg.model)
-    if cfg.train.init:
-        from causalnet.train.pretrain import init_members
-
-        init_members([model], cfg.train.init, cfg.model_name, cfg.model)
-    x, y, variants = clips.x, clips.y, None
-    if cfg.train.mirror:
-        x, y, variants = with_mirror_images(clips)
-    trained = model
-    if objective == "masked":
-        trained = MaskedReconstruction(model, torch.from_numpy(np.ascontiguousarray(x[:1])).float())
-    fit([trained], x, y, [np.arange(len(clips))], cfg.train, seed=seed, num_classes=clips.num_classes,
-        eval_sets=[np.zeros(0, np.int64)], device=resolve_device(device), on_epoch=on_epoch, variants=variants,
-        domains=dataset_codes(clips, len(x)) if cfg.train.adversary > 0 else None)
-    return model.eval()
-
-
 class LosoRun:
     """A LOSO experiment bound to a run folder. See the module docstring for the layout.
 
@@ -202,6 +134,7 @@ class LosoRun:
         self.store = FoldStore(self.out)
         self._inputs_cache: dict[tuple[bool, bool], tuple[np.ndarray, np.ndarray, np.ndarray | None]] = {}
         self._datasets: dict[tuple[str, str], str] | None = None
+        self._job_train: TrainConfig | None = None
 
     def share_inputs(self, cache: dict) -> None:
         """Use ``cache`` for the input rows, so that runs on the same clips (a sweep's candidates) share
@@ -273,17 +206,26 @@ class LosoRun:
             train_sets.append(np.flatnonzero(~test & ~held))
             rows = np.concatenate([test_idx, np.flatnonzero(held)])
             eval_sets.append(np.stack([rows, rows + len(clips)], axis=1) if tcfg.mirror_tta else rows)
-        return FoldJob(key=key, model_name=self.cfg.model_name, model_config=self.cfg.model, train=tcfg, seed=seed,
+        return FoldJob(key=key, model_name=self.cfg.model_name, model_config=self.cfg.model, train=self.job_train(),
+                       seed=seed,
                        x=x, y=y, train_sets=train_sets, eval_sets=eval_sets, n_test=len(test_idx),
                        test_clips=clips.clips[test_idx], num_classes=clips.num_classes, variants=variants,
                        domains=dataset_codes(clips, len(x)) if tcfg.adversary > 0 else None,
                        features=self.features, val_probs=self.val_probs, checkpoint=self.checkpoints,
                        checkpoint_extra={"test_subject": key.subject, "run": key.run})
 
+    def job_train(self, progress: bool = False) -> TrainConfig:
+        """The training config the fold jobs carry: ``train.init`` resolved once, here in the driver, to a
+        checkpoint path that has been opened and validated (``synthetic`` builds the sim-to-real checkpoint
+        first if the cache lacks it), so workers receive a path (:func:`resolve_experiment`)."""
+        if self._job_train is None:
+            self._job_train = resolve_experiment(self.cfg, progress).train
+        return self._job_train
+
     # -- running ---------------------------------------------------------------------------------
     def record(self) -> dict[str, Any]:
-        """What config.json holds."""
-        return {"causalnet_version": __version__, "kind": "train", "experiment": self.cfg.to_dict(),
+        """What config.json holds (its kind is written by the store)."""
+        return {"causalnet_version": __version__, "experiment": self.cfg.to_dict(),
                 "data": str(self.clips.root), "runs": self.runs,
                 "subjects": self.subjects if self.subjects != self.clips.subject_list() else None,
                 "notes": self.notes}
@@ -293,7 +235,7 @@ class LosoRun:
 
         The protocol and the number of runs may change between invocations: folds do not depend on them.
         """
-        write_run_config(self.out / "config.json", self.record(), "run folder holds a different experiment")
+        write_run_config(self.store, "train", self.record(), "run folder holds a different experiment")
 
     def train(self, progress: bool = False, workers: int = 1, backend: Backend | None = None,
               device: str = "cpu") -> int:
@@ -301,12 +243,10 @@ class LosoRun:
 
         ``backend`` defaults to a :class:`~causalnet.engine.LocalBackend` with ``workers`` processes.
         """
-        from causalnet.train.simtoreal import prepare_inits
-
         self.write_config()
-        if self.pending():  # a sim-to-real checkpoint (train.init=synthetic) is built here, before the folds
-            prepare_inits([self.cfg], progress)
-        return run_folds(self.store, self.keys(), self.make_job, backend=backend or LocalBackend(workers),
+        if self.pending():  # train.init resolved (a sim-to-real checkpoint built) here, before the folds
+            self.job_train(progress)
+        return run_folds(self.store, self.keys(), self.make_job, run_fold, backend=backend or LocalBackend(workers),
                          device=device, progress=progress, desc="LOSO")
 
     def run(self, progress: bool = False, workers: int = 1, backend: Backend | None = None,
@@ -341,18 +281,20 @@ class LosoRun:
         return fold_rows(self.store.load(key), protocol, key.run, key.subject, self._datasets)
 
 
-def write_run_config(path: Path, record: dict[str, Any], what: str) -> None:
-    """Write a run folder's ``config.json`` (``record`` holds ``experiment`` and ``data``), unless the folder
-    already holds a different one: then a ``ValueError`` "``path``: this ``what`` (the first differing
-    field); use a new --out folder". The protocol is not compared (see :func:`experiment_difference`)."""
-    if path.is_file():
-        old = read_json(path)
+def write_run_config(store: FoldStore, kind: str, record: dict[str, Any], what: str) -> None:
+    """Write a run folder's ``config.json`` (``record`` holds ``experiment`` and ``data``) with its ``kind``,
+    unless the folder already holds a different one: then a ``ValueError`` "``config.json``: this ``what``
+    (the first differing field); use a new --out folder". The protocol is not compared
+    (see :func:`experiment_difference`)."""
+    old = store.read_config()
+    if old is not None:
         diff = experiment_difference(old.get("experiment"), record["experiment"])
         if diff is None and old.get("data") != record["data"]:
             diff = f"data: stored {old.get('data')!r}, requested {record['data']!r}"
         if diff:
-            raise ValueError(f"{path}: this {what} ({diff}); use a new --out folder (or delete this one)")
-    write_json_atomic(path, record)
+            raise ValueError(f"{store.out / 'config.json'}: this {what} ({diff}); use a new --out folder "
+                             "(or delete this one)")
+    store.write_config(kind, record)
 
 
 def experiment_difference(stored: dict | None, requested: dict) -> str | None:
@@ -365,17 +307,5 @@ def experiment_difference(stored: dict | None, requested: dict) -> str | None:
         pass
     if not isinstance(stored, dict):
         return "the stored config.json has no readable experiment"
-    return _first_difference({k: v for k, v in stored.items() if k != "protocol"},
-                             {k: v for k, v in requested.items() if k != "protocol"})
-
-
-def _first_difference(a: Any, b: Any, prefix: str = "") -> str | None:
-    if isinstance(a, dict) and isinstance(b, dict):
-        for k in [*a, *[k for k in b if k not in a]]:
-            diff = _first_difference(a.get(k, "<absent>"), b.get(k, "<absent>"), f"{prefix}{k}.")
-            if diff:
-                return diff
-        return None
-    if a != b:
-        return f"{prefix.rstrip('.')}: stored {a!r}, requested {b!r}"
-    return None
+    return first_difference({k: v for k, v in stored.items() if k != "protocol"},
+                            {k: v for k, v in requested.items() if k != "protocol"})

@@ -30,26 +30,30 @@ OBJECTIVES = ("classify", "masked")
 
 
 def load_init(path: str | Path, model_name: str, config) -> dict[str, torch.Tensor]:
-    """The weights stored at ``path``, after checking that they are ``model_name`` with ``config``.
-    ``path`` ``"synthetic"``: the model's sim-to-real checkpoint (:mod:`causalnet.train.simtoreal`; built
-    first if it is not in the cache)."""
-    from safetensors.torch import load_file
+    """The weights of the checkpoint at ``path`` (read by :func:`causalnet.models.load_checkpoint`, the one
+    checkpoint reader), after checking that they are ``model_name`` with ``config``; every problem is a
+    ``ValueError`` naming ``train.init``, the file and the first differing field.
 
-    from causalnet.models.checkpoint import read_checkpoint_metadata
-    from causalnet.train.simtoreal import resolve_init
+    ``path`` is a file: ``train.init=synthetic`` is resolved by the driver before any fold starts
+    (:func:`causalnet.train.simtoreal.resolve_experiment`), so workers receive a path.
+    """
+    from causalnet.config import first_difference
+    from causalnet.models.checkpoint import load_checkpoint
 
-    path = resolve_init(str(path), model_name, config)
-
-    meta = read_checkpoint_metadata(path)
-    if meta["model"] != model_name:
-        raise ValueError(f"train.init {path}: holds model {meta['model']!r}, the run trains {model_name!r}")
-    wanted = config.to_dict()
-    stored = type(config).from_dict(meta["config"]).to_dict()
-    diff = next((k for k in wanted if wanted[k] != stored.get(k)), None)
+    if str(path) == "synthetic":
+        raise ValueError("train.init=synthetic has not been resolved to a checkpoint path; resolve it first "
+                         "(causalnet.train.simtoreal.resolve_experiment)")
+    try:
+        model = load_checkpoint(path)
+    except (ValueError, FileNotFoundError) as exc:
+        raise ValueError(f"train.init {exc}") from None
+    if model.model_name != model_name:
+        raise ValueError(f"train.init {path}: holds model {model.model_name!r}, the run trains {model_name!r}")
+    diff = first_difference(model.config.to_dict(), config.to_dict())
     if diff is not None:
-        raise ValueError(f"train.init {path}: model.{diff} is {stored.get(diff)!r} in the checkpoint, "
-                         f"{wanted[diff]!r} in the run")
-    return load_file(str(path))
+        raise ValueError(f"train.init {path}: the checkpoint's model config differs from the run's "
+                         f"(model.{diff.replace('requested', 'run')})")
+    return model.state_dict()
 
 
 def init_members(models: list[nn.Module], path: str | Path, model_name: str, config) -> None:

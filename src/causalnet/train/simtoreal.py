@@ -20,21 +20,24 @@ results of training may differ within rounding. Nothing is downloaded.
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import logging
 import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from causalnet.checks import Check, between, one_of
 from causalnet.config import PresetMixin, config_hash, config_signature
+from causalnet.folders import file_lock
 from causalnet.synth.config import SynthConfig
 
-__all__ = ["SYNTHETIC", "SimToRealConfig", "cache_root", "checkpoint_path", "default_checkpoint", "prepare_inits",
-           "resolve_init",
-           "synthetic_checkpoint"]
+if TYPE_CHECKING:
+    from causalnet.train.config import ExperimentConfig
+
+__all__ = ["SYNTHETIC", "SimToRealConfig", "cache_root", "checkpoint_path", "default_checkpoint",
+           "resolve_experiment", "resolve_init", "synthetic_checkpoint"]
 
 log = logging.getLogger(__name__)
 
@@ -103,26 +106,10 @@ def synthetic_checkpoint(model_name: str, model_config: Any, recipe: SimToRealCo
     if path.is_file():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _exclusive(path.with_name(path.name + ".lock")):  # concurrent runs and workers: one builds, others wait
+    with file_lock(path.with_name(path.name + ".lock")):  # concurrent runs: one builds, the others wait
         if not path.is_file():
             _build(path, model_name, model_config, recipe, workers, progress)
     return path
-
-
-@contextlib.contextmanager
-def _exclusive(lock: Path):
-    """Hold an exclusive lock on the file ``lock`` (POSIX ``flock``; no lock where it does not exist)."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: at worst two processes build the same bytes; the writes are atomic
-        yield
-        return
-    with open(lock, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _build(path: Path, model_name: str, model_config: Any, recipe: SimToRealConfig, workers: int,
@@ -139,20 +126,13 @@ def _synthetic_clips(tmp: Path, recipe: SimToRealConfig, workers: int, progress:
     """Generate and preprocess the recipe's synthetic benchmark under ``tmp``; the loaded clips."""
     import dataclasses
 
-    from causalnet.data import load_composite
-    from causalnet.data.builders import build_dataset, read_plan
     from causalnet.flow.config import PreprocessConfig
-    from causalnet.synth import generate_benchmark
+    from causalnet.synth.pipeline import synthetic_benchmark
 
     synth = SynthConfig.preset(recipe.synth_preset).with_overrides(
         {"n_subjects": recipe.subjects, "clips_per_subject": recipe.clips_per_subject, "seed": recipe.seed})
-    generate_benchmark(synth, tmp / "raw", workers=workers, progress=progress)
     prep = dataclasses.replace(PreprocessConfig.preset("default"), face_method="none")
-    report = build_dataset(read_plan("generic", tmp / "raw"), tmp / "flow", prep, workers=workers, progress=progress)
-    if report.failed:
-        raise RuntimeError(f"sim-to-real pretraining: {len(report.failed)} synthetic clip(s) failed to preprocess "
-                           f"({report.summary()})")
-    return load_composite(tmp / "flow")
+    return synthetic_benchmark(synth, tmp / "raw", tmp / "flow", prep, workers=workers, progress=progress).clips
 
 
 def _pretrain(clips, model_name: str, model_config: Any, recipe: SimToRealConfig, path: Path, progress: bool) -> None:
@@ -161,7 +141,7 @@ def _pretrain(clips, model_name: str, model_config: Any, recipe: SimToRealConfig
 
     from causalnet.models import save_checkpoint
     from causalnet.train.config import ExperimentConfig, TrainConfig
-    from causalnet.train.loso import train_all
+    from causalnet.train.deploy import train_all
 
     train = TrainConfig.preset(recipe.train_preset)
     cfg = ExperimentConfig(model_name=model_name, model=model_config, train=train)
@@ -177,12 +157,17 @@ def default_checkpoint(model_name: str, model_config: Any) -> Path:
     return checkpoint_path(model_name, model_config, SimToRealConfig.preset("default"))
 
 
-def prepare_inits(experiments, progress: bool = False) -> None:
-    """Build, here and before any fold, the sim-to-real checkpoints that ``experiments`` (ExperimentConfigs)
-    name with ``train.init=synthetic`` and the cache lacks — so that the progress shows in this process
-    rather than in one fold's worker while the others wait for it."""
-    for cfg in experiments:
-        resolve_init(cfg.train.init, cfg.model_name, cfg.model, progress=progress)
+def resolve_experiment(cfg: ExperimentConfig, progress: bool = False) -> ExperimentConfig:
+    """``cfg`` with ``train.init`` resolved, in the driver and before any fold, to a checkpoint path that has
+    been opened and validated (same model and config, sound finite weights): ``synthetic`` becomes the
+    sim-to-real checkpoint (built here if the cache lacks it, so that its progress shows in this process),
+    a path is checked. Workers then receive the path; a bad file is one clear error before any work."""
+    from causalnet.train.pretrain import load_init
+
+    init = resolve_init(cfg.train.init, cfg.model_name, cfg.model, progress=progress)
+    if init:
+        load_init(init, cfg.model_name, cfg.model)
+    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, init=init))
 
 
 def resolve_init(init: str, model_name: str, model_config: Any, progress: bool = False) -> str:

@@ -40,11 +40,12 @@ import numpy as np
 from causalnet import __version__
 from causalnet.config import config_hash, config_signature
 from causalnet.data.composite import ClipSet
-from causalnet.engine import Backend, FoldJob, FoldKey, FoldStore, LocalBackend, run_folds
+from causalnet.engine import Backend, FoldKey, FoldStore, LocalBackend, run_folds
 from causalnet.eval.predictions import metrics_from_rows, write_predictions
 from causalnet.eval.protocols import HONEST_PROTOCOLS, check_protocol
 from causalnet.io import write_json_atomic, write_text_atomic
 from causalnet.train.config import ExperimentConfig
+from causalnet.train.fold import FoldJob, run_fold
 from causalnet.train.loso import LosoRun, adapt_to_subjects, write_run_config
 
 __all__ = ["REFERENCE_GRID", "Candidate", "SweepRun", "parse_grid", "reference_grid"]
@@ -183,23 +184,21 @@ class SweepRun:
         return self.loso[key.group].make_job(key)
 
     def record(self) -> dict[str, Any]:
-        return {"causalnet_version": __version__, "kind": "sweep", "experiment": self.base.to_dict(),
+        return {"causalnet_version": __version__, "experiment": self.base.to_dict(),
                 "data": str(self.clips.root), "runs": self.runs, "subjects": self.subjects,
                 "candidates": [{"name": c.name, "group": g, "settings": {k: _jsonable(v) for k, v in c.overrides}}
                                for c, g in zip(self.candidates, self.groups, strict=True)], "notes": self.notes}
 
     def write_config(self) -> None:
         """Write config.json, refusing (and naming the field) to mix a different sweep into the folder."""
-        write_run_config(self.out / "config.json", self.record(), "folder holds a different sweep")
+        write_run_config(self.store, "sweep", self.record(), "folder holds a different sweep")
 
     def train(self, progress: bool = False, backend: Backend | None = None, device: str = "cpu") -> int:
         self.write_config()
-        from causalnet.train.simtoreal import prepare_inits
-
-        pending = dict.fromkeys(key.group for key in self.store.pending(self.keys()))
-        prepare_inits([self.loso[group].cfg for group in pending], progress)
-        return run_folds(self.store, self.keys(), self.make_job, backend=backend or LocalBackend(1), device=device,
-                         progress=progress, desc="sweep")
+        for group in dict.fromkeys(key.group for key in self.store.pending(self.keys())):
+            self.loso[group].job_train(progress)  # train.init resolved once, before any fold
+        return run_folds(self.store, self.keys(), self.make_job, run_fold, backend=backend or LocalBackend(1),
+                         device=device, progress=progress, desc="sweep")
 
     def run(self, progress: bool = False, backend: Backend | None = None, device: str = "cpu") -> dict[str, Any]:
         self.train(progress, backend, device)

@@ -1,9 +1,10 @@
-"""Where folds train: ``--device auto|cpu|cuda|cuda:N``.
+"""Where models run: ``--device auto|cpu|cuda|cuda:N`` (a ground-floor module: every room may use it).
 
 ``auto`` is CUDA when a GPU is visible, else the CPU. Asking for CUDA where there is none, or for a
-GPU index that does not exist, is a clear error before any work starts (:func:`check_device`). The
-string travels in a fold job and is resolved again inside the worker (:func:`resolve_device`), so a
-Ray task that was given a GPU uses the one Ray made visible to it.
+GPU index that does not exist, is a clear error before any work starts (:func:`check_device`).
+A device is resolved once, where the work runs: a local run resolves it in the driver and its
+jobs carry the concrete device (``cpu``, ``cuda:0``); jobs sent to a cluster carry the spec, which
+the task resolves on its own machine (so a Ray task given a GPU uses the one Ray made visible).
 """
 
 from __future__ import annotations
