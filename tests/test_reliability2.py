@@ -301,7 +301,8 @@ def test_a_full_disk_is_one_line_naming_the_file(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr("os.fsync", _disk_full)
     assert main(["evaluate", str(run)]) == 1
     err = _error(capsys)
-    assert err.startswith(f"causalnet evaluate: error: {run / 'metrics.json'}: No space left on device (the disk is full")
+    target = run / "metrics.json"
+    assert err.startswith(f"causalnet evaluate: error: {target}: No space left on device (the disk is full")
     assert not (run / "metrics.json").exists()
     assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]  # no temporary file left
 
@@ -373,3 +374,20 @@ def test_a_device_posing_as_an_image_is_not_a_regular_file(tmp_path):
         open_frames(link)
     with pytest.raises(FileNotFoundError, match="frame image not found"):
         read_image(tmp_path / "missing.png")
+
+
+@pytest.mark.parametrize("second", ["{run}", "{run}/", "{run}/predictions.csv", "{root}/myrun/../myrun"])
+def test_compare_warns_that_a_run_is_compared_with_itself(tmp_path, capsys, second):
+    run = _prediction_run(tmp_path)
+    assert main(["compare", str(run), second.format(run=run, root=tmp_path), "--bootstrap", "100",
+                 "--permutations", "100"]) == 0
+    err = _error(capsys)
+    assert err.startswith("causalnet compare: warning: runs 1 and 2 are the same run")
+
+
+def test_compare_accepts_two_selections_of_one_folder(tmp_path):
+    from causalnet.commands.compare import same_runs
+
+    run = _prediction_run(tmp_path)
+    assert same_runs([f"{run}:model=a", f"{run}:model=b"]) == []
+    assert "runs 1 and 2 are the same run" in same_runs([f"{run}:model=a", f"{run}/predictions.csv:model=a"])[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,6 +31,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def same_runs(runs: list[str]) -> list[str]:
+    """A message for every run that repeats an earlier one (the same folder or its predictions.csv, the
+    same selection): comparing a run with itself gives Δ = 0 and p = 1, usually a typo in the command."""
+    from causalnet.report.compare import parse_run
+
+    seen: dict[tuple, int] = {}
+    messages = []
+    for i, text in enumerate(runs, start=1):
+        path, filters = parse_run(text)
+        path = path / "predictions.csv" if path.is_dir() else path
+        key = (str(path.resolve()), tuple(sorted(filters.items())))
+        if key in seen:
+            messages.append(f"runs {seen[key]} and {i} are the same run ({text}): their differences are 0 "
+                            "by construction")
+        seen.setdefault(key, i)
+    return messages
+
+
 def run(args: argparse.Namespace) -> int:
     from causalnet.checks import between, check_option
     from causalnet.report.compare import compare_runs, comparison_text
@@ -37,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
 
     if len(args.runs) < 2:
         raise ValueError("compare needs at least two runs")
+    for message in same_runs(args.runs):
+        print(f"causalnet compare: warning: {message}", file=sys.stderr)
     check_option("--bootstrap", args.bootstrap, between(100, 10_000_000))
     check_option("--permutations", args.permutations, between(100, 10_000_000))
     out = check_html_path(args.out) if args.out else None
