@@ -137,10 +137,10 @@ def test_spot_eval_leave_one_subject_out_and_resume(checkpoint, dataset, tmp_pat
 
 
 def test_choices_copy_the_library_constants():
-    from causalnet.commands import analyze
+    from causalnet.commands import analyze, options
     from causalnet.flow.config import FACE_METHODS
     from causalnet.spotting.datasets import LONG_FORMATS
     from causalnet.spotting.recognise import POOLINGS
 
-    assert analyze.FACE_METHODS == FACE_METHODS and analyze.LONG_FORMATS == LONG_FORMATS
+    assert options.FACE_METHODS == FACE_METHODS and analyze.LONG_FORMATS == LONG_FORMATS
     assert analyze.POOLINGS == POOLINGS

@@ -176,10 +176,10 @@ def test_predict_refuses_save_images_naming_a_file_before_any_work(checkpoint, f
 
 
 def test_predict_face_choices_are_the_pipeline_ones():
-    from causalnet.commands import predict
+    from causalnet.commands import options
     from causalnet.flow.config import FACE_METHODS
 
-    assert predict.FACE_METHODS == FACE_METHODS
+    assert options.FACE_METHODS == FACE_METHODS
 
 
 def test_predict_device_option(checkpoint, frame_dir, capsys):

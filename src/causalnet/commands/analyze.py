@@ -11,14 +11,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from causalnet.commands.options import add_device_option, parse_subjects
+from causalnet.commands.options import add_device_option, add_face_options, checkpoint_preprocess, parse_subjects
 
 if TYPE_CHECKING:
     from causalnet.flow.config import PreprocessConfig
     from causalnet.spotting.config import SpotConfig
     from causalnet.spotting.recognise import RecogniseConfig, Recogniser
 
-FACE_METHODS = ("dlib", "none")  # causalnet.flow.config.FACE_METHODS (kept here: no heavy import for --help)
 LONG_FORMATS = ("generic", "casme2", "samm")  # causalnet.spotting.datasets.LONG_FORMATS
 POOLINGS = ("confidence", "mean")  # causalnet.spotting.recognise.POOLINGS
 
@@ -26,11 +25,7 @@ POOLINGS = ("confidence", "mean")  # causalnet.spotting.recognise.POOLINGS
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fps", type=float, default=None, metavar="N",
                    help="frame rate (needed for frame folders; overrides a video's own)")
-    p.add_argument("--face", choices=FACE_METHODS, default=None,
-                   help="dlib: detect and align the face (re-detected when it moves away); none: frames are "
-                        "cropped, aligned faces. Default: the checkpoint's preprocessing, else dlib")
-    p.add_argument("--size", type=int, default=None, metavar="PX",
-                   help="aligned face size (default: the checkpoint's preprocessing, else 128)")
+    add_face_options(p, "detect and align the face (re-detected when it moves away)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a spotter setting (SpotConfig field, e.g. threshold=5, eye_row=0.37; "
                         "repeatable; see docs/spotting.md)")
@@ -100,21 +95,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--overwrite", action="store_true", help="analyse again even when results exist")
     _common(e)
     e.set_defaults(func=run_spot_eval)
-
-
-def _preprocess(args: argparse.Namespace, extra: dict) -> PreprocessConfig:
-    import dataclasses
-
-    from causalnet.flow.config import PreprocessConfig
-
-    stored = extra.get("preprocess")
-    cfg = PreprocessConfig.from_dict(stored) if isinstance(stored, dict) else PreprocessConfig()
-    overrides = {}
-    if args.face is not None:
-        overrides["face_method"] = args.face
-    if args.size is not None:
-        overrides["face_size"] = args.size
-    return dataclasses.replace(cfg, **overrides)
 
 
 def _spot_config(args: argparse.Namespace) -> SpotConfig:
@@ -205,7 +185,7 @@ def run_analyze(args: argparse.Namespace) -> int:
     if not fps or fps <= 0:
         raise ValueError(f"{source.path}: the frame rate is unknown; give it with --fps")
     extra = _extra(args.checkpoint)
-    prep = _preprocess(args, extra)
+    prep = checkpoint_preprocess(extra, args.face, args.size)
     require_face_backend(prep)
     spot = _spot_config(args)
     rec_cfg = _recognise_config(args)
@@ -214,7 +194,7 @@ def run_analyze(args: argparse.Namespace) -> int:
     video = args.video_name or (Path(args.frames).resolve().name if args.frames else Path(args.video).stem)
     truth = []
     if args.annotations:
-        from causalnet.spotting.annotations import read_annotations
+        from causalnet.data.annotations import read_annotations
 
         truth = [t for t in read_annotations(args.annotations) if t.video == video and
                  (not subject or t.subject == subject)]
@@ -285,7 +265,7 @@ def run_spot_eval(args: argparse.Namespace) -> int:
     ds = read_long_dataset(args.format, args.data, args.annotations)
     videos = select_recordings(ds.videos, parse_subjects(args.subjects), args.data)
     checkpoints = subject_checkpoints(videos, args.checkpoint, args.checkpoint_dir)
-    prep = _preprocess(args, _extra(next(iter(checkpoints.values()), None)))
+    prep = checkpoint_preprocess(_extra(next(iter(checkpoints.values()), None)), args.face, args.size)
     require_face_backend(prep)
     start = time.perf_counter()
     result = evaluate_dataset(

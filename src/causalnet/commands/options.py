@@ -8,12 +8,20 @@ thread), which measured fastest for the compact preset on the project's 2-core m
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from causalnet.checks import check_option, workers_check
+from causalnet.device import DEVICE_CHOICES
 from causalnet.engine.backends import BACKENDS
-from causalnet.engine.device import DEVICE_CHOICES
 
-__all__ = ["add_device_option", "add_engine_options", "backend_from_args", "parse_subjects"]
+if TYPE_CHECKING:
+    from causalnet.flow.config import PreprocessConfig
+
+__all__ = ["FACE_METHODS", "add_device_option", "add_engine_options", "add_face_options", "backend_from_args",
+           "checkpoint_preprocess", "parse_subjects"]
+
+#: = causalnet.flow.config.FACE_METHODS (not imported: keeps --help fast; the command tests check they agree)
+FACE_METHODS = ("dlib", "none")
 
 
 def add_device_option(p: argparse.ArgumentParser | argparse._ArgumentGroup, what: str = "folds train") -> None:
@@ -50,7 +58,7 @@ def backend_from_args(args: argparse.Namespace):
     if args.workers is not None:
         check_option("--workers", args.workers, workers_check())
     if not args.ray_address:  # folds run here: the device must exist here (a cluster checks its own)
-        from causalnet.engine.device import check_device
+        from causalnet.device import check_device
 
         args.device = check_device(args.device)
     return make_backend(args.backend, workers=args.workers, ray_address=args.ray_address,
@@ -65,3 +73,30 @@ def parse_subjects(text: str | None) -> list[str] | None:
     if not subjects:
         raise ValueError(f"--subjects {text!r} names no subject (omit the option to test every subject)")
     return list(dict.fromkeys(subjects))
+
+
+def add_face_options(p: argparse.ArgumentParser, dlib: str) -> None:
+    """``--face dlib|none`` and ``--size PX``, both defaulting to the checkpoint's preprocessing
+    (:func:`checkpoint_preprocess`); ``dlib`` says what the dlib method does for the command."""
+    p.add_argument("--face", choices=FACE_METHODS, default=None,
+                   help=f"dlib: {dlib}; none: frames are already cropped, aligned faces "
+                        "(default: what the checkpoint's training data used, else dlib)")
+    p.add_argument("--size", type=int, default=None, metavar="PX",
+                   help="aligned face size in pixels (default: the checkpoint's, else 128)")
+
+
+def checkpoint_preprocess(extra: dict, face: str | None, size: int | None) -> PreprocessConfig:
+    """The preprocessing a checkpoint's training data used (``extra["preprocess"]``, stored by ``causalnet
+    train --save-model``; the defaults when absent), with ``--face`` / ``--size`` overriding it when given."""
+    import dataclasses
+
+    from causalnet.flow.config import PreprocessConfig
+
+    stored = extra.get("preprocess")
+    cfg = PreprocessConfig.from_dict(stored) if isinstance(stored, dict) else PreprocessConfig()
+    overrides = {}
+    if face is not None:
+        overrides["face_method"] = face
+    if size is not None:
+        overrides["face_size"] = size
+    return dataclasses.replace(cfg, **overrides)  # typed values: no string parsing ("none" stays "none")
