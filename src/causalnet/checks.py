@@ -52,6 +52,7 @@ __all__ = [
     "check_option",
     "check_output_dir",
     "check_outputs_apart",
+    "check_ray_address",
     "check_regular_file",
     "check_replaceable",
     "check_value",
@@ -260,6 +261,21 @@ def check_fps(value: Any, name: str) -> float:
             raise ValueError(f"{name}: must be a frame rate (a number > 0), got {_show(value)}") from None
     check_value(value, float, positive(hi=MAX_FPS), name)
     return float(value)
+
+
+#: A host (a name, an IPv4 address or a bracketed IPv6 address) and a port, optionally ``ray://`` first.
+_RAY_ADDRESS = re.compile(r"^(?:ray://)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)"
+                          r":(?P<port>[0-9]{1,5})$")
+
+
+def check_ray_address(text: str, name: str = "--ray-address") -> str:
+    """A Ray cluster address: ``auto``, ``local``, ``HOST:PORT`` or ``ray://HOST:PORT`` (port 1..65535);
+    checked before any work, so a typo never leaves a half-made run folder behind."""
+    match = _RAY_ADDRESS.match(text) if isinstance(text, str) else None
+    if text in ("auto", "local") or (match and 1 <= int(match["port"]) <= 65535):
+        return text
+    raise ValueError(f"{name}: must be 'auto' or HOST:PORT (e.g. 10.0.0.5:6379 or ray://head:10001), "
+                     f"got {_show(text)}")
 
 
 # --- values of config fields and options ----------------------------------------------------------
