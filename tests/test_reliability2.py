@@ -344,7 +344,7 @@ def test_fps_option_is_named(tmp_path, capsys, fps, command):
 
 @pytest.mark.parametrize("fps", ["0", "-30", "nan", "inf", "abc"])
 def test_video_list_frame_rate_must_be_positive(tmp_path, fps):
-    from causalnet.spotting.annotations import read_videos
+    from causalnet.data.annotations import read_videos
 
     (tmp_path / "frames").mkdir()
     (tmp_path / "videos.csv").write_text(f"subject,video,frames,n_frames,fps\na,rec1,frames,30,{fps}\n")
@@ -391,3 +391,53 @@ def test_compare_accepts_two_selections_of_one_folder(tmp_path):
     run = _prediction_run(tmp_path)
     assert same_runs([f"{run}:model=a", f"{run}:model=b"]) == []
     assert "runs 1 and 2 are the same run" in same_runs([f"{run}:model=a", f"{run}/predictions.csv:model=a"])[0]
+
+
+class _Pickled:
+    """Any Python object: torch.load(weights_only=True) refuses it."""
+
+
+def test_convert_never_suggests_loading_a_pickle_unsafely(tmp_path, capsys):
+    import torch
+
+    pth = tmp_path / "sub01.pth"
+    torch.save({"w": torch.zeros(2), "obj": _Pickled()}, pth)
+    assert main(["convert", "--reference", str(pth), "--out", str(tmp_path / "m.safetensors")]) == 1
+    err = _error(capsys)
+    assert "sub01.pth: not a plain PyTorch state dict" in err and "refuses to load" in err
+    for advice in ("weights_only=False", "can still be loaded", "trust the source", "\x1b["):
+        assert advice not in err
+    assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_convert_out_never_replaces_the_reference_or_another_file(tmp_path, capsys):
+    import torch
+
+    pth = tmp_path / "sub01.pth"
+    torch.save({"w": torch.zeros(2)}, pth)
+    assert main(["convert", "--reference", str(pth), "--out", str(pth)]) == 1
+    assert "--out would overwrite --reference" in _error(capsys)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    assert main(["convert", "--reference", str(pth), "--out", str(notes)]) == 1
+    assert "--out would replace a file that is not a causalnet checkpoint" in _error(capsys)
+    assert notes.read_text() == "mine"
+
+
+@pytest.mark.parametrize("address", ["no-port", "host:0", "host:99999", "http://x:1", ""])
+@pytest.mark.parametrize("command", ["train", "sweep"])
+def test_a_malformed_ray_address_is_named_and_leaves_nothing(tmp_path, capsys, address, command):
+    out = tmp_path / "run"
+    grid = ["--grid", "model.gamma=0.3"] if command == "sweep" else []
+    assert main([command, "--data", str(tmp_path), "--out", str(out), "--backend", "ray", "--ray-address", address,
+                 *grid]) == 1
+    assert "--ray-address: must be 'auto' or HOST:PORT" in _error(capsys)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(("option", "value"), [("--cpus-per-fold", "0"), ("--gpus-per-fold", "-1"),
+                                               ("--gpus-per-fold", "1e9"), ("--cpus-per-fold", "nan")])
+def test_ray_resources_are_bounded(tmp_path, capsys, option, value):
+    assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "r"), "--backend", "ray", option,
+                 value]) == 1
+    assert f"{option}: must be a finite number" in _error(capsys)

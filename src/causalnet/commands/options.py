@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from causalnet.checks import check_option, workers_check
+from causalnet.checks import between, check_option, check_ray_address, positive, workers_check
 from causalnet.device import DEVICE_CHOICES
 from causalnet.engine.backends import BACKENDS
 
@@ -51,6 +51,10 @@ def backend_from_args(args: argparse.Namespace):
     """The backend the options describe (validated: a clear error before any work)."""
     from causalnet.engine import make_backend
 
+    if args.ray_address is not None:  # a malformed address is named before any run folder exists
+        check_ray_address(args.ray_address)
+    check_option("--cpus-per-fold", args.cpus_per_fold, positive(hi=1024), float)
+    check_option("--gpus-per-fold", args.gpus_per_fold, between(0, 64), float)
     if args.backend == "local" and (args.ray_address or args.gpus_per_fold):
         raise ValueError("--ray-address and --gpus-per-fold apply to --backend ray")
     if args.backend == "ray" and args.workers is not None:
