@@ -441,3 +441,13 @@ def test_ray_resources_are_bounded(tmp_path, capsys, option, value):
     assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "r"), "--backend", "ray", option,
                  value]) == 1
     assert f"{option}: must be a finite number" in _error(capsys)
+
+
+def test_preprocess_outputs_never_overwrite_its_annotations(tmp_path, capsys):
+    out = tmp_path / "of"
+    out.mkdir()
+    table = out / "combined_3_class2_for_optical_flow.csv"
+    table.write_text("dataset,subject,clip,onset,apex,offset,label,fps\n")
+    assert main(["preprocess", "--raw", str(tmp_path), "--format", "generic", "--annotations", str(table),
+                 "--out", str(out)]) == 1
+    assert "--out's clip list would overwrite --annotations" in _error(capsys)

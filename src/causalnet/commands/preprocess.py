@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -106,13 +107,17 @@ def preprocess_config(args: argparse.Namespace) -> PreprocessConfig:
 
 def run(args: argparse.Namespace) -> int:
     """Build the dataset; print the summary. Exit code 1 when some clips failed (the rest is written)."""
-    from causalnet.checks import check_option, check_output_dir, workers_check
+    from causalnet.checks import check_option, check_output_dir, check_outputs_apart, workers_check
     from causalnet.data.builders import build_dataset, read_plan
     from causalnet.data.builders.emotions import class_names
+    from causalnet.data.composite import CSV_NAME
 
     cfg = preprocess_config(args)
     check_option("--workers", args.workers, workers_check())
     check_output_dir(args.out, "--out")
+    out = Path(args.out)
+    check_outputs_apart([("--out's clip list", out / CSV_NAME), ("--out's preprocess.json", out / "preprocess.json")],
+                        [("--annotations", args.annotations), ("--raw", args.raw)])
     plan = read_plan(args.format, args.raw, annotations=args.annotations, scheme=args.labels,
                      skip_unknown_labels=args.skip_unknown_labels)
     print(
