@@ -232,3 +232,17 @@ def test_config_presets_and_validation() -> None:
         SynthConfig(n_subjects=0)
     with pytest.raises(ValueError):
         SynthConfig.preset("nope")
+
+
+def test_pipeline_generates_preprocesses_and_loads(tmp_path: Path) -> None:
+    from causalnet.flow.config import PreprocessConfig
+    from causalnet.synth.pipeline import STAGES, synthetic_benchmark
+
+    cfg = TINY.with_overrides({"image_size": 32})
+    stages: list[str] = []
+    bench = synthetic_benchmark(cfg, tmp_path / "raw", tmp_path / "of", on_stage=stages.append)
+    assert stages == list(STAGES) and set(bench.seconds) == set(STAGES)
+    assert len(bench.clips) == 6 and bench.clips.subject_list() == ["s01", "s02"]
+    assert (tmp_path / "raw" / "annotations.csv").is_file()
+    with pytest.raises(ValueError, match="face_method must be 'none'"):
+        synthetic_benchmark(cfg, tmp_path / "r2", tmp_path / "o2", PreprocessConfig(face_method="dlib"))
