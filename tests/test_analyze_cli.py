@@ -144,3 +144,11 @@ def test_choices_copy_the_library_constants():
 
     assert options.FACE_METHODS == FACE_METHODS and analyze.LONG_FORMATS == LONG_FORMATS
     assert analyze.POOLINGS == POOLINGS
+
+
+def test_spot_eval_subjects_must_have_recordings(dataset, tmp_path, capsys):
+    args = ["spot-eval", "--data", str(dataset), "--out", str(tmp_path / "e"), *SPOT]
+    assert main([*args, "--subjects", "s1,nobody"]) == 1
+    assert "no recording of subject(s) nobody" in capsys.readouterr().err
+    assert main([*args, "--subjects", " , "]) == 1
+    assert "names no subject" in capsys.readouterr().err
