@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from causalnet.flow.frames import FrameFolder
-from causalnet.spotting.annotations import Interval
+from causalnet.data.annotations import Interval
 from causalnet.spotting.config import SpotConfig
 from causalnet.spotting.datasets import read_long_dataset
 from causalnet.spotting.metrics import spotting_report

@@ -14,8 +14,8 @@ import cv2
 import numpy as np
 import pytest
 
+from causalnet.data.annotations import Interval
 from causalnet.data.builders.tables import read_rows, write_xlsx
-from causalnet.spotting.annotations import Interval
 from causalnet.spotting.datasets import read_long_dataset
 
 

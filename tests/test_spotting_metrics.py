@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from causalnet.spotting.annotations import Interval, normalise_type, read_annotations, write_annotations
+from causalnet.data.annotations import Interval, normalise_type, read_annotations, write_annotations
 from causalnet.spotting.metrics import iou, match_intervals, recognition_scores, spotting_report
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from causalnet.cli import main
-from causalnet.spotting.annotations import read_annotations, read_videos
+from causalnet.data.annotations import read_annotations, read_videos
 from causalnet.synth import SynthConfig, make_subject
 from causalnet.synth.long import LongSynthConfig, generate_long_benchmark, sample_recording, slow_drift
 from causalnet.synth.motion import intensity_profile, plateau_profile

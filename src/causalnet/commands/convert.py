@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 from pathlib import Path
 
 from causalnet.commands.options import add_device_option
@@ -23,6 +24,11 @@ log = logging.getLogger(__name__)
 #: the epoch-selection label of a run folder of released weights: one prediction per clip, no epochs.
 PROTOCOL = "released"
 SUFFIX = ".pth"
+#: torch's text when ``weights_only=True`` refuses a pickle: it goes on to advise loading the file unsafely,
+#: which causalnet never repeats.
+_TORCH_ADVICE = re.compile(r"weights[ _]only load failed|weights_only\s*=\s*false|can still be loaded|trust the source",
+                           re.IGNORECASE)
+_ESCAPES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -60,17 +66,37 @@ def run(args: argparse.Namespace) -> int:
     if args.data:
         raise ValueError("--data is for a folder of <subject>.pth files; one file converts to --out FILE.safetensors")
     check_output_dir(Path(args.out).parent, "--out's folder")
+    from causalnet.checks import check_outputs_apart
+    from causalnet.commands.train import check_model_output
+
+    check_outputs_apart([("--out", args.out)], [("--reference", reference)])
+    check_model_output(args.out, "--out")
     return convert_file(reference, Path(args.out))
+
+
+def load_reference_safely(path: Path):
+    """:func:`causalnet.models.load_reference`, with an error that never repeats torch's advice to load a
+    pickled file with ``weights_only=False`` (that would run the code inside it)."""
+    from causalnet.models import load_reference
+
+    try:
+        return load_reference(path)
+    except ValueError as exc:
+        text = _ESCAPES.sub("", str(exc))
+        if _TORCH_ADVICE.search(text):
+            text = (f"{path}: not a plain PyTorch state dict: it holds pickled Python objects besides tensors, "
+                    "which causalnet refuses to load (unpickling them can run code)")
+        raise ValueError(text) from None
 
 
 def convert_file(path: Path, out: Path) -> int:
     """One reference ``.pth`` -> one causalnet checkpoint."""
     if out.is_dir():
         raise ValueError(f"{out}: is a folder; one checkpoint converts to --out FILE.safetensors")
-    from causalnet.models import load_reference, save_checkpoint
+    from causalnet.models import save_checkpoint
     from causalnet.models.format import class_names
 
-    model = load_reference(path)
+    model = load_reference_safely(path)
     extra = {"class_names": class_names({}, model.config.num_classes), "converted_from": str(path.resolve()),
              "source": "reference state dict (shared/reference/README.md)"}
     save_checkpoint(out, model, extra=extra)
@@ -104,18 +130,19 @@ def convert_folder(folder: Path, data: Path, out: Path, progress: bool = True, d
     if not todo:
         raise ValueError(f"{folder}: none of its {len(files)} file(s) names a subject of {data} "
                          f"(e.g. {next(iter(files))}{SUFFIX}; subjects look like {subjects[0]!r})")
+    from causalnet.engine.store import FoldStore
+
+    store = FoldStore(out)
     config_path = out / "config.json"
     record = {"causalnet_version": __version__, "experiment": {"protocol": PROTOCOL, "model_name": "causalnet"},
               "data": str(clips.root), "reference": str(folder.resolve()), "runs": 1, "subjects": todo,
               "missing_subjects": missing, "unmatched_files": [f"{s}{SUFFIX}" for s in unmatched]}
-    if config_path.is_file():
-        from causalnet.io import read_json
-
-        old = read_json(config_path)
+    old = store.read_config()
+    if old is not None:
         if (old.get("experiment", {}).get("protocol"), old.get("data"), old.get("reference")) != (
                 PROTOCOL, record["data"], record["reference"]):
             raise ValueError(f"{config_path}: this run folder holds another run; use a new --out folder")
-    write_json_atomic(config_path, record)
+    store.write_config("released", record)
     rows = []
     with tqdm(todo, desc="released weights", unit="subject", disable=not progress, dynamic_ncols=True) as bar:
         for subject in bar:
@@ -149,7 +176,6 @@ def _subject_probs(path: Path, cache: Path, x, num_classes: int, device: str = "
 
     from causalnet.inference import predict_proba
     from causalnet.io import atomic_path
-    from causalnet.models import load_reference
 
     stat = path.stat()
     stamp = np.array([stat.st_size, stat.st_mtime_ns], dtype=np.int64)
@@ -161,7 +187,7 @@ def _subject_probs(path: Path, cache: Path, x, num_classes: int, device: str = "
                     return z["probs"]
         except (OSError, ValueError, KeyError):
             log.warning("%s: unreadable; recomputing", cache)
-    model = load_reference(path)
+    model = load_reference_safely(path)
     if model.config.num_classes != num_classes:
         raise ValueError(f"{path}: the model has {model.config.num_classes} classes, the data {num_classes}")
     probs = predict_proba(model, x, device=device)  # the reference predicts each clip once (no mirror averaging)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from causalnet.commands.options import add_device_option
+from causalnet.folders import refuse_symlinks
 
 if TYPE_CHECKING:
     from causalnet.synth import SynthConfig
@@ -93,6 +94,7 @@ def _prepare_out(out: Path) -> None:
     """Clear a previous demo in ``out``; refuse to touch a non-empty folder that is not a demo's."""
     if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
         raise ValueError(f"{out}: folder is not empty and holds no earlier demo; choose another --out")
+    refuse_symlinks(out, "demo folder")  # the clean-up below never deletes through a link
     for stage in STAGES:
         if (out / stage).exists():
             shutil.rmtree(out / stage)

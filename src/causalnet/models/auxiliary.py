@@ -12,8 +12,16 @@ train as ``(model(x), 0)``. The two functions below are the only places that loo
 - :func:`functional_training_outputs` — the same as a pure function of (stacked) parameters and
   buffers for ``torch.func.vmap`` over ensemble members (``fit_members``):
 
+  >>> from torch.func import stack_module_state, vmap
+  >>> from causalnet.models import CausalNet, CausalNetConfig
+  >>> members = [CausalNet(CausalNetConfig(dim=8, depths=(1, 1, 1))) for _ in range(2)]
+  >>> params, buffers = stack_module_state(members)
+  >>> base = members[0].to("meta")
+  >>> xb, yb = torch.rand(2, 3, 4, 3, 28, 28) * 255, torch.zeros(2, 3, dtype=torch.long)
   >>> step = vmap(functional_training_outputs(base), in_dims=(0, 0, 0, 0), randomness="different")
-  >>> logits, aux = step(params, buffers, xb, yb)   # [M, B, C], [M]
+  >>> logits, aux = step(params, buffers, xb, yb)
+  >>> tuple(logits.shape), tuple(aux.shape)   # [M, B, C], [M]
+  ((2, 3, 3), (2,))
 
 Buffers a hook updates in place (SRMCL's prototype memory, BatchNorm statistics) are updated in the
 stacked ``buffers`` per member, like BatchNorm's running statistics under ``vmap``.

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from causalnet.engine import FoldKey, FoldStore
 from causalnet.eval.metrics import confusion
 from causalnet.eval.report import protocol_label
 from causalnet.report import figures as F
@@ -155,7 +156,7 @@ class TrainReport:
     def _checkpoint(self, run: int, subject: str) -> Path | None:
         """The weights of a fold: ``checkpoints/run<r>/<subject>.safetensors`` (``causalnet train
         --checkpoints``), or the authors' ``<subject>.pth`` a released-weights folder was converted from."""
-        candidates = [self.run.path / "checkpoints" / f"run{run}" / f"{subject}.safetensors",
+        candidates = [FoldStore(self.run.path).checkpoint_path(FoldKey("", run, subject)),
                       self.run.path / "checkpoints" / f"{subject}.safetensors"]
         if self.run.kind == "released" and self.run.config.get("reference"):
             candidates.append(Path(self.run.config["reference"]) / f"{subject}.pth")

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from causalnet.folders import Manifest, refuse_symlinks
 from causalnet.io import atomic_path, write_json_atomic, write_text_atomic
 from causalnet.report.runs import safe_name
 
@@ -150,22 +151,28 @@ def figure_dir(html_path: Path) -> Path:
 def write_document(doc: Document, html_path: str | Path, figures_only: bool = False) -> dict[str, Any]:
     """Write the PNG of every figure, the numbers (``<name>.json``) and, unless ``figures_only``, the HTML.
 
-    PNG files left in the figure folder by an earlier report of the same name are removed, so the
-    folder always matches the report.
+    PNG files that an earlier report of the same name wrote into the figure folder (its manifest,
+    :class:`causalnet.folders.Manifest`) are removed, so the folder matches the report; no other file is
+    deleted, and a figure folder holding a symbolic link is refused (:mod:`causalnet.folders`).
 
     Returns ``{"html": path or None, "json": path, "figures": [paths]}``.
     """
     html_path = Path(html_path)
     folder = figure_dir(html_path)
+    if folder.is_symlink():
+        raise ValueError(f"{folder}: the report's figure folder is a symbolic link; causalnet does not write "
+                         "through it: remove it or choose another --out")
+    refuse_symlinks(folder, "report figure folder")
     folder.mkdir(parents=True, exist_ok=True)
+    manifest = Manifest(folder)
     written = []
     for fig in doc.figures:
         path = folder / f"{safe_name(fig.name)}.png"
         with atomic_path(path) as tmp:
             tmp.write_bytes(fig.png)
         written.append(path)
-    for old in set(folder.glob("*.png")) - set(written):  # figures of an earlier report of this name
-        old.unlink()
+        manifest.record([path.name])
+    manifest.remove_except(p.name for p in written)  # figures an earlier report of this name wrote, only those
     json_path = html_path.with_suffix(".json")
     payload = {**doc.data, "title": doc.title, "figures": [p.name for p in written],
                "sections": [{"id": s.id, "title": s.title, "tables": [asdict(t) for t in s.tables],

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from causalnet.engine import FoldResult
+from causalnet.engine import FoldKey, FoldResult, FoldStore
 from causalnet.eval.predictions import fold_rows, metrics_from_rows
 from causalnet.eval.protocols import PROTOCOLS, select_epoch, validation_epoch
 from causalnet.report.stats import confusion_metrics
@@ -59,20 +59,19 @@ class Folds:
 def load_folds(run_dir: str | Path, keys: list[tuple[int, str]] | None = None,
                datasets: dict[tuple[str, str], str] | None = None) -> Folds:
     """Load ``folds/run<r>/<subject>.npz`` (all of them, or the listed ``(run, subject)`` keys)."""
-    root = Path(run_dir) / "folds"
+    store = FoldStore(run_dir)
     if keys is None:
-        keys = sorted((int(p.parent.name.removeprefix("run")), p.stem) for p in root.glob("run*/*.npz")
-                      if p.parent.name.removeprefix("run").isdigit())
+        keys = [(k.run, k.subject) for k in store.stored_keys("")]
     folds, features = {}, {}
     for run, subject in keys:
-        path = root / f"run{run}" / f"{subject}.npz"
+        path = store.path(FoldKey("", run, subject))
         if not path.is_file():
             raise FileNotFoundError(f"{path}: fold file missing (the run is unfinished?)")
         fold = folds[(run, subject)] = FoldResult.load(path)
         if fold.features is not None:
             features[(run, subject)] = fold.features
     if not folds:
-        raise ValueError(f"{root}: no fold files")
+        raise ValueError(f"{Path(run_dir) / 'folds'}: no fold files")
     return Folds(folds, features, datasets or {})
 
 

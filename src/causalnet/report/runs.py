@@ -1,7 +1,9 @@
 """Run folders as the report sees them: which kind, what files, and their predictions as arrays.
 
-A folder's *kind* is read from its files, and every report section needs only its own inputs, so
-folders of kinds written by newer commands still get every section whose files they hold:
+A folder's *kind* is what its ``config.json`` records (written by the run folder's owner,
+:class:`causalnet.engine.FoldStore`); folders written before kinds were recorded are recognised from
+their files. Every report section needs only its own inputs, so folders of kinds written by newer
+commands still get every section whose files they hold:
 
 - ``robustness`` — ``results.json`` (+ ``predictions.csv`` with ``model`` and ``condition`` columns), from
   ``causalnet robustness``;
@@ -21,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from causalnet.engine.store import FoldStore
 from causalnet.eval.predictions import read_predictions
 from causalnet.io import read_json
 
@@ -132,7 +135,7 @@ class RunFolder:
 
     @property
     def has_folds(self) -> bool:
-        return any((self.path / "folds").glob("run*/*.npz"))
+        return FoldStore(self.path).has_folds()
 
     @property
     def protocol(self) -> str:
@@ -174,14 +177,18 @@ def open_run(path: str | Path) -> RunFolder:
     path = Path(path)
     if not path.is_dir():
         raise FileNotFoundError(f"{path}: run folder not found")
-    config = read_json(path / "config.json") if (path / "config.json").is_file() else {}
+    store = FoldStore(path)
+    config = store.read_config() or {}
     metrics = read_json(path / "metrics.json") if (path / "metrics.json").is_file() else None
     results = read_json(path / "results.json") if (path / "results.json").is_file() else None
     if not isinstance(config, dict) or (metrics is not None and not isinstance(metrics, dict)):
         raise ValueError(f"{path}: config.json / metrics.json must hold JSON objects")
     protocol = (metrics or {}).get("protocol") or config.get("protocol") or (config.get("experiment") or {}).get(
         "protocol")
-    if results is not None and "metrics" in results:
+    recorded = store.kind()
+    if recorded in KINDS:
+        kind = recorded
+    elif results is not None and "metrics" in results:  # folders from before kinds were recorded
         kind = "robustness"
     elif any(path.glob("candidates*")) or "sweep" in config:
         kind = "sweep"

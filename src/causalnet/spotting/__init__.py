@@ -11,13 +11,13 @@
   resumable, pooled metrics (``causalnet spot-eval``).
 - :mod:`~causalnet.spotting.output` — intervals.csv / .json, timeline.png, annotated video.
 - :mod:`~causalnet.spotting.metrics` — MEGC spotting metrics (IoU ≥ 0.5), STR scores.
-- :mod:`~causalnet.spotting.annotations`, :mod:`~causalnet.spotting.datasets` — the MEGC spotting
+- :mod:`~causalnet.data.annotations`, :mod:`~causalnet.spotting.datasets` — the MEGC spotting
   annotation layout and the CAS(ME)², SAMM Long Videos and generic dataset layouts.
 
 See ``docs/spotting.md``.
 """
 
-from causalnet.spotting.annotations import Interval, read_annotations, write_annotations
+from causalnet.data.annotations import Interval, read_annotations, write_annotations
 from causalnet.spotting.config import SpotConfig
 from causalnet.spotting.metrics import iou, match_intervals, spotting_report
 from causalnet.spotting.spotter import Spot, Spotter

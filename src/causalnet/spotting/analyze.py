@@ -22,11 +22,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
+from causalnet.data.annotations import Interval
 from causalnet.flow.config import PreprocessConfig
 from causalnet.flow.face import FaceTracker
 from causalnet.flow.frames import FrameSource
 from causalnet.keyframes import Keyframes
-from causalnet.spotting.annotations import Interval
 from causalnet.spotting.config import SpotConfig
 from causalnet.spotting.recognise import Recogniser
 from causalnet.spotting.signal import FrameRing

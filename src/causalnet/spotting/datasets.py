@@ -3,7 +3,7 @@
 - ``generic`` — what ``causalnet synth --long`` writes and what you write for your own recordings:
   ``videos.csv`` (``subject, video, frames, n_frames, fps``; ``frames`` a frame folder or a video
   file relative to the csv) and ``annotations.csv`` in the MEGC spotting layout
-  (:mod:`causalnet.spotting.annotations`).
+  (:mod:`causalnet.data.annotations`).
 - ``casme2`` — **CAS(ME)²** (30 fps): frames ``rawpic/s15/15_0101disgustingteeth/img1.jpg``
   (any folder name ending in the 4-digit video code after ``<subject>_``, e.g. a cropped copy), and
   the coding workbook ``CAS(ME)^2code_final(Updated).xlsx``: worksheet 1 without a header, columns
@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from causalnet.checks import safe_path_part
-from causalnet.spotting.annotations import Interval, VideoEntry, normalise_type, read_annotations, read_videos
+from causalnet.data.annotations import Interval, VideoEntry, normalise_type, read_annotations, read_videos
 
 __all__ = ["FPS", "LONG_FORMATS", "LongDataset", "read_long_dataset"]
 

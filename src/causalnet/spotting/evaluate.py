@@ -21,11 +21,11 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 
+from causalnet.data.annotations import Interval, VideoEntry
 from causalnet.flow.config import PreprocessConfig
 from causalnet.flow.frames import open_frames
 from causalnet.io import read_json, write_json_atomic
 from causalnet.spotting.analyze import analyze_recording
-from causalnet.spotting.annotations import Interval, VideoEntry
 from causalnet.spotting.config import SpotConfig
 from causalnet.spotting.datasets import LongDataset
 from causalnet.spotting.metrics import recognition_scores, spotting_report

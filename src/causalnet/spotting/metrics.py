@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from causalnet.spotting.annotations import Interval
+from causalnet.data.annotations import Interval
 
 __all__ = ["IOU_THRESHOLD", "SpotCounts", "iou", "match_intervals", "recognition_scores", "spotting_report"]
 

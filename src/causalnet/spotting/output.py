@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
+from causalnet.data.annotations import ANNOTATION_COLUMNS, Interval
 from causalnet.flow.frames import FrameSource
 from causalnet.io import atomic_path, write_csv_atomic, write_json_atomic
 from causalnet.spotting.analyze import Analysis, AnalyzedInterval
-from causalnet.spotting.annotations import ANNOTATION_COLUMNS, Interval
 
 __all__ = ["interval_rows", "write_intervals", "write_timeline", "write_video"]
 

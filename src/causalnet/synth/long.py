@@ -324,7 +324,7 @@ def generate_long_benchmark(cfg: LongSynthConfig, out_dir: str | os.PathLike, wo
                             progress: bool = False) -> list[dict]:
     """Write ``cfg.n_subjects × cfg.recordings_per_subject`` recordings into ``out_dir`` (layout in the
     module docstring); return every recording's ground truth. ``annotations.csv`` is written last."""
-    from causalnet.spotting.annotations import write_annotations, write_videos
+    from causalnet.data.annotations import write_annotations, write_videos
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

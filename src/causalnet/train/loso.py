@@ -228,7 +228,7 @@ class LosoRun:
         return {"causalnet_version": __version__, "experiment": self.cfg.to_dict(),
                 "data": str(self.clips.root), "runs": self.runs,
                 "subjects": self.subjects if self.subjects != self.clips.subject_list() else None,
-                "notes": self.notes}
+                "notes": self.notes, "data_fingerprint": self.clips.fingerprint()}
 
     def write_config(self) -> None:
         """Write config.json, refusing (and naming the field) to mix a different experiment into the folder.
@@ -294,7 +294,38 @@ def write_run_config(store: FoldStore, kind: str, record: dict[str, Any], what: 
         if diff:
             raise ValueError(f"{store.out / 'config.json'}: this {what} ({diff}); use a new --out folder "
                              "(or delete this one)")
+        changed = data_changes(old.get("data_fingerprint"), record.get("data_fingerprint"))
+        if changed:
+            raise ValueError(f"{store.out / 'config.json'}: the data in {record['data']} changed since this run "
+                             f"started ({changed}); its finished folds were trained on the old data. Use a new "
+                             "--out folder (or delete this one)")
     store.write_config(kind, record)
+
+
+def data_changes(stored: Any, current: Any) -> str | None:
+    """What differs between two :meth:`ClipSet.fingerprint` records, in words (None: nothing, or no record).
+
+    Every fold trains on every subject but its own, so any change affects every fold: a run refuses to
+    resume rather than retrain only some folds (docs/errors.md).
+
+    >>> data_changes({"s1": {"clips": "a", "labels": "b", "images": "c"}},
+    ...              {"s1": {"clips": "a", "labels": "X", "images": "c"}, "s2": {}})
+    'labels of subject s1; subject s2 added'
+    """
+    if not isinstance(stored, dict) or not isinstance(current, dict):
+        return None
+    words = []
+    for subject, parts in current.items():
+        if subject not in stored:
+            words.append(f"subject {subject} added")
+            continue
+        what = [k for k in ("clips", "labels", "images") if (stored[subject] or {}).get(k) != parts.get(k)]
+        if what:
+            words.append(f"{' and '.join(what)} of subject {subject}")
+    words += [f"subject {s} removed" for s in stored if s not in current]
+    if len(words) > 5:
+        words = [*words[:5], f"{len(words) - 5} more"]
+    return "; ".join(words) or None
 
 
 def experiment_difference(stored: dict | None, requested: dict) -> str | None:

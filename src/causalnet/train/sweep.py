@@ -187,7 +187,8 @@ class SweepRun:
         return {"causalnet_version": __version__, "experiment": self.base.to_dict(),
                 "data": str(self.clips.root), "runs": self.runs, "subjects": self.subjects,
                 "candidates": [{"name": c.name, "group": g, "settings": {k: _jsonable(v) for k, v in c.overrides}}
-                               for c, g in zip(self.candidates, self.groups, strict=True)], "notes": self.notes}
+                               for c, g in zip(self.candidates, self.groups, strict=True)], "notes": self.notes,
+                "data_fingerprint": self.clips.fingerprint()}
 
     def write_config(self) -> None:
         """Write config.json, refusing (and naming the field) to mix a different sweep into the folder."""

@@ -30,6 +30,7 @@ from causalnet.data.builders.clips import ClipRecord, Plan, Skip
 from causalnet.data.builders.emotions import MEGC2019_CLASSES
 from causalnet.data.builders.writer import CSV_NAME, clip_done, read_index_rows, write_clip_images, write_index
 from causalnet.flow.config import PreprocessConfig
+from causalnet.folders import refuse_symlinks
 from causalnet.io import clean_stale_temp_files, write_json_atomic
 
 __all__ = ["APEX_METHODS", "BuildReport", "ClipResult", "build_clip", "build_dataset", "check_face_backend"]
@@ -219,6 +220,7 @@ def build_dataset(
     plan.check_unique()
     plan.check_labels()  # a plan read with skip_unknown_labels has none left
     out = check_output_dir(out, "output folder")
+    refuse_symlinks(out, "output folder")  # nothing is written through a link planted in a shared folder
     _check_no_image_clash(plan, out)
     out.mkdir(parents=True, exist_ok=True)
     clean_stale_temp_files(out)
