@@ -286,6 +286,7 @@ def write_run_config(store: FoldStore, kind: str, record: dict[str, Any], what: 
     unless the folder already holds a different one: then a ``ValueError`` "``config.json``: this ``what``
     (the first differing field); use a new --out folder". The protocol is not compared
     (see :func:`experiment_difference`)."""
+    store.check_contained()  # a folder holding a symbolic link is refused before anything is read or written
     old = store.read_config()
     if old is not None:
         diff = experiment_difference(old.get("experiment"), record["experiment"])
