@@ -115,3 +115,30 @@ def test_crafted_headers_are_refused_without_reading_the_claimed_size(tmp_path, 
     bad.write_bytes(blob)
     with pytest.raises(ValueError, match="crafted.safetensors: not a (safetensors|causalnet) checkpoint"):
         read_checkpoint_metadata(bad)
+
+
+def test_non_finite_weights_are_refused_naming_file_and_tensor(tmp_path):
+    """Issue 32 item 5: a checkpoint (ours or the authors' .pth) whose tensors hold NaN/Inf is refused at load."""
+    import pytest
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from causalnet.models import CausalNet, CausalNetConfig, load_checkpoint, save_checkpoint
+    from causalnet.models.format import read_checkpoint_metadata
+    from causalnet.models.reference import from_reference_state_dict
+
+    model = CausalNet(CausalNetConfig(dim=8, depths=(1, 1, 1)))
+    path = tmp_path / "m.safetensors"
+    save_checkpoint(path, model)
+    meta = read_checkpoint_metadata(path)
+    state = load_file(str(path))
+    key = sorted(k for k, v in state.items() if v.is_floating_point())[0]
+    state[key] = state[key].clone()
+    state[key].view(-1)[0] = float("inf")
+    bad = tmp_path / "bad.safetensors"
+    save_file(state, str(bad), metadata={"format": "causalnet-checkpoint-v1", "model": meta["model"],
+                                         "config": __import__("json").dumps(meta["config"]), "extra": "{}"})
+    with pytest.raises(ValueError, match=rf"bad.safetensors: weight '{key}' holds 1 non-finite"):
+        load_checkpoint(bad)
+    with pytest.raises(ValueError, match="non-finite"):
+        from_reference_state_dict({"fc.weight": torch.tensor([float("nan")])})

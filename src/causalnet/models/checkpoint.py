@@ -3,7 +3,9 @@
 Loading never unpickles anything, so a checkpoint from an untrusted source cannot run code, and it
 never allocates more than the file holds: the stored config is first built on the meta device (no
 memory; the registry bounds its size), its tensor shapes are checked against the file's, and only
-then are the weights read, straight into the model. Every error names the file.
+then are the weights read, straight into the model; weights holding NaN or infinity are refused. This
+is the one loader of causalnet checkpoints (``predict``, ``analyze``, ``train.init``, reports); every
+error names the file.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from causalnet.models.registry import create_model
 
 FORMAT = CHECKPOINT_FORMAT
 
-__all__ = ["FORMAT", "build_on_meta", "check_state_shapes", "load_checkpoint", "materialise_buffers",
+__all__ = ["FORMAT", "build_on_meta", "check_finite", "check_state_shapes", "load_checkpoint", "materialise_buffers",
            "read_checkpoint_metadata", "save_checkpoint"]
 
 
@@ -91,6 +93,21 @@ def check_state_shapes(expected: Mapping[str, tuple[int, ...]], found: Mapping[s
             raise ValueError(f"unexpected weight {key!r}")
 
 
+def check_finite(state: Mapping[str, torch.Tensor]) -> None:
+    """``ValueError`` naming the first floating-point tensor holding NaN or infinity (a model with such weights
+    predicts NaN for every input: refused at load, never run).
+
+    >>> check_finite({"w": torch.tensor([1.0, float("nan")])})
+    Traceback (most recent call last):
+    ...
+    ValueError: weight 'w' holds 1 non-finite value(s) (NaN or infinity)
+    """
+    for key, value in state.items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            count = int((~torch.isfinite(value)).sum())
+            raise ValueError(f"weight {key!r} holds {count} non-finite value(s) (NaN or infinity)")
+
+
 def load_checkpoint(path: str | os.PathLike) -> nn.Module:
     """Rebuild the model stored at ``path`` and load its weights; returned in eval mode.
 
@@ -110,6 +127,10 @@ def load_checkpoint(path: str | os.PathLike) -> nn.Module:
 
     dtypes = {k: v.dtype for k, v in model.state_dict().items()}
     state = {k: v.to(dtypes[k]) for k, v in load_file(str(path)).items()}
+    try:
+        check_finite(state)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
     model.load_state_dict(state, strict=True, assign=True)
     materialise_buffers(model)
     model.extra = meta["extra"]

@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 
 from causalnet.models.causalnet import CausalNet, CausalNetConfig
-from causalnet.models.checkpoint import build_on_meta, materialise_buffers
+from causalnet.models.checkpoint import build_on_meta, check_finite, materialise_buffers
 from causalnet.models.masking import pseudo_attention, sparse_mask
 
 log = logging.getLogger(__name__)
@@ -269,6 +269,7 @@ def from_reference_state_dict(state_dict: Mapping[str, Tensor]) -> CausalNet:
     bad = next((k for k, v in state.items() if not isinstance(k, str) or not isinstance(v, Tensor)), None)
     if bad is not None:
         raise ValueError(f"not a state dict of tensors: entry {bad!r} holds a {type(state[bad]).__name__}")
+    check_finite(state)
     cfg = infer_config(state)
     rules = reference_rules(cfg)
     model = build_on_meta(CausalNet.model_name, cfg)
