@@ -364,3 +364,14 @@ def test_engine_refuses_mirroring_it_would_not_do(synth_raw, tmp_path):
         {**FAST, "train.mirror": True}, protocol="fixed")}
     with pytest.raises(ValueError, match="do not mirror"):
         RobustnessRun(tmp_path, clips, PREP, RobustnessConfig(), parse_model_specs("htnet"), exp, CLASSES)
+
+
+def test_few_subjects_follow_the_one_rule_before_any_flow(synth_raw, tmp_path):
+    """Issue 32 item 9: the robustness engine adapts members to few subjects as `train` does, before any work."""
+    clips, _ = clips_from_plan(read_plan("generic", synth_raw))
+    n = len({c.sub for c in clips})
+    exp = {"htnet": ExperimentConfig.preset("compact", model_name="htnet").with_overrides(
+        {**FAST, "train.members": n + 3, "train.member_validation": True}, protocol="val")}
+    run = RobustnessRun(tmp_path, clips, PREP, RobustnessConfig(), parse_model_specs("htnet"), exp, CLASSES)
+    assert run.experiments["htnet"].train.members == n - 1 and run.notes
+    assert not any(tmp_path.iterdir())  # decided before any flow was computed

@@ -54,7 +54,7 @@ from causalnet.robustness.triples import ANNOTATED, JITTER, ClipInfo, TripleNeed
 from causalnet.train.config import ExperimentConfig
 from causalnet.train.fold import FoldJob, run_fold
 from causalnet.train.inputs import compact_inputs
-from causalnet.train.loso import fold_seed, member_splits
+from causalnet.train.loso import adapt_to_subjects, fold_seed, member_splits
 from causalnet.train.simtoreal import resolve_experiment
 
 __all__ = ["HONEST_PROTOCOLS", "RobustnessRun", "Training", "pool"]
@@ -118,7 +118,7 @@ class RobustnessRun:
                  class_names: tuple[str, ...], subjects: list[str] | None = None) -> None:
         self.out = Path(out)
         self.clips, self.prep, self.rcfg, self.specs = list(clips), prep, rcfg, list(specs)
-        self.experiments, self.class_names = experiments, tuple(class_names)
+        self.experiments, self.class_names = dict(experiments), tuple(class_names)
         self._job_experiments: dict[str, ExperimentConfig] = {}
         for spec in specs:
             get_entry(spec.name)  # a clear error for an unknown model
@@ -142,6 +142,11 @@ class RobustnessRun:
         unknown = [s for s in subjects or [] if s not in known]
         if unknown:
             raise ValueError(f"subject(s) {unknown} have no clips")
+        # the one few-subject rule of every engine (causalnet.train.loso.adapt_to_subjects), before any flow
+        self.notes: list[str] = []
+        for name, exp in list(self.experiments.items()):
+            self.experiments[name], notes = adapt_to_subjects(exp, len(known), f"robustness ({name})")
+            self.notes += [f"{name}: {note}" for note in notes]
         self.requested_subjects = list(subjects) if subjects else None
         self.store_inputs: InputStore | None = None
         self.store = FoldStore(self.out)
