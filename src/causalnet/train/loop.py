@@ -225,7 +225,7 @@ def fit(models: list[nn.Module], x: np.ndarray, y: np.ndarray, train_sets: Seque
     Every epoch has ``ceil(max_k |train_k| / batch)`` steps; a member with fewer samples wraps around
     its own shuffle. A batch larger than the training set gives full-batch steps (the reference).
     """
-    from torch.func import functional_call, stack_module_state, vmap
+    from torch.func import stack_module_state
 
     device = torch.device(device)
     m_count = len(models)
@@ -243,10 +243,7 @@ def fit(models: list[nn.Module], x: np.ndarray, y: np.ndarray, train_sets: Seque
     params, buffers = stack_module_state(models)
     base = models[0]
     gen = torch.Generator().manual_seed(seed)
-    xt = torch.from_numpy(np.ascontiguousarray(x))
-    if device.type == "cuda":
-        xt = xt.pin_memory()
-    xt = xt.to(device, non_blocking=True).float()
+    xt = _to_device(x, device)
     yt = torch.from_numpy(np.ascontiguousarray(y)).to(device)
     ex_index, eval_shapes = _eval_layout(eval_sets)
     sets = [torch.from_numpy(np.asarray(s, dtype=np.int64)) for s in train_sets]
@@ -254,31 +251,13 @@ def fit(models: list[nn.Module], x: np.ndarray, y: np.ndarray, train_sets: Seque
                for s in train_sets]
     batch = min(cfg.batch_size, max(len(s) for s in sets))
     steps = -(-max(len(s) for s in sets) // batch)
-    optim_cls = torch.optim.AdamW if cfg.weight_decay > 0 else torch.optim.Adam
-    fast = {"fused": True} if device.type == "cuda" else {"foreach": True}
-    opt = optim_cls(list(params.values()), lr=cfg.lr, weight_decay=cfg.weight_decay, **fast)
+    opt, sched = _optimiser(params, cfg, device, cfg.epochs * steps)
     table = _variant_table(variants, y)
-    total = cfg.epochs * steps
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(cfg.schedule, step, total))
     mix_rng = np.random.default_rng(seed) if cfg.mixup > 0 else None
     # with train.ema, an exponential moving average of the weights is evaluated and kept
     ema = {k: v.detach().clone() for k, v in params.items()} if cfg.ema > 0 else None
     evaluated = ema if ema is not None else params
-
-    def call(p, b, inputs):
-        return functional_call(base, (p, b), (inputs,))
-
-    train_call = functional_training_outputs(base)  # (logits, auxiliary loss): models.auxiliary's hook
-    if m_count == 1:  # one member: the plain model, without vmap
-        first = lambda t: {k: v[0] for k, v in t.items()}  # noqa: E731
-        eval_fn = lambda p, b, inputs: call(first(p), first(b), inputs[0])[None]  # noqa: E731
-
-        def train_fn(p, b, inputs, targets):
-            logits, aux = train_call(first(p), first(b), inputs[0], targets[0])
-            return logits[None], aux[None]
-    else:
-        train_fn = vmap(train_call, in_dims=(0, 0, 0, 0), randomness="different")
-        eval_fn = vmap(call, in_dims=(0, 0, 0))
+    train_fn, eval_fn = _member_functions(base, m_count)
     history = np.zeros((m_count, cfg.epochs, ex_index.shape[1], num_classes), dtype=np.float32)
     for epoch in range(cfg.epochs):
         base.train()
@@ -304,21 +283,73 @@ def fit(models: list[nn.Module], x: np.ndarray, y: np.ndarray, train_sets: Seque
                 with torch.no_grad():
                     torch._foreach_lerp_(list(ema.values()), list(params.values()), 1.0 - cfg.ema)
         base.eval()
-        with torch.no_grad(), autocast(device, cfg.amp):
-            for start in range(0, ex_index.shape[1], EVAL_BATCH):
-                part = ex_index[:, start: start + EVAL_BATCH]
-                probs = eval_fn(evaluated, buffers, xt[part.to(device)]).float().softmax(dim=-1)
-                history[:, epoch, start: start + part.shape[1]] = probs.cpu().numpy()
+        if ex_index.shape[1]:
+            history[:, epoch] = _predict_members(eval_fn, evaluated, buffers, xt, ex_index, device, cfg.amp)
         log.debug("epoch %d loss %.4f", epoch, loss.item())
         if on_epoch is not None:
             on_epoch(epoch)
-    with torch.no_grad():
-        for k, model in enumerate(models):
-            for mod, name, buf in own_buffers[k]:
-                mod._buffers[name] = buf
-            for name, p in model.named_parameters():
-                p.copy_(evaluated[name][k])
-            for name, b in model.named_buffers():  # trained buffers, e.g. batch-norm statistics
-                b.copy_(buffers[name][k])
-            model.cpu()
+    _write_back(models, own_buffers, evaluated, buffers)
     return [_average_columns(history[k], n, cols) for k, (n, cols) in enumerate(eval_shapes)]
+
+
+def _to_device(x: np.ndarray, device: torch.device) -> torch.Tensor:
+    """Inputs as float32 on ``device`` (uint8 inputs are converted there; pinned memory on the way to a GPU)."""
+    xt = torch.from_numpy(np.ascontiguousarray(x))
+    if device.type == "cuda":
+        xt = xt.pin_memory()
+    return xt.to(device, non_blocking=True).float()
+
+
+def _optimiser(params: dict[str, torch.Tensor], cfg: TrainConfig, device: torch.device,
+               total: int) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+    """Adam (AdamW with weight decay) over the stacked member parameters, and the step schedule over ``total`` steps."""
+    optim_cls = torch.optim.AdamW if cfg.weight_decay > 0 else torch.optim.Adam
+    fast = {"fused": True} if device.type == "cuda" else {"foreach": True}
+    opt = optim_cls(list(params.values()), lr=cfg.lr, weight_decay=cfg.weight_decay, **fast)
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(cfg.schedule, step, total))
+
+
+def _member_functions(base: nn.Module, m_count: int) -> tuple[Callable, Callable]:
+    """``(train_fn, eval_fn)`` over stacked member weights: ``train_fn(p, b, x [M, B, ...], y [M, B])`` ->
+    (logits ``[M, B, C]``, auxiliary losses ``[M]``) and ``eval_fn(p, b, x [M, B, ...])`` -> logits, with
+    ``vmap`` over the members (one member: the plain model)."""
+    from torch.func import functional_call, vmap
+
+    def call(p, b, inputs):
+        return functional_call(base, (p, b), (inputs,))
+
+    train_call = functional_training_outputs(base)  # (logits, auxiliary loss): models.auxiliary's hook
+    if m_count > 1:
+        return vmap(train_call, in_dims=(0, 0, 0, 0), randomness="different"), vmap(call, in_dims=(0, 0, 0))
+    first = lambda t: {k: v[0] for k, v in t.items()}  # noqa: E731
+
+    def train_fn(p, b, inputs, targets):
+        logits, aux = train_call(first(p), first(b), inputs[0], targets[0])
+        return logits[None], aux[None]
+
+    return train_fn, lambda p, b, inputs: call(first(p), first(b), inputs[0])[None]
+
+
+def _predict_members(eval_fn: Callable, params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor],
+                     xt: torch.Tensor, ex_index: torch.Tensor, device: torch.device, amp: bool) -> np.ndarray:
+    """Every member's probabilities ``[M, n, C]`` of its eval rows ``ex_index [M, n]``, in batches."""
+    parts = []
+    with torch.no_grad(), autocast(device, amp):
+        for start in range(0, ex_index.shape[1], EVAL_BATCH):
+            part = ex_index[:, start: start + EVAL_BATCH]
+            parts.append(eval_fn(params, buffers, xt[part.to(device)]).float().softmax(dim=-1).cpu().numpy())
+    return np.concatenate(parts, axis=1)
+
+
+@torch.no_grad()
+def _write_back(models: list[nn.Module], own_buffers: list, params: dict[str, torch.Tensor],
+                buffers: dict[str, torch.Tensor]) -> None:
+    """Copy each member's trained weights and buffers back into its model (on the CPU afterwards)."""
+    for k, model in enumerate(models):
+        for mod, name, buf in own_buffers[k]:
+            mod._buffers[name] = buf
+        for name, p in model.named_parameters():
+            p.copy_(params[name][k])
+        for name, b in model.named_buffers():  # trained buffers, e.g. batch-norm statistics
+            b.copy_(buffers[name][k])
+        model.cpu()
