@@ -83,29 +83,39 @@ class LocalBackend:
                 on_done(run_job(job, on_epoch=epoch_cb))
             return
         with ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn")) as pool:
-            _drain(jobs, lambda job: pool.submit(run_job, job), self.workers + 1, on_done)
+            _drain(jobs, lambda job: pool.submit(run_job, job), _wait_futures, self.workers + 1, on_done,
+                   cancel=Future.cancel)
 
 
-def _drain(jobs: Iterable[Job], submit: Callable[[Job], Future], limit: int, on_done: OnDone) -> None:
-    """Keep at most ``limit`` jobs in flight (jobs are built lazily), reporting results as they finish."""
+def _drain(jobs: Iterable[Job], submit: Callable[[Job], Any], wait_any: Callable[[list], tuple[list, list]],
+           limit: int, on_done: OnDone, cancel: Callable[[Any], None] | None = None) -> None:
+    """The one way jobs are kept in flight on any pool: at most ``limit`` submitted at a time (jobs are built
+    lazily), each result reported as it finishes. ``submit(job)`` returns a handle; ``wait_any(handles)``
+    blocks until some finish and returns (their outcomes, the handles still running); on an error
+    (or Ctrl-C) ``cancel`` is called on every handle still running."""
     source: Iterator[Job] = iter(jobs)
-    running: set[Future] = set()
+    running: list = []
     try:
         while True:
             while len(running) < limit:
                 job = next(source, None)
                 if job is None:
                     break
-                running.add(submit(job))
+                running.append(submit(job))
             if not running:
                 return
-            finished, running = wait(running, return_when=FIRST_COMPLETED)
-            for fut in finished:
-                on_done(fut.result())
+            outcomes, running = wait_any(running)
+            for outcome in outcomes:
+                on_done(outcome)
     except BaseException:
-        for fut in running:
-            fut.cancel()
+        for handle in running if cancel is not None else ():
+            cancel(handle)
         raise
+
+
+def _wait_futures(running: list[Future]) -> tuple[list, list[Future]]:
+    finished, pending = wait(running, return_when=FIRST_COMPLETED)
+    return [fut.result() for fut in finished], list(pending)
 
 
 @dataclasses.dataclass
@@ -179,18 +189,12 @@ class RayBackend:
 
             limit = self.max_in_flight or max(4, 2 * int(ray.cluster_resources().get("CPU", 1)
                                                         / self.cpus_per_fold))
-            source = iter(jobs)
-            running: list = []
-            while True:
-                while len(running) < limit:
-                    job = next(source, None)
-                    if job is None:
-                        break
-                    running.append(submit(job))
-                if not running:
-                    return
-                ready, running = ray.wait(running, num_returns=1)
-                on_done(ray.get(ready[0]))
+
+            def wait_any(running: list) -> tuple[list, list]:
+                ready, rest = ray.wait(running, num_returns=1)
+                return [ray.get(ready[0])], rest
+
+            _drain(jobs, submit, wait_any, limit, on_done)
         finally:
             if started:
                 ray.shutdown()
