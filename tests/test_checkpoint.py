@@ -142,3 +142,19 @@ def test_non_finite_weights_are_refused_naming_file_and_tensor(tmp_path):
         load_checkpoint(bad)
     with pytest.raises(ValueError, match="non-finite"):
         from_reference_state_dict({"fc.weight": torch.tensor([float("nan")])})
+
+
+def test_a_truncated_train_init_is_refused_in_the_driver_before_any_fold(fake_composite, tmp_path, capsys):
+    """Issue 32 item 7: train.init is opened and validated once, in the driver, before any fold starts."""
+    from causalnet.cli import main
+    from causalnet.models import CausalNet, CausalNetConfig, save_checkpoint
+
+    path = tmp_path / "init.safetensors"
+    save_checkpoint(path, CausalNet(CausalNetConfig(dim=8, depths=(1, 1, 1), head_hidden=16)))
+    path.write_bytes(path.read_bytes()[:-100])  # truncated
+    code = main(["train", "--data", str(fake_composite), "--subjects", "sub01", "--epochs", "1", "--no-progress",
+                 "--workers", "1", "--out", str(tmp_path / "run"), "--set", "model.dim=8", "model.depths=1,1,1",
+                 "model.head_hidden=16", f"train.init={path}"])
+    err = capsys.readouterr().err
+    assert code == 1 and f"train.init {path}" in err and err.count("\n") == 1, err
+    assert not (tmp_path / "run" / "folds").exists()

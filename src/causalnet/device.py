@@ -46,9 +46,9 @@ def resolve_device(spec: str = "auto"):
 
 
 def check_device(spec: str) -> str:
-    """Validate ``spec`` on this machine (before any work) and return it normalised."""
-    resolve_device(spec)
-    return check_device_syntax(spec)
+    """Resolve ``spec`` on this machine, before any work, to the concrete device it names (``cpu``, ``cuda``,
+    ``cuda:1``): what a command passes on, so that nothing downstream resolves ``auto`` again."""
+    return str(resolve_device(spec))
 
 
 def autocast(device, enabled: bool):
