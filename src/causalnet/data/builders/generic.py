@@ -8,8 +8,9 @@
 ``onset``/``apex``/``offset`` are indexes into the clip's frames in natural sort order, from 0
 (``apex`` may be blank: estimated by the builder). ``label`` is a class index, or an emotion
 name mapped by the label scheme (an unknown name is reported, not silently left out). ``dataset``
-and ``fps`` may be blank (``generic``, 0). ``dataset``, ``subject`` and ``clip`` must be safe
-file-name parts (no ``/``, ``..``, control characters: :func:`causalnet.checks.safe_path_part`).
+and ``fps`` may be blank (``generic``, 0: unknown); a written ``fps`` must be a finite number > 0
+(0, negative, NaN: the clip fails, naming file and line). ``dataset``, ``subject`` and ``clip`` must
+be safe file-name parts (no ``/``, ``..``, control characters: :func:`causalnet.checks.safe_path_part`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import logging
 import os
 from pathlib import Path
 
+from causalnet.checks import check_fps
 from causalnet.data.builders.clips import Plan, parse_frame_number
 from causalnet.data.builders.emotions import class_names
 from causalnet.data.builders.official import make_record
@@ -68,10 +70,10 @@ def read_generic(raw: str | os.PathLike, annotations: str | os.PathLike | None =
             if label is not None and label >= n_classes:
                 plan.fail(name, f"{where}: label {label} out of range for the {scheme} scheme ({n_classes} classes)")
                 continue
-            try:
-                fps = float(rec.get("fps") or 0.0)
-            except ValueError:
-                plan.fail(name, f"{where}: fps {rec['fps']!r} is not a number")
+            try:  # blank: unknown (0); written: a finite rate > 0 (0, negative, NaN, inf are refused)
+                fps = check_fps(rec["fps"], f"{where}: fps") if rec.get("fps") else 0.0
+            except ValueError as exc:
+                plan.fail(name, str(exc))
                 continue
             folder = raw / "frames" / sub / clip
             make_record(
