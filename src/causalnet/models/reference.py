@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -281,6 +282,40 @@ def from_reference_state_dict(state_dict: Mapping[str, Tensor]) -> CausalNet:
     return model.eval()
 
 
+#: Parts of torch's text when ``weights_only=True`` refuses a file that advise loading it unsafely
+#: (``weights_only=False``, allow-listing globals, "if you trust the source"): causalnet never repeats them.
+_UNSAFE_ADVICE = re.compile(r"weights[ _`]*only[` ]*(=|set to|argument)|weights[ _]only load failed|can still be "
+                            r"loaded|trust|safe_globals|two options|documentation of torch\.load|pytorch\.org",
+                            re.IGNORECASE)
+_ESCAPES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_REFUSED = "it holds more than tensors, which causalnet refuses to load (unpickling can run code)"
+_UNPICKLER = re.compile(r"WeightsUnpickler error:\s*(?P<reason>[^\n]*)")
+
+
+def load_failure_reason(exc: BaseException) -> str:
+    """The reason ``torch.load(..., weights_only=True)`` gave, in one line, without torch's advice to
+    load the file unsafely (re-running with ``weights_only=False``, allow-listing globals).
+
+    >>> load_failure_reason(RuntimeError("Weights only load failed. Re-running `torch.load` with `weights_only` "
+    ...     "set to `False` will likely succeed. WeightsUnpickler error: Unsupported operand 149"))
+    'it holds more than tensors, which causalnet refuses to load (unpickling can run code): Unsupported operand 149'
+    """
+    text = _ESCAPES.sub("", str(exc))
+    unpickler = _UNPICKLER.search(text)
+    if unpickler:  # torch's own reason, after its advice
+        sentences = [s for s in re.split(r"(?<=\.)\s+", unpickler["reason"].strip()) if s]
+        kept = [s for s in sentences if not _UNSAFE_ADVICE.search(s) and not s.startswith("Please use")]
+        detail = " ".join(kept).rstrip(".")
+        return _REFUSED + (f": {detail}" if detail else "")
+    sentences = [s for line in text.splitlines() for s in re.split(r"(?<=\.)\s+", line.strip()) if s]
+    kept = [s for s in sentences if not _UNSAFE_ADVICE.search(s)]
+    if kept:
+        return kept[0].rstrip(".")
+    if sentences:  # everything torch said was advice
+        return _REFUSED
+    return type(exc).__name__
+
+
 def load_reference(path: str | os.PathLike) -> CausalNet:
     """Load a reference ``.pth`` (``torch.load(..., weights_only=True)``: no code is unpickled) and convert it."""
     path = Path(path)
@@ -289,7 +324,7 @@ def load_reference(path: str | os.PathLike) -> CausalNet:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError, ... for foreign files
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = load_failure_reason(exc)
         raise ValueError(f"{path}: not a plain PyTorch state dict (torch.load with weights_only=True: {reason})"
                          ) from None
     try:
