@@ -451,3 +451,130 @@ def test_preprocess_outputs_never_overwrite_its_annotations(tmp_path, capsys):
     assert main(["preprocess", "--raw", str(tmp_path), "--format", "generic", "--annotations", str(table),
                  "--out", str(out)]) == 1
     assert "--out's clip list would overwrite --annotations" in _error(capsys)
+
+
+# ---------------------------------------------------------------- item 4 (cont.): every CSV writer is the one writer
+
+
+def test_sweep_chosen_and_candidates_csv_are_neutralised():
+    from causalnet.train.sweep import _csv
+
+    rows = [{"run": 0, "subject": EVIL, "candidate": "@c1", "inner_uf1": 0.5, "inner_nll": -0.25}]
+    text = _csv(rows, ["run", "subject", "candidate", "inner_uf1", "inner_nll"])
+    cells = list(csv.reader(text.splitlines()))
+    assert cells[1] == ["0", "'" + EVIL, "'@c1", "0.500000", "-0.250000"]  # floats as before, numbers unquoted
+    assert [restore_cell(c) for c in cells[1][1:3]] == [EVIL, "@c1"]
+
+
+def test_spotting_annotations_and_videos_csv_round_trip(tmp_path):
+    from causalnet.data.annotations import Interval, read_annotations, read_videos, write_annotations, write_videos
+
+    ann = tmp_path / "annotations.csv"
+    write_annotations(ann, [Interval(EVIL, "+SUM(1;2)", 3, 5, 9, "micro", 1)])
+    _assert_neutral(ann)
+    assert _cells(ann)[1][:2] == ["'" + EVIL, "'+SUM(1;2)"]
+    back = read_annotations(ann)
+    assert (back[0].subject, back[0].video, back[0].onset, back[0].offset) == (EVIL, "+SUM(1;2)", 3, 9)
+    (tmp_path / "@frames").mkdir()
+    videos = tmp_path / "videos.csv"
+    write_videos(videos, [{"subject": EVIL, "video": "-v", "frames": "@frames", "n_frames": 10, "fps": 30}])
+    _assert_neutral(videos)
+    entry = read_videos(videos)[0]
+    assert (entry.subject, entry.video, entry.frames.name, entry.fps) == (EVIL, "-v", "@frames", 30.0)
+
+
+def test_synth_annotations_csv_round_trips_through_the_table_reader(tmp_path):
+    from causalnet.data.builders.generic import GENERIC_ALIASES
+    from causalnet.data.builders.tables import Table
+    from causalnet.synth.config import SynthConfig
+    from causalnet.synth.generate import annotations_csv
+
+    clips = [{"subject": EVIL, "clip": "@c", "onset": 0, "apex": 2, "offset": 4, "label": 1}]
+    path = tmp_path / "annotations.csv"
+    path.write_text(annotations_csv(SynthConfig(), clips), encoding="utf-8")
+    _assert_neutral(path)
+    assert _cells(path)[1][1:3] == ["'" + EVIL, "'@c"]
+    (_, record), = Table.read(path, GENERIC_ALIASES, optional=("dataset", "apex", "fps"))
+    assert (record["subject"], record["clip"], record["onset"]) == (EVIL, "@c", "0")
+
+
+def test_composite_clip_list_round_trips_and_merges(tmp_path):
+    from causalnet.data.builders.writer import read_index_rows, write_index
+    from causalnet.data.composite import CSV_NAME, read_index
+
+    row = {"dataset": "casme2", "sub": EVIL, "filename_o": "-clip", "label": 1}
+    write_index(tmp_path, [row])
+    write_index(tmp_path, [{**row, "label": 2}])  # the same clip: replaced, not listed twice
+    path = tmp_path / CSV_NAME
+    _assert_neutral(path)
+    assert _cells(path)[1][:4] == ["casme2", "'" + EVIL, "'-clip", "2"]
+    assert [(r["sub"], r["filename_o"]) for r in read_index_rows(tmp_path)] == [(EVIL, "-clip")]
+    (back,) = read_index(tmp_path)
+    assert (back["sub"], back["filename_o"], back["label"]) == (EVIL, "-clip", "2")
+
+
+def test_report_reads_extra_prediction_columns_as_written(tmp_path):
+    from causalnet.eval.predictions import write_predictions
+    from causalnet.report.runs import load_predictions
+
+    path = tmp_path / "predictions.csv"
+    write_predictions(path, _prediction_rows(), 3, before=("model", "condition"))
+    preds = load_predictions(path)
+    assert preds.subject.tolist() == [EVIL, "-1"]
+    assert preds.extra["model"].tolist() == ["-m", "plain"] and preds.extra["condition"].tolist() == ["=c", ""]
+
+
+# ---------------------------------------------------------------- item 8 (cont.): messages that mislead
+
+
+def test_train_names_an_image_that_is_a_device(fake_composite, tmp_path, capsys):
+    image = fake_composite / "STSNet_whole_norm_u_v_os" / "s01_clip01_1 .png"
+    image.unlink()
+    image.symlink_to("/dev/zero")
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(fake_composite), "--out", str(out), "--no-progress"]) == 1
+    err = _error(capsys)
+    assert "s01_clip01_1 .png: image is not a regular file (a character device)" in err
+    assert "not found" not in err
+
+
+@pytest.mark.parametrize("fps", ["0", "-30", "nan", "inf"])
+def test_preprocess_annotation_fps_must_be_a_positive_rate(tmp_path, fps):
+    from causalnet.data.builders.generic import read_generic
+
+    raw = tmp_path / "raw"
+    (raw / "frames" / "s01" / "c01").mkdir(parents=True)
+    (raw / "annotations.csv").write_text("dataset,subject,clip,onset,apex,offset,label,fps\n"
+                                         f"lab,s01,c01,0,1,2,0,{fps}\n")
+    plan = read_generic(raw)
+    assert not plan.clips
+    (skip,) = plan.skipped
+    assert skip.kind == "failed"
+    assert skip.reason.startswith("annotations.csv:2: fps: must be a finite number in (0, 100000]")
+
+
+def test_preprocess_annotation_blank_fps_is_unknown(tmp_path):
+    from causalnet.data.builders.generic import read_generic
+
+    raw = tmp_path / "raw"
+    (raw / "frames" / "s01" / "c01").mkdir(parents=True)
+    (raw / "annotations.csv").write_text("dataset,subject,clip,onset,apex,offset,label,fps\nlab,s01,c01,0,1,2,0,\n")
+    plan = read_generic(raw)
+    assert not [s for s in plan.skipped if "fps" in s.reason]
+    assert [c.fps for c in plan.clips] in ([0.0], [])  # unknown; a clip without frames may fail for that
+
+
+def test_reference_refusal_never_suggests_weights_only_false(tmp_path):
+    import torch
+
+    from causalnet.models.reference import load_reference
+
+    pth = tmp_path / "sub01.pth"
+    torch.save({"w": torch.zeros(2), "obj": _Pickled()}, pth)
+    with pytest.raises(ValueError) as info:
+        load_reference(pth)
+    message = str(info.value)
+    assert message.startswith(f"{pth}: not a plain PyTorch state dict") and "refuses to load" in message
+    assert len(message.splitlines()) == 1
+    for advice in ("weights_only=False", "`False`", "can still be loaded", "trust", "safe_globals", "\x1b["):
+        assert advice not in message

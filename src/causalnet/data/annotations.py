@@ -15,14 +15,12 @@ folder or video file, relative to the csv's folder).
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from causalnet.io import write_text_atomic
+from causalnet.io import write_csv_atomic
 
 __all__ = [
     "ANNOTATION_COLUMNS",
@@ -143,23 +141,15 @@ def read_annotations(path: str | os.PathLike, scheme: str = "megc3") -> list[Int
     return out
 
 
-def _csv_text(columns: tuple[str, ...], rows: list[dict]) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n", extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
-
-
 def write_annotations(path: str | os.PathLike, rows: list[dict] | list[Interval]) -> None:
     """Write intervals (dicts with the layout's keys, or :class:`Interval`) atomically."""
     dicts = [r.as_row() if isinstance(r, Interval) else r for r in rows]
-    write_text_atomic(path, _csv_text(ANNOTATION_COLUMNS, dicts))
+    write_csv_atomic(path, ANNOTATION_COLUMNS, dicts)
 
 
 def write_videos(path: str | os.PathLike, rows: list[dict]) -> None:
     """Write ``videos.csv`` (keys of :data:`VIDEO_COLUMNS`) atomically."""
-    write_text_atomic(path, _csv_text(VIDEO_COLUMNS, rows))
+    write_csv_atomic(path, VIDEO_COLUMNS, rows)
 
 
 def read_videos(path: str | os.PathLike) -> list[VideoEntry]:

@@ -24,8 +24,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from causalnet.checks import safe_path_part
+from causalnet.checks import check_regular_file, safe_path_part
 from causalnet.data.mosaic import IMAGE_SIZE, images_to_input
+from causalnet.io import restore_cell
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +142,8 @@ def read_index(root: str | os.PathLike, class_names: tuple[str, ...] = CLASS_NAM
         rows = []
         first_use: dict[str, tuple[int, str, str]] = {}  # image stem -> (line, sub, clip) of its first use
         for line, row in _numbered_rows(reader, path):
-            row = {k.strip(): (v or "").strip() for k, v in row.items() if isinstance(k, str)}
+            # restore_cell: a name the CSV writer guarded against spreadsheet formulas ('=x) reads as written (=x)
+            row = {k.strip(): restore_cell((v or "").strip()) for k, v in row.items() if isinstance(k, str)}
             for col in REQUIRED_COLUMNS:
                 if not row[col]:
                     raise ValueError(f"{path}:{line}: empty {col!r}")
@@ -196,8 +198,7 @@ def read_image(path: Path) -> np.ndarray:
     The file is read as stored: a grayscale, grayscale+alpha, RGBA or 16-bit PNG is an error (OpenCV's
     default would silently convert it).
     """
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: image not found")
+    path = check_regular_file(path, "image")  # a device (/dev/zero), a FIFO: "not a regular file", not read
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if img is None:
         raise ValueError(f"{path}: unreadable image (not a valid PNG?)")

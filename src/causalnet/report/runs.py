@@ -25,7 +25,7 @@ import numpy as np
 
 from causalnet.engine.store import FoldStore
 from causalnet.eval.predictions import read_predictions
-from causalnet.io import read_json
+from causalnet.io import read_json, restore_cell
 
 KINDS = ("robustness", "train", "sweep", "released", "predictions")
 PREDICTIONS = "predictions.csv"
@@ -106,7 +106,8 @@ def load_predictions(path: str | Path) -> Predictions:
     with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         present = [c for c in EXTRA_COLUMNS if c in (reader.fieldnames or [])]
-        extra_rows = [[r[c] or "" for c in present] for r in reader]
+        # restore_cell: a name the CSV writer guarded against spreadsheet formulas ('=x) reads as written (=x)
+        extra_rows = [[restore_cell(r[c] or "") for c in present] for r in reader]
     extra = {c: np.array([r[i] for r in extra_rows], dtype=str) for i, c in enumerate(present)}
     return Predictions(
         run=np.array([r["run"] for r in rows], np.int64),

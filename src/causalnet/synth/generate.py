@@ -13,8 +13,6 @@ depend on how many subjects are generated or in which order, and a run is reprod
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import multiprocessing as mp
 import os
@@ -27,7 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from causalnet.io import write_json_atomic, write_text_atomic
+from causalnet.io import csv_text, write_json_atomic, write_text_atomic
 from causalnet.synth.config import CLASS_NAMES, SynthConfig
 from causalnet.synth.face import Face, draw_face
 from causalnet.synth.render import ClipSpec, RenderedClip, render_clip, sample_clip_spec, sample_subject_style
@@ -128,16 +126,12 @@ def _generate_subject(cfg: SynthConfig, subject: int, out_dir: str) -> list[dict
 
 
 def annotations_csv(cfg: SynthConfig, clips: list[dict]) -> str:
-    """The text of ``annotations.csv`` for the given clip ground truths."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(ANNOTATION_COLUMNS)
+    """The text of ``annotations.csv`` for the given clip ground truths (through the package's one CSV
+    writer, :func:`causalnet.io.csv_text`: formula cells neutralised)."""
     fps = int(cfg.fps) if float(cfg.fps).is_integer() else cfg.fps
-    for c in clips:
-        writer.writerow(
-            [cfg.dataset, c["subject"], c["clip"], c["onset"], c["apex"], c["offset"], c["label"], fps]
-        )
-    return buf.getvalue()
+    return csv_text(ANNOTATION_COLUMNS,
+                    [[cfg.dataset, c["subject"], c["clip"], c["onset"], c["apex"], c["offset"], c["label"], fps]
+                     for c in clips])
 
 
 def map_subjects(

@@ -24,9 +24,7 @@ Resumable per (candidate, run, subject), on any backend and device.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import itertools
 import logging
 import re
@@ -43,7 +41,7 @@ from causalnet.data.composite import ClipSet
 from causalnet.engine import Backend, FoldKey, FoldStore, LocalBackend, run_folds
 from causalnet.eval.predictions import metrics_from_rows, write_predictions
 from causalnet.eval.protocols import HONEST_PROTOCOLS, check_protocol
-from causalnet.io import write_json_atomic, write_text_atomic
+from causalnet.io import csv_text, write_json_atomic, write_text_atomic
 from causalnet.train.config import ExperimentConfig
 from causalnet.train.fold import FoldJob, run_fold
 from causalnet.train.loso import LosoRun, adapt_to_subjects, write_run_config
@@ -272,12 +270,9 @@ def _jsonable(value: Any) -> Any:
 
 
 def _csv(rows: list[Mapping[str, Any]], columns: list[str]) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
-    writer.writeheader()
-    for r in rows:
-        writer.writerow({k: f"{v:.6f}" if isinstance(v, float) else v for k, v in r.items()})
-    return buf.getvalue()
+    """CSV text through the package's one writer (:func:`causalnet.io.csv_text`: formula cells
+    neutralised), floats with six decimals."""
+    return csv_text(columns, [{k: f"{v:.6f}" if isinstance(v, float) else v for k, v in r.items()} for r in rows])
 
 
 def _markdown(table: list[dict[str, Any]], metrics: dict[str, Any], best_on_test: str) -> str:

@@ -19,6 +19,8 @@ from pathlib import Path
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
+from causalnet.io import restore_cell
+
 __all__ = ["Table", "find_columns", "read_rows", "read_table", "write_xlsx"]
 
 _NS_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
@@ -122,10 +124,12 @@ def _read_csv(path: Path) -> list[list[str]]:
                 sample = fh.read(4096)
                 fh.seek(0)
                 try:
-                    dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
+                    delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t").delimiter
                 except csv.Error:
-                    dialect = csv.excel
-                return [[c.strip() for c in row] for row in csv.reader(fh, dialect)]
+                    delimiter = ","
+                # only the delimiter is guessed: the quote is '"' as every spreadsheet writes it (the sniffer
+                # takes the leading ' of cells neutralised against formulas, '=x, for a quote character)
+                return [[c.strip() for c in row] for row in csv.reader(fh, csv.excel, delimiter=delimiter)]
         except UnicodeDecodeError:
             continue
     raise ValueError(f"{path}: cannot decode the CSV file")  # pragma: no cover - latin-1 decodes anything
@@ -204,13 +208,15 @@ class Table:
 
     @classmethod
     def read(cls, path: str | os.PathLike, aliases: Mapping[str, Sequence[str]], optional: Sequence[str] = ()) -> Table:
-        """Read ``path`` and keep, per non-blank row after the header, the wanted fields as text."""
+        """Read ``path`` and keep, per non-blank row after the header, the wanted fields as text
+        (a cell neutralised against spreadsheet formulas by :func:`causalnet.io.csv_text` is restored)."""
         path = Path(path)
         rows = read_rows(path)
         header, columns = find_columns(rows, aliases, path, optional)
         records = []
         for i, row in enumerate(rows[header + 1 :], start=header + 2):
-            record = {f: (row[c].strip() if c < len(row) else "") for f, c in columns.items()}
+            # restore_cell: a cell the package's CSV writer guarded against formulas ('=x) reads as written (=x)
+            record = {f: (restore_cell(row[c].strip()) if c < len(row) else "") for f, c in columns.items()}
             if any(record.values()):
                 records.append((i, record))
         return cls(path, records)

@@ -16,7 +16,6 @@ dataset built into the same folder earlier) are kept, rows of rebuilt clips are 
 from __future__ import annotations
 
 import csv
-import io
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -25,7 +24,7 @@ import cv2
 import numpy as np
 
 from causalnet.data.composite import CSV_NAME, IMAGE_DIR, image_paths
-from causalnet.io import write_atomic, write_text_atomic
+from causalnet.io import restore_cell, write_atomic, write_csv_atomic
 
 __all__ = [
     "CSV_NAME",
@@ -83,8 +82,8 @@ def read_index_rows(out: str | os.PathLike) -> list[dict[str, str]]:
         return []
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
-            return [{k.strip(): (v or "").strip() for k, v in row.items() if isinstance(k, str)}
-                    for row in csv.DictReader(fh)]
+            return [{restore_cell(k.strip()): restore_cell((v or "").strip()) for k, v in row.items()
+                     if isinstance(k, str)} for row in csv.DictReader(fh)]
     except (UnicodeDecodeError, csv.Error) as exc:
         raise ValueError(f"{path}: the existing clip list cannot be read ({exc}); move it away or fix it") from None
 
@@ -110,11 +109,6 @@ def write_index(out: str | os.PathLike, rows: Iterable[Mapping[str, object]]) ->
     columns = list(INDEX_COLUMNS)
     for row in merged.values():
         columns.extend(c for c in row if c not in columns)
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for row in merged.values():
-        writer.writerow({c: row.get(c, "") for c in columns})
     path = Path(out) / CSV_NAME
-    write_text_atomic(path, buf.getvalue())
+    write_csv_atomic(path, columns, merged.values())  # the one CSV writer: formula cells neutralised
     return path
