@@ -175,6 +175,8 @@ def test_released_and_sweep_folders_without_folds(train_run, tmp_path, monkeypat
     released.mkdir()
     for name in ("config.json", "predictions.csv"):
         shutil.copy(train_run / name, released / name)
+    config = json.loads((released / "config.json").read_text())  # as `causalnet convert` records its kind
+    (released / "config.json").write_text(json.dumps({**config, "kind": "released"}))
     metrics = json.loads((train_run / "metrics.json").read_text())
     (released / "metrics.json").write_text(json.dumps({**metrics, "protocol": "released",
                                                        "missing_subjects": ["sub02", "s02"]}))
@@ -213,6 +215,7 @@ def test_released_and_sweep_folders_without_folds(train_run, tmp_path, monkeypat
     sweep = tmp_path / "sweep"
     shutil.copytree(released, sweep)
     (sweep / "metrics.json").write_text(json.dumps(metrics))
+    (sweep / "config.json").write_text(json.dumps({**config, "kind": "sweep"}))  # as `causalnet sweep` records it
     (sweep / "candidates.md").write_text("# inner scores\n\n| candidate | inner UF1 |\n|---|---|\n| a | 0.61 |\n"
                                          "| b | 0.64 |\n")
     assert main(["report", str(sweep), "--no-model", "--examples", "0"]) == 0

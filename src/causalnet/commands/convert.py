@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import re
 from pathlib import Path
 
 from causalnet.commands.options import add_device_option
@@ -24,11 +23,6 @@ log = logging.getLogger(__name__)
 #: the epoch-selection label of a run folder of released weights: one prediction per clip, no epochs.
 PROTOCOL = "released"
 SUFFIX = ".pth"
-#: torch's text when ``weights_only=True`` refuses a pickle: it goes on to advise loading the file unsafely,
-#: which causalnet never repeats.
-_TORCH_ADVICE = re.compile(r"weights[ _]only load failed|weights_only\s*=\s*false|can still be loaded|trust the source",
-                           re.IGNORECASE)
-_ESCAPES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -74,29 +68,14 @@ def run(args: argparse.Namespace) -> int:
     return convert_file(reference, Path(args.out))
 
 
-def load_reference_safely(path: Path):
-    """:func:`causalnet.models.load_reference`, with an error that never repeats torch's advice to load a
-    pickled file with ``weights_only=False`` (that would run the code inside it)."""
-    from causalnet.models import load_reference
-
-    try:
-        return load_reference(path)
-    except ValueError as exc:
-        text = _ESCAPES.sub("", str(exc))
-        if _TORCH_ADVICE.search(text):
-            text = (f"{path}: not a plain PyTorch state dict: it holds pickled Python objects besides tensors, "
-                    "which causalnet refuses to load (unpickling them can run code)")
-        raise ValueError(text) from None
-
-
 def convert_file(path: Path, out: Path) -> int:
     """One reference ``.pth`` -> one causalnet checkpoint."""
     if out.is_dir():
         raise ValueError(f"{out}: is a folder; one checkpoint converts to --out FILE.safetensors")
-    from causalnet.models import save_checkpoint
+    from causalnet.models import load_reference, save_checkpoint
     from causalnet.models.format import class_names
 
-    model = load_reference_safely(path)
+    model = load_reference(path)
     extra = {"class_names": class_names({}, model.config.num_classes), "converted_from": str(path.resolve()),
              "source": "reference state dict (shared/reference/README.md)"}
     save_checkpoint(out, model, extra=extra)
@@ -187,7 +166,9 @@ def _subject_probs(path: Path, cache: Path, x, num_classes: int, device: str = "
                     return z["probs"]
         except (OSError, ValueError, KeyError):
             log.warning("%s: unreadable; recomputing", cache)
-    model = load_reference_safely(path)
+    from causalnet.models import load_reference
+
+    model = load_reference(path)
     if model.config.num_classes != num_classes:
         raise ValueError(f"{path}: the model has {model.config.num_classes} classes, the data {num_classes}")
     probs = predict_proba(model, x, device=device)  # the reference predicts each clip once (no mirror averaging)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from causalnet.folders import Manifest, refuse_symlinks
-from causalnet.io import atomic_path, write_json_atomic, write_text_atomic
+from causalnet.io import atomic_path, restore_cell, write_json_atomic, write_text_atomic
 from causalnet.report.runs import safe_name
 
 TEMPLATE = "report.html.j2"
@@ -206,8 +206,8 @@ def tables_from_file(path: Path) -> list[Table]:
     import csv
 
     text = path.read_text(encoding="utf-8", errors="replace")
-    if path.suffix == ".csv":
-        rows = list(csv.reader(text.splitlines()))
+    if path.suffix == ".csv":  # cells as the data named them (the writer's formula guard undone)
+        rows = [[restore_cell(c) for c in row] for row in csv.reader(text.splitlines())]
         if not rows:
             return []
         body = rows[1: MAX_TABLE_ROWS + 1]

@@ -22,6 +22,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from causalnet.io import restore_cell
+
 log = logging.getLogger(__name__)
 
 #: side of the grid each flow component is averaged down to
@@ -86,7 +88,7 @@ def probe_benchmark(raw_dir: str | Path, progress: bool = False) -> ProbeResult:
 
     raw = Path(raw_dir)
     with open(raw / "annotations.csv", newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
+        rows = [{k: restore_cell(v) for k, v in row.items()} for row in csv.DictReader(fh)]
     spatial, glob, labels, groups = [], [], [], []
     for row in tqdm(rows, desc="probe", unit="clip", disable=not progress):
         flows = clip_flows(
