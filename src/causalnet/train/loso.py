@@ -27,7 +27,6 @@ from typing import Any
 import numpy as np
 
 from causalnet import __version__
-from causalnet.config import first_difference
 from causalnet.data.composite import ClipSet
 from causalnet.engine import Backend, FoldKey, FoldStore, LocalBackend, run_folds
 from causalnet.eval.predictions import fold_rows, metrics_from_rows, write_predictions
@@ -35,9 +34,10 @@ from causalnet.io import write_json_atomic
 from causalnet.train.config import ExperimentConfig, TrainConfig
 from causalnet.train.fold import FoldJob, run_fold
 from causalnet.train.inputs import compact_inputs, dataset_codes, with_mirror_images
+from causalnet.train.runconfig import write_run_config
 from causalnet.train.simtoreal import resolve_experiment
 
-__all__ = ["LosoRun", "adapt_to_subjects", "fold_seed", "member_splits", "write_run_config"]
+__all__ = ["LosoRun", "adapt_to_subjects", "fold_seed", "member_splits"]
 
 log = logging.getLogger(__name__)
 
@@ -279,65 +279,3 @@ class LosoRun:
             self._datasets = {(s, c): d for s, c, d in zip(self.clips.subjects.tolist(), self.clips.clips.tolist(),
                                                            self.clips.datasets.tolist(), strict=True)}
         return fold_rows(self.store.load(key), protocol, key.run, key.subject, self._datasets)
-
-
-def write_run_config(store: FoldStore, kind: str, record: dict[str, Any], what: str) -> None:
-    """Write a run folder's ``config.json`` (``record`` holds ``experiment`` and ``data``) with its ``kind``,
-    unless the folder already holds a different one: then a ``ValueError`` "``config.json``: this ``what``
-    (the first differing field); use a new --out folder". The protocol is not compared
-    (see :func:`experiment_difference`)."""
-    store.check_contained()  # a folder holding a symbolic link is refused before anything is read or written
-    old = store.read_config()
-    if old is not None:
-        diff = experiment_difference(old.get("experiment"), record["experiment"])
-        if diff is None and old.get("data") != record["data"]:
-            diff = f"data: stored {old.get('data')!r}, requested {record['data']!r}"
-        if diff:
-            raise ValueError(f"{store.out / 'config.json'}: this {what} ({diff}); use a new --out folder "
-                             "(or delete this one)")
-        changed = data_changes(old.get("data_fingerprint"), record.get("data_fingerprint"))
-        if changed:
-            raise ValueError(f"{store.out / 'config.json'}: the data in {record['data']} changed since this run "
-                             f"started ({changed}); its finished folds were trained on the old data. Use a new "
-                             "--out folder (or delete this one)")
-    store.write_config(kind, record)
-
-
-def data_changes(stored: Any, current: Any) -> str | None:
-    """What differs between two :meth:`ClipSet.fingerprint` records, in words (None: nothing, or no record).
-
-    Every fold trains on every subject but its own, so any change affects every fold: a run refuses to
-    resume rather than retrain only some folds (docs/errors.md).
-
-    >>> data_changes({"s1": {"clips": "a", "labels": "b", "images": "c"}},
-    ...              {"s1": {"clips": "a", "labels": "X", "images": "c"}, "s2": {}})
-    'labels of subject s1; subject s2 added'
-    """
-    if not isinstance(stored, dict) or not isinstance(current, dict):
-        return None
-    words = []
-    for subject, parts in current.items():
-        if subject not in stored:
-            words.append(f"subject {subject} added")
-            continue
-        what = [k for k in ("clips", "labels", "images") if (stored[subject] or {}).get(k) != parts.get(k)]
-        if what:
-            words.append(f"{' and '.join(what)} of subject {subject}")
-    words += [f"subject {s} removed" for s in stored if s not in current]
-    if len(words) > 5:
-        words = [*words[:5], f"{len(words) - 5} more"]
-    return "; ".join(words) or None
-
-
-def experiment_difference(stored: dict | None, requested: dict) -> str | None:
-    """The first field in which a stored experiment differs from the requested one (``None``: same), ignoring
-    the protocol. Fields added to the configs since the run was started take their defaults (which
-    reproduce the old behaviour), so a run from before a new field still resumes."""
-    try:
-        stored = ExperimentConfig.from_dict(stored).to_dict()
-    except (TypeError, ValueError, KeyError, AttributeError):
-        pass
-    if not isinstance(stored, dict):
-        return "the stored config.json has no readable experiment"
-    return first_difference({k: v for k, v in stored.items() if k != "protocol"},
-                            {k: v for k, v in requested.items() if k != "protocol"})

@@ -44,7 +44,8 @@ from causalnet.eval.protocols import HONEST_PROTOCOLS, check_protocol
 from causalnet.io import csv_text, write_json_atomic, write_text_atomic
 from causalnet.train.config import ExperimentConfig
 from causalnet.train.fold import FoldJob, run_fold
-from causalnet.train.loso import LosoRun, adapt_to_subjects, write_run_config
+from causalnet.train.loso import LosoRun, adapt_to_subjects
+from causalnet.train.runconfig import write_run_config
 
 __all__ = ["REFERENCE_GRID", "Candidate", "SweepRun", "parse_grid", "reference_grid"]
 
