@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from causalnet.flow.frames import FrameFolder
 from causalnet.data.annotations import Interval
+from causalnet.flow.frames import FrameFolder
 from causalnet.spotting.config import SpotConfig
 from causalnet.spotting.datasets import read_long_dataset
 from causalnet.spotting.metrics import spotting_report
