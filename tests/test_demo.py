@@ -13,7 +13,7 @@ from causalnet.cli import main
 
 def test_synth_command_writes_the_generic_layout(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "bench"
-    args = "synth --preset tiny --subjects 2 --clips-per-subject 3 --seed 7 --no-progress --set noise_sigma=1"
+    args = "synth --preset tiny --num-subjects 2 --clips-per-subject 3 --seed 7 --no-progress --set noise_sigma=1"
     assert main([*args.split(), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "6 clips of 2 subjects" in printed and "annotations.csv" in printed
@@ -31,7 +31,7 @@ def test_synth_command_rejects_a_bad_setting(tmp_path: Path, capsys: pytest.Capt
 
 
 # 6 subjects: the compact preset may validate ensemble members on held-out training subjects.
-DEMO_ARGS = "demo --subjects 6 --clips-per-subject 2 --epochs 2 --size 48 --workers 1 --no-progress"
+DEMO_ARGS = "demo --num-subjects 6 --clips-per-subject 2 --epochs 2 --size 48 --workers 1 --no-progress"
 
 
 def test_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -47,13 +47,13 @@ def test_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture) -> 
                  "of/combined_3_class2_for_optical_flow.csv"):
         assert (out / name).is_file(), name
     # a second demo into the same folder replaces the first
-    assert main([*DEMO_ARGS.split(), "--seed", "1", "--subjects", "7", "--out", str(out)]) == 0
+    assert main([*DEMO_ARGS.split(), "--seed", "1", "--num-subjects", "7", "--out", str(out)]) == 0
     record = json.loads((out / "demo.json").read_text())
     assert record["synth"]["seed"] == 1 and record["metrics"]["composite"]["n"] == 14
 
 
 def test_demo_refuses_a_folder_that_is_not_a_demo(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     (tmp_path / "precious.txt").write_text("keep me")
-    assert main(["demo", "--out", str(tmp_path), "--subjects", "2", "--no-progress"]) == 1
+    assert main(["demo", "--out", str(tmp_path), "--num-subjects", "2", "--no-progress"]) == 1
     assert "not empty" in capsys.readouterr().err
     assert (tmp_path / "precious.txt").read_text() == "keep me"

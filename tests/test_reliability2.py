@@ -120,9 +120,9 @@ def test_counts_that_size_work_are_bounded_before_any_work(tmp_path, capsys, arg
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--subjects", "1000", "--clips-per-subject", "1000"],
-     "--subjects x --clips-per-subject: 1000 x 1000 = 1000000, more than the bound of 100000"),
-    (["--subjects", "100000000"], "SynthConfig.n_subjects: must be an integer in [1, 1000]"),
+    (["--num-subjects", "1000", "--clips-per-subject", "1000"],
+     "--num-subjects x --clips-per-subject: 1000 x 1000 = 1000000, more than the bound of 100000"),
+    (["--num-subjects", "100000000"], "SynthConfig.n_subjects: must be an integer in [1, 1000]"),
 ])
 def test_synth_size_is_bounded(tmp_path, capsys, args, message):
     assert main(["synth", "--out", str(tmp_path / "o"), *args]) == 1

@@ -1,4 +1,5 @@
-"""The ``causalnet`` command line: discovers sub-commands in :mod:`causalnet.commands`."""
+"""The ``causalnet`` command line: discovers sub-commands in :mod:`causalnet.commands` and lists them in
+workflow order (:data:`WORKFLOW`); every ``--help`` states the defaults (:class:`DefaultsHelpFormatter`)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,48 @@ import logging
 import pkgutil
 import sys
 
-from causalnet import __version__, commands
+from causalnet import __version__, commands, provenance
+
+#: The sub-commands in the order ``causalnet --help`` lists them: the order of a study, in stages. A
+#: sub-command missing here (a new module in :mod:`causalnet.commands`) is listed after these, by name.
+WORKFLOW: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("try it without data", ("demo", "synth")),
+    ("prepare data", ("preprocess",)),
+    ("train and evaluate", ("train", "evaluate", "sweep", "robustness", "convert")),
+    ("use a model", ("predict", "analyze", "spot-eval")),
+    ("read results", ("report", "compare")),
+    ("reference", ("models",)),
+)
+ORDER = tuple(name for _stage, names in WORKFLOW for name in names)
+
+
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Appends ``(default: X)`` to every option whose help does not already state its default; options
+    without a value to state (None, False, an empty list) are left as they are."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help
+        if text is None or text == argparse.SUPPRESS or "default" in text.lower():
+            return text
+        default = action.default
+        if default is None or default is False or default is argparse.SUPPRESS or default in ([], ""):
+            return text
+        if not action.option_strings or action.nargs == 0:  # positionals; flags (store_true, count, version)
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def _epilog() -> str:
+    return "workflow:\n" + "\n".join(f"  {stage + ':':22s}{', '.join(names)}" for stage, names in WORKFLOW)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Build the top-level parser with every discovered sub-command."""
+    """Build the top-level parser with every discovered sub-command, listed in :data:`ORDER`."""
     parser = argparse.ArgumentParser(
         prog="causalnet",
         description="Robust micro-expression recognition with CausalNet.",
+        epilog=_epilog() + "\n\n`causalnet COMMAND --help` describes a command's options.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"causalnet {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
@@ -25,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
         module = importlib.import_module(f"{commands.__name__}.{info.name}")
         if hasattr(module, "register"):
             module.register(sub)
+    rank = {name: i for i, name in enumerate(ORDER)}
+    sub._choices_actions.sort(key=lambda a: (rank.get(a.dest, len(rank)), a.dest))  # the listing's order
+    for command in sub.choices.values():
+        command.formatter_class = DefaultsHelpFormatter
     return parser
 
 
@@ -32,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    provenance.set_command(["causalnet", *(sys.argv[1:] if argv is None else argv)])  # what config.json records
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     if not getattr(args, "func", None):

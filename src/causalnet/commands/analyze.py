@@ -11,7 +11,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from causalnet.commands.options import add_device_option, add_face_options, checkpoint_preprocess, parse_subjects
+from causalnet.commands.options import (
+    add_device_option,
+    add_face_options,
+    add_set_option,
+    checkpoint_preprocess,
+    parse_subjects,
+    show_progress,
+)
 
 if TYPE_CHECKING:
     from causalnet.flow.config import PreprocessConfig
@@ -26,11 +33,11 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fps", type=float, default=None, metavar="N",
                    help="frame rate (needed for frame folders; overrides a video's own)")
     add_face_options(p, "detect and align the face (re-detected when it moves away)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a spotter setting (SpotConfig field, e.g. threshold=5, eye_row=0.37; "
-                        "repeatable; see docs/spotting.md)")
+    add_set_option(p, "override spotter settings (SpotConfig fields, e.g. threshold=5 eye_row=0.37; "
+                      "see docs/spotting.md)")
     p.add_argument("--spot-preset", default="default", metavar="NAME",
-                   help="SpotConfig preset: default (intensity feature) or lbp (the MEGC baseline's feature)")
+                   help="SpotConfig preset: default (intensity feature) or lbp (the MEGC baseline's feature) "
+                        "(default: %(default)s)")
     p.add_argument("--tta", type=int, default=None, metavar="K",
                    help="key-frame triples averaged per interval (default 8; 1 = no test-time ensembling)")
     p.add_argument("--pooling", choices=POOLINGS, default="confidence",
@@ -202,7 +209,7 @@ def run_analyze(args: argparse.Namespace) -> int:
             raise ValueError(f"{args.annotations}: no interval of video {video!r}"
                              + (f", subject {subject!r}" if subject else "") + " (give --subject / --video-name)")
     recogniser = _recogniser(args.checkpoint, prep, rec_cfg, args.threads, args.device)
-    with _progress(len(source), "analyze", args.no_progress) as update:
+    with _progress(len(source), "analyze", not show_progress(args)) as update:
         analysis = analyze_recording(source, fps, prep, spot, recogniser, subject=subject, video=video,
                                      reference=truth, on_frames=update)
     out = Path(args.out)
@@ -271,7 +278,7 @@ def run_spot_eval(args: argparse.Namespace) -> int:
     result = evaluate_dataset(
         ds, videos, checkpoints, args.out, prep, _spot_config(args), _recognise_config(args), fps=args.fps,
         overwrite=args.overwrite, threads=args.threads, device=args.device,
-        progress=lambda total, desc: _progress(total, desc, args.no_progress), on_message=print,
+        progress=lambda total, desc: _progress(total, desc, not show_progress(args)), on_message=print,
         described={"data": str(args.data), "format": args.format})
     metrics = result.metrics
     _print_metrics(metrics, metrics["recognition_annotated"] if result.annotated else None)

@@ -15,7 +15,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="paired comparison of runs on the same clips: ΔUF1/ΔUAR, bootstrap CI over subjects, permutation test",
         description=(
             "Compare every run with the first (Δ = B − A) on exactly the same test clips: the difference in UF1 and "
-            "UAR with a 95%% confidence interval from a bootstrap over subjects (whole subjects resampled, the unit "
+            "UAR with a 95% confidence interval from a bootstrap over subjects (whole subjects resampled, the unit "
             "of leave-one-subject-out), a paired permutation test over subjects (each subject's predictions of A "
             "and B swapped at random), the same per source dataset, and, with several seeds, the seed spread. "
             "A run is a run folder or a predictions CSV; select rows of a robustness folder with "
@@ -24,10 +24,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("runs", nargs="+", metavar="RUN", help="run folders or predictions CSVs (the first is the baseline)")
     p.add_argument("--out", metavar="FILE.html", help="also write the comparison as an HTML page (+ PNG, JSON)")
-    p.add_argument("--bootstrap", type=int, default=N_BOOT, metavar="N", help=f"bootstrap draws ({N_BOOT})")
+    p.add_argument("--bootstrap", type=int, default=N_BOOT, metavar="N", help="bootstrap draws")
     p.add_argument("--permutations", type=int, default=N_PERM, metavar="N",
-                   help=f"random permutations; all 2^subjects swaps when fewer ({N_PERM})")
-    p.add_argument("--seed", type=int, default=SEED, help=f"seed of the resampling ({SEED})")
+                   help="random permutations; all 2^subjects swaps when fewer")
+    p.add_argument("--seed", type=int, default=SEED, help="seed of the resampling")
     p.set_defaults(func=run)
 
 

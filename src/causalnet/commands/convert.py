@@ -16,7 +16,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from causalnet.commands.options import add_device_option
+from causalnet.commands.options import add_device_option, show_progress
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
 
         out = check_output_dir(args.out)  # before any work
         device = check_device(args.device)
-        return convert_folder(reference, Path(args.data), out, progress=not args.no_progress, device=device)
+        return convert_folder(reference, Path(args.data), out, progress=show_progress(args), device=device)
     if not reference.is_file():
         raise FileNotFoundError(f"{reference}: no such file or folder")
     if args.data:

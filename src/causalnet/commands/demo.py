@@ -22,7 +22,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from causalnet.commands.options import add_device_option
+from causalnet.commands.options import (
+    add_device_option,
+    add_num_subjects_option,
+    add_set_option,
+    num_subjects,
+    show_progress,
+)
 from causalnet.folders import refuse_symlinks
 
 if TYPE_CHECKING:
@@ -52,9 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help=f"output folder (default ./{DEFAULT_OUT}; a previous demo there is replaced)",
     )
-    p.add_argument(
-        "--subjects", type=int, default=None, metavar="N", help="subjects (default: preset demo, 10)"
-    )
+    add_num_subjects_option(p, "subjects to generate (default: preset demo, 10)")
     p.add_argument(
         "--clips-per-subject",
         type=int,
@@ -71,13 +75,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="E",
         help="training epochs (default: the compact preset's)",
     )
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override the compact experiment config, e.g. --set train.members=3 (repeatable)",
-    )
+    add_set_option(p, "override the compact experiment config, e.g. --set train.members=3 train.lr=1e-3")
     p.add_argument(
         "--workers",
         type=int,
@@ -119,7 +117,7 @@ def _configs(args: argparse.Namespace) -> tuple[SynthConfig, ExperimentConfig]:
     args.device = check_device(args.device)
     check_output_dir(args.out, "--out")
     overrides = {
-        "n_subjects": args.subjects,
+        "n_subjects": num_subjects(args, "demo"),
         "clips_per_subject": args.clips_per_subject,
         "seed": args.seed,
         "image_size": args.size,
@@ -190,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
 
     synth_cfg, experiment = _configs(args)
     prep_cfg = PreprocessConfig(face_method="none", face_size=synth_cfg.image_size)
-    progress = not args.no_progress
+    progress = show_progress(args)
 
     out = Path(args.out).resolve()
     _prepare_out(out)

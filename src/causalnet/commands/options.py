@@ -1,4 +1,5 @@
-"""Command-line options shared by the commands that train (train, robustness, sweep, demo) or predict.
+"""Command-line options shared by the commands: the one ``--set`` syntax, ``--num-subjects``, progress bars,
+and the options of the commands that train (train, robustness, sweep, demo) or predict.
 
 Defaults use the machine: ``--workers`` defaults to one fold per CPU (each fold with one torch
 thread), which measured fastest for the compact preset on the project's 2-core machine
@@ -8,6 +9,7 @@ thread), which measured fastest for the compact preset on the project's 2-core m
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import TYPE_CHECKING
 
 from causalnet.checks import between, check_option, check_ray_address, positive, workers_check
@@ -17,11 +19,55 @@ from causalnet.engine.backends import BACKENDS
 if TYPE_CHECKING:
     from causalnet.flow.config import PreprocessConfig
 
-__all__ = ["FACE_METHODS", "add_device_option", "add_engine_options", "add_face_options", "backend_from_args",
-           "checkpoint_preprocess", "parse_subjects"]
+__all__ = ["FACE_METHODS", "add_device_option", "add_engine_options", "add_face_options", "add_num_subjects_option",
+           "add_set_option", "backend_from_args", "checkpoint_preprocess", "num_subjects", "parse_subjects",
+           "show_progress"]
 
 #: = causalnet.flow.config.FACE_METHODS (not imported: keeps --help fast; the command tests check they agree)
 FACE_METHODS = ("dlib", "none")
+
+
+def add_set_option(p: argparse.ArgumentParser | argparse._ArgumentGroup, help: str, *, dest: str = "set",
+                   metavar: str = "KEY=VALUE") -> None:
+    """``--set KEY=VALUE ...``, the one override syntax of every command: several values after one ``--set``
+    and a repeated ``--set`` both work and add up (``--set a=1 b=2`` = ``--set a=1 --set b=2``)."""
+    p.add_argument("--set", dest=dest, action="extend", nargs="+", default=[], metavar=metavar,
+                   help=f"{help} (several after one --set, or --set repeated)")
+
+
+def add_num_subjects_option(p: argparse.ArgumentParser, help: str) -> None:
+    """``--num-subjects N``: how many subjects to generate (``synth``, ``demo``). ``--subjects N`` is its old,
+    deprecated spelling, still accepted (a warning, :func:`num_subjects`): elsewhere ``--subjects`` names
+    subject ids (train, sweep, robustness, spot-eval)."""
+    p.add_argument("--num-subjects", type=int, default=None, metavar="N", help=help)
+    p.add_argument("--subjects", dest="subjects_count", type=int, default=None, metavar="N",
+                   help="deprecated spelling of --num-subjects (elsewhere --subjects names subject ids)")
+
+
+def num_subjects(args: argparse.Namespace, command: str) -> int | None:
+    """The ``--num-subjects`` of the options (None: not given), with one warning on stderr when the old
+    spelling ``--subjects N`` was used; both spellings with different counts are an error."""
+    old = getattr(args, "subjects_count", None)
+    if old is None:
+        return args.num_subjects
+    if args.num_subjects is not None and args.num_subjects != old:
+        raise ValueError(f"--num-subjects {args.num_subjects} and --subjects {old} disagree; give --num-subjects")
+    print(f"causalnet {command}: warning: --subjects N is deprecated here, use --num-subjects N "
+          "(--subjects names subject ids in train, sweep, robustness and spot-eval)", file=sys.stderr)
+    args.num_subjects, args.subjects_count = old, None  # warned once: later calls read --num-subjects
+    return old
+
+
+def show_progress(args: argparse.Namespace) -> bool:
+    """Whether to draw progress bars: unless ``--no-progress``, and only when stderr is a terminal (a
+    redirected stderr gets no bars; ``-v`` shows a log line per finished fold instead)."""
+    if getattr(args, "no_progress", False):
+        return False
+    isatty = getattr(sys.stderr, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except (OSError, ValueError):  # a closed or detached stream
+        return False
 
 
 def add_device_option(p: argparse.ArgumentParser | argparse._ArgumentGroup, what: str = "folds train") -> None:

@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from causalnet.commands.options import add_set_option, show_progress
+
 if TYPE_CHECKING:
     from causalnet.flow.config import PreprocessConfig
 
@@ -74,14 +76,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="for clips without an apex annotation (SMIC): the middle frame (default) or "
         "the apex spotted between onset and offset",
     )
-    p.add_argument("--preset", default="default", help="PreprocessConfig preset (default | opencv)")
-    p.add_argument(
-        "--set",
-        nargs="*",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override PreprocessConfig fields, e.g. --set tvl1_warps=5 eye_row=0.32",
-    )
+    p.add_argument("--preset", default="default", help="PreprocessConfig preset: default | opencv (default: default)")
+    add_set_option(p, "override PreprocessConfig fields, e.g. --set tvl1_warps=5 eye_row=0.32")
     p.add_argument(
         "--skip-unknown-labels",
         action="store_true",
@@ -131,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         apex_method=args.apex,
         class_names=class_names(args.labels),
-        progress=not args.no_progress,
+        progress=show_progress(args),
         overwrite=args.overwrite,
     )
     print(report.summary())

@@ -25,8 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--figures-only", action="store_true", help="write the PNG figures (and the JSON), not the HTML")
     p.add_argument("--no-model", action="store_true",
                    help="do not load checkpoints (no attention, saliency, or features computed from checkpoints)")
-    p.add_argument("--examples", type=int, default=6, metavar="N", help="test clips shown with their inputs (6)")
-    p.add_argument("--tsne-seed", type=int, default=0, help="seed of the t-SNE layout (0)")
+    p.add_argument("--examples", type=int, default=6, metavar="N", help="test clips shown with their inputs")
+    p.add_argument("--tsne-seed", type=int, default=0, help="seed of the t-SNE layout")
     p.set_defaults(func=run)
 
 

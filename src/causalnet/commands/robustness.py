@@ -10,7 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from causalnet.checks import check_output_dir
-from causalnet.commands.options import add_engine_options, backend_from_args, parse_subjects
+from causalnet.commands.options import (
+    add_engine_options,
+    add_set_option,
+    backend_from_args,
+    parse_subjects,
+    show_progress,
+)
 from causalnet.data.builders import APEX_METHODS, FORMATS
 from causalnet.data.builders.emotions import LABEL_SCHEMES
 from causalnet.eval.protocols import HONEST_PROTOCOLS
@@ -50,19 +56,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="key-frame error levels in frames at 200 fps (default: %(default)s)")
     p.add_argument("--spotting", action="store_true",
                    help="also test with key-frames from the LBP apex spotter (apex -/+ 25 frames at 200 fps)")
-    p.add_argument("--runs", type=int, default=1, help="repetitions (training seed and key-frame noise per run)")
-    p.add_argument("--noise-seed", type=int, default=0, help="base seed of the key-frame errors (run r: seed + r)")
-    p.add_argument("--preset", default="compact", help="model + training preset of every model (compact, paper)")
+    p.add_argument("--runs", type=int, default=1,
+                   help="repetitions (training seed and key-frame noise per run) (default: %(default)s)")
+    p.add_argument("--noise-seed", type=int, default=0,
+                   help="base seed of the key-frame errors (run r: seed + r) (default: %(default)s)")
+    p.add_argument("--preset", default="compact",
+                   help="model + training preset of every model (compact, paper) (default: %(default)s)")
     p.add_argument("--epochs", type=int, help="override the preset's number of epochs")
     p.add_argument("--protocol", choices=HONEST_PROTOCOLS,
                    help="honest epoch selection (default: the preset's; the oracle protocol is not offered)")
-    p.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="SCOPE.FIELD=VALUE",
+    add_set_option(p, dest="overrides", metavar="SCOPE.FIELD=VALUE",
                    help="overrides: train.<field> (every model), model.<field> (every model), <model>.<field> "
                         "(one model's config, e.g. causalnet.gamma=0.3), robustness.<field> (e.g. "
                         "robustness.tta_k=4), preprocess.<field> (e.g. preprocess.tvl1_warps=5)")
     p.add_argument("--face", choices=FACE_METHODS, default="dlib",
                    help="dlib: detect and align the face on the onset frame (default); none: frames are faces")
-    p.add_argument("--size", type=int, metavar="N", help="side of the aligned face the flow is computed on (128)")
+    p.add_argument("--size", type=int, metavar="N",
+                   help="side of the aligned face the flow is computed on (default 128)")
     p.add_argument("--annotations", metavar="FILE", help="annotation spreadsheet (default: found under --raw)")
     p.add_argument("--labels", choices=tuple(LABEL_SCHEMES), default="megc3", help="class scheme (default megc3)")
     p.add_argument("--apex", choices=APEX_METHODS, default="middle",
@@ -157,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.raw}: no clips to use ({len(left_out)} left out)")
     check_face_backend(prep)
     run_ = RobustnessRun(args.out, clips, prep, rcfg, specs, experiments, names, subjects)
-    progress = not args.no_progress
+    progress = show_progress(args)
     conditions = ", ".join(rcfg.conditions)
     print(f"{args.format}: {len(clips)} clips of {len({c.sub for c in clips})} subjects ({len(left_out)} left out); "
           f"models {', '.join(s.label for s in specs)}; conditions {conditions}; {rcfg.runs} run(s) -> {args.out}")

@@ -15,7 +15,13 @@ from causalnet.checks import (
     check_option,
     check_output_dir,
 )
-from causalnet.commands.options import add_engine_options, backend_from_args, parse_subjects
+from causalnet.commands.options import (
+    add_engine_options,
+    add_set_option,
+    backend_from_args,
+    parse_subjects,
+    show_progress,
+)
 from causalnet.eval.protocols import HONEST_PROTOCOLS
 
 
@@ -34,19 +40,20 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="the grid: every combination is a candidate, e.g. model.gamma=0.3,0.5 train.epochs=20,40; "
                         "tuple fields with ';' (model.depths=3;3;9,2;3;9); or 'reference' for the reference tuning "
                         "grid (l1,l2 in {3,2} not both 2, l3 in 7..10, gamma in {0.3,0.4,0.5}: 36 candidates)")
-    p.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="SCOPE.FIELD=VALUE",
-                   help="override the base config (scopes: model, train)")
+    add_set_option(p, "override the base config (scopes: model, train)", dest="overrides",
+                   metavar="SCOPE.FIELD=VALUE")
     p.add_argument("--epochs", type=int, help="override the base preset's number of epochs")
     p.add_argument("--protocol", choices=HONEST_PROTOCOLS,
                    help="how each chosen candidate's test prediction picks its epoch (default: the preset's)")
     p.add_argument("--inner-folds", type=int, metavar="K",
                    help="members per candidate, each validated on its own 1/K of the training subjects "
                         "(default: the preset's members when it validates them, else 3)")
-    p.add_argument("--seed", type=int, help="base seed")
+    p.add_argument("--seed", type=int, help="base seed (default: the preset's)")
     p.add_argument("--runs", type=int, default=1, help="repeat with K seeds")
     p.add_argument("--subjects", help="comma-separated outer test subjects (default: all)")
     p.add_argument("--out", required=True, help="sweep folder")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--no-progress", action="store_true",
+                   help="hide the progress bar (drawn only when stderr is a terminal)")
     add_engine_options(p)
     p.set_defaults(func=run)
 
@@ -88,10 +95,9 @@ def run(args: argparse.Namespace) -> int:
         base = base.with_overrides({"model.num_classes": clips.num_classes})
     sweep = SweepRun(args.out, clips, base, candidates, inner_folds=args.inner_folds, runs=args.runs,
                      subjects=subjects)
-    for note in sweep.notes:
-        print(f"note: {note}")
+    # sweep.notes (the base adapted to few subjects) are logged as warnings where they arise: not printed again
     print(f"sweep: {len(candidates)} candidates x {len(sweep.subjects)} folds x {args.runs} run(s) -> {args.out}")
-    metrics = sweep.run(progress=not args.no_progress, backend=backend, device=args.device)
+    metrics = sweep.run(progress=show_progress(args), backend=backend, device=args.device)
     print(metrics_table(metrics))
     print()
     print((Path(args.out) / "candidates.md").read_text(encoding="utf-8"))

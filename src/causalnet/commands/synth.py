@@ -6,6 +6,8 @@ import argparse
 import time
 from pathlib import Path
 
+from causalnet.commands.options import add_num_subjects_option, add_set_option, num_subjects, show_progress
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``synth`` sub-command."""
@@ -35,24 +37,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="SynthConfig preset: default | demo | tiny | easy | hard (with --long, LongSynthConfig: "
         "default | tiny | easy) (default: default)",
     )
-    p.add_argument("--subjects", type=int, default=None, metavar="N", help="number of subjects")
+    add_num_subjects_option(p, "number of subjects (default: the preset's)")
     p.add_argument(
         "--clips-per-subject",
         type=int,
         default=None,
         metavar="K",
-        help="clips per subject (with --long: micro-expressions per recording)",
+        help="clips per subject (with --long: micro-expressions per recording) (default: the preset's)",
     )
-    p.add_argument("--seed", type=int, default=None, metavar="S", help="random seed")
-    p.add_argument("--size", type=int, default=None, metavar="PX", help="frame side in pixels")
+    p.add_argument("--seed", type=int, default=None, metavar="S", help="random seed (default: the preset's, 0)")
+    p.add_argument("--size", type=int, default=None, metavar="PX",
+                   help="frame side in pixels (default: the preset's, 128 for default)")
     p.add_argument("--fps", type=float, default=None, help="frame rate (default 200)")
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override any SynthConfig field, e.g. --set noise_sigma=3 (repeatable)",
-    )
+    add_set_option(p, "override SynthConfig fields, e.g. --set noise_sigma=3 blink_prob=0")
     p.add_argument("--workers", type=int, default=1, metavar="N", help="parallel processes (default 1)")
     p.add_argument(
         "--probe",
@@ -77,7 +74,7 @@ def synth_config(args: argparse.Namespace):
 
     overrides: dict[str, object] = dict(parse_key_values(args.set))
     direct = {
-        "n_subjects": args.subjects,
+        "n_subjects": num_subjects(args, "synth"),
         ("micro_per_recording" if args.long else "clips_per_subject"): args.clips_per_subject,
         "seed": args.seed,
         "image_size": args.size,
@@ -98,7 +95,7 @@ def check_size(cfg, long: bool) -> None:
 
     per_subject = ("--set recordings_per_subject", cfg.recordings_per_subject) if long else \
         ("--clips-per-subject", cfg.clips_per_subject)
-    check_count({"--subjects": cfg.n_subjects, per_subject[0]: per_subject[1]}, MAX_SYNTH_ITEMS)
+    check_count({"--num-subjects": cfg.n_subjects, per_subject[0]: per_subject[1]}, MAX_SYNTH_ITEMS)
 
 
 def prepare_out(out: Path, overwrite: bool) -> None:
@@ -129,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
     if args.long:
         return _run_long(args, cfg)
     start = time.perf_counter()
-    clips = generate_benchmark(cfg, args.out, workers=args.workers, progress=not args.no_progress)
+    clips = generate_benchmark(cfg, args.out, workers=args.workers, progress=show_progress(args))
     elapsed = time.perf_counter() - start
     counts = Counter(c["label"] for c in clips)
     frames = sum(c["n_frames"] for c in clips)
@@ -145,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
     if args.probe:
         from causalnet.synth.probe import probe_benchmark
 
-        result = probe_benchmark(out, progress=not args.no_progress)
+        result = probe_benchmark(out, progress=show_progress(args))
         print(
             f"probe (LOSO logistic regression on TV-L1 flow, {result.n_subjects} subjects): "
             f"spatial UF1 {result.spatial_uf1:.3f}, global-statistics UF1 {result.global_uf1:.3f} "
@@ -165,7 +162,7 @@ def _run_long(args: argparse.Namespace, cfg) -> int:
     if args.probe:
         raise ValueError("--probe measures clip benchmarks; it does not apply to --long")
     start = time.perf_counter()
-    recordings = generate_long_benchmark(cfg, args.out, workers=args.workers, progress=not args.no_progress)
+    recordings = generate_long_benchmark(cfg, args.out, workers=args.workers, progress=show_progress(args))
     elapsed = time.perf_counter() - start
     frames = sum(r["n_frames"] for r in recordings)
     kinds: dict[str, int] = {}
@@ -185,6 +182,6 @@ def _run_long(args: argparse.Namespace, cfg) -> int:
     print(f"truth:       {out / 'ground_truth.json'}")
     print(
         f"next: causalnet spot-eval --data {out} --face none --size {cfg.image_size} --set eye_row=0.37 "
-        f"--set eye_distance=0.34 --checkpoint MODEL --out {out}_eval"
+        f"eye_distance=0.34 --checkpoint MODEL --out {out}_eval"
     )
     return 0

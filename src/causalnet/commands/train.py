@@ -7,7 +7,13 @@ import logging
 from pathlib import Path
 
 from causalnet.checks import MAX_RUNS, between, check_option, check_output_dir, check_outputs_apart, check_replaceable
-from causalnet.commands.options import add_engine_options, backend_from_args, parse_subjects
+from causalnet.commands.options import (
+    add_engine_options,
+    add_set_option,
+    backend_from_args,
+    parse_subjects,
+    show_progress,
+)
 from causalnet.eval.protocols import PROTOCOLS
 
 log = logging.getLogger(__name__)
@@ -19,19 +25,28 @@ PROTOCOL_HELP = ("epoch selection: fixed (honest: final epoch), val (honest: eac
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="leave-one-subject-out training and evaluation",
                        description="Train and evaluate with leave-one-subject-out folds. Rerunning the same "
-                                   "command on the same --out folder resumes: finished folds are skipped.")
-    p.add_argument("--data", required=True, help="folder in the published composite layout")
-    p.add_argument("--preset", default="compact",
+                                   "command on the same --out folder resumes: finished folds are skipped. "
+                                   "--config RUN/config.json reruns a run: its data, experiment, runs and "
+                                   "subjects, each overridden by the options given (docs/usage.md).")
+    p.add_argument("--data", help="folder in the published composite layout (required unless --config gives it)")
+    p.add_argument("--config", metavar="RUN/config.json",
+                   help="rerun a run: data, experiment, runs and subjects from its config.json; options given "
+                        "here override them (--out default: that run's folder, which resumes it)")
+    p.add_argument("--preset", default=None,
                    help="model + training preset: paper, compact, accurate (compact fine-tuned from a sim-to-real "
-                        "checkpoint built once, ~20 min, and cached; then stacked with a linear model)")
-    p.add_argument("--model", default="causalnet", help="registered model name (see `causalnet models`)")
+                        "checkpoint built once, ~20 min, and cached; then stacked with a linear model) "
+                        "(default: compact, or --config's experiment)")
+    p.add_argument("--model", default=None,
+                   help="registered model name (see `causalnet models`) (default: causalnet, or --config's)")
     p.add_argument("--epochs", type=int, help="override the preset's number of epochs")
     p.add_argument("--protocol", choices=PROTOCOLS, help=PROTOCOL_HELP + ". Default: the preset's")
     p.add_argument("--seed", type=int, help="base seed (default: the preset's, 2025)")
-    p.add_argument("--runs", type=int, default=1, help="repeat with K seeds (seed, seed+1, ...); mean ± std")
-    p.add_argument("--subjects", help="comma-separated test subjects (default: all); training uses all others")
-    p.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="SCOPE.FIELD=VALUE",
-                   help="override config fields, e.g. model.gamma=0.3 train.lr=1e-4 (scopes: model, train)")
+    p.add_argument("--runs", type=int, default=None,
+                   help="repeat with K seeds (seed, seed+1, ...); mean ± std (default: 1, or --config's)")
+    p.add_argument("--subjects", help="comma-separated test subjects (default: all, or --config's); training uses "
+                                      "all others")
+    add_set_option(p, "override config fields, e.g. model.gamma=0.3 train.lr=1e-4 (scopes: model, train)",
+                   dest="overrides", metavar="SCOPE.FIELD=VALUE")
     p.add_argument("--checkpoints", action="store_true", help="save each fold's final weights (safetensors)")
     p.add_argument("--save-features", action="store_true",
                    help="store each fold's pre-head features of its test clips (for `causalnet report`)")
@@ -42,7 +57,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "reconstruct hidden patches of every clip's images, labels unused; transductive when the "
                         "folder holds the test subjects; use the result with --set train.init=PATH)")
     p.add_argument("--out", help="run folder (required for LOSO)")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--no-progress", action="store_true",
+                   help="hide the progress bar (drawn only when stderr is a terminal)")
     add_engine_options(p)
     p.set_defaults(func=run_train)
 
@@ -53,7 +69,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--confusion", action="store_true", help="also print the confusion matrix and per-class table")
     e.set_defaults(func=run_evaluate)
 
-    m = sub.add_parser("models", help="list registered models, their input views and presets")
+    m = sub.add_parser("models", help="list registered models, their input views and presets",
+                       description="List every registered model (the names --model and robustness --models take), "
+                                   "the input view it reads and its config presets.")
     m.set_defaults(func=run_models)
 
 
@@ -61,8 +79,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 DIRECT_OPTIONS = {"--epochs": ("epochs", "train.epochs"), "--seed": ("seed", "train.seed")}
 
 
-def build_config(args: argparse.Namespace):
-    """The experiment of ``--preset``/``--model``, then ``--set``, ``--epochs``, ``--seed`` (typed), ``--protocol``.
+def build_config(args: argparse.Namespace, stored: dict | None = None):
+    """The experiment of ``--preset``/``--model`` (else ``stored``, the experiment of a ``config.json``, else
+    the compact CausalNet), then ``--set``, ``--epochs``, ``--seed`` (typed), ``--protocol``.
 
     A field given both ways must be valid both ways and agree: ``--epochs`` never hides a bad
     ``--set train.epochs``.
@@ -70,7 +89,10 @@ def build_config(args: argparse.Namespace):
     from causalnet.config import parse_key_values
     from causalnet.train import ExperimentConfig
 
-    cfg = ExperimentConfig.preset(args.preset, model_name=args.model)
+    if stored is not None and args.preset is None and args.model is None:
+        cfg = ExperimentConfig.from_dict(stored)
+    else:
+        cfg = ExperimentConfig.preset(args.preset or "compact", model_name=args.model or "causalnet")
     overrides: dict[str, object] = dict(parse_key_values(args.overrides))
     for option, (attr, key) in DIRECT_OPTIONS.items():
         value = getattr(args, attr)
@@ -84,13 +106,42 @@ def build_config(args: argparse.Namespace):
     return cfg.with_overrides(overrides, protocol=args.protocol)
 
 
+def stored_run(path: str | Path) -> tuple[Path, dict]:
+    """``--config``: the ``config.json`` of a ``causalnet train`` run (a run folder names its own), and its record."""
+    from causalnet.io import read_json
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / "config.json"
+    record = read_json(path)
+    if not isinstance(record, dict) or not isinstance(record.get("experiment"), dict) or not record.get("data"):
+        raise ValueError(f"{path}: --config needs the config.json of a `causalnet train` run (with an experiment "
+                         "and its data)")
+    if record.get("kind", "train") != "train":
+        raise ValueError(f"{path}: --config reruns `causalnet train` runs; this is a {record.get('kind')!r} run")
+    return path, record
+
+
 def run_train(args: argparse.Namespace) -> int:
     from causalnet.data import load_composite
     from causalnet.eval import metrics_table
 
-    check_option("--runs", args.runs, between(1, MAX_RUNS))
-    cfg = build_config(args)
+    stored = None
     subjects = parse_subjects(args.subjects)
+    if args.config:
+        if args.save_model:
+            raise ValueError("--config reruns a LOSO run; it does not combine with --save-model")
+        path, record = stored_run(args.config)
+        stored = record["experiment"]
+        args.data = args.data or str(record["data"])
+        args.runs = args.runs if args.runs is not None else int(record.get("runs") or 1)
+        subjects = subjects if subjects is not None else (record.get("subjects") or None)
+        args.out = args.out or str(path.parent)
+    if not args.data:
+        raise ValueError("--data DIR is required (or --config RUN/config.json, which names it)")
+    args.runs = 1 if args.runs is None else args.runs
+    check_option("--runs", args.runs, between(1, MAX_RUNS))
+    cfg = build_config(args, stored)
     backend = backend_from_args(args)
     if args.objective != "classify" and not args.save_model:
         raise ValueError(f"--objective {args.objective} needs --save-model PATH (it pretrains one model)")
@@ -110,10 +161,9 @@ def run_train(args: argparse.Namespace) -> int:
 
     loso = LosoRun(args.out, clips, cfg, runs=args.runs, subjects=subjects, checkpoints=args.checkpoints,
                    features=args.save_features)
-    for note in loso.notes:
-        print(f"note: {note}")
+    # loso.notes (a preset adapted to few subjects) are logged as warnings where they arise: not printed again
     _note_pretraining(loso)
-    metrics = loso.run(progress=not args.no_progress, backend=backend, device=args.device)
+    metrics = loso.run(progress=show_progress(args), backend=backend, device=args.device)
     print(metrics_table(metrics))
     print(f"\nrun folder: {Path(args.out).resolve()} (config.json, predictions.csv, metrics.json, run.log)")
     return 0
@@ -186,9 +236,9 @@ def _save_model(args: argparse.Namespace, clips, cfg, path: Path) -> int:
     from causalnet.train import train_all
     from causalnet.train.simtoreal import resolve_experiment
 
-    resolved = resolve_experiment(cfg, progress=not args.no_progress)  # train.init: a validated checkpoint path
-    with tqdm(total=cfg.train.epochs, desc="train (all subjects)", unit="epoch",
-              disable=args.no_progress) as bar:
+    progress = show_progress(args)
+    resolved = resolve_experiment(cfg, progress=progress)  # train.init: a validated checkpoint path
+    with tqdm(total=cfg.train.epochs, desc="train (all subjects)", unit="epoch", disable=not progress) as bar:
         model = train_all(clips, resolved, on_epoch=lambda _: bar.update(1), device=args.device,
                           objective=args.objective)
     extra = {"class_names": list(clips.class_names), "data": str(clips.root), "train": cfg.train.to_dict(),

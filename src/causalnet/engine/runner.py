@@ -29,17 +29,24 @@ log = logging.getLogger(__name__)
 class FoldProgress:
     """One progress bar over every fold of a run (all runs, models or candidates), with an ETA.
 
-    Folds run in this process advance the bar epoch by epoch; folds run elsewhere advance it when
-    they finish. Disabled (no output) unless ``enabled``; the command line enables it.
+    Folds run in this process fill the bar epoch by epoch; folds run elsewhere fill it when they finish.
+    The count shown is of whole finished folds (``3/10 folds``). Disabled (no bar) unless ``enabled``;
+    the command line enables it only when stderr is a terminal. Each finished fold is also logged (INFO),
+    so a redirected run with ``-v`` shows one line per fold instead of a bar.
     """
 
     def __init__(self, total: int, desc: str = "folds", enabled: bool = False) -> None:
         from tqdm.auto import tqdm
 
+        self.total, self.desc, self.finished = total, desc, 0
         self.bar = tqdm(total=total, desc=desc, unit="fold", disable=not enabled, dynamic_ncols=True,
-                        bar_format="{l_bar}{bar}| {n:.1f}/{total} folds [{elapsed}<{remaining}]{postfix}")
+                        bar_format="{l_bar}{bar}| {postfix} [{elapsed}<{remaining}]")
+        self.bar.set_postfix_str(self._count(), refresh=False)
         self._partial: dict[FoldKey, float] = {}
         self._epochs: dict[FoldKey, int] = {}
+
+    def _count(self, last: FoldKey | None = None) -> str:
+        return f"{self.finished}/{self.total} folds" + (f", last {last}" if last is not None else "")
 
     def expect(self, key: FoldKey, epochs: int) -> None:
         self._epochs[key] = epochs
@@ -50,8 +57,10 @@ class FoldProgress:
         self.bar.update(step)
 
     def done(self, outcome: FoldOutcome) -> None:
+        self.finished += 1
+        self.bar.set_postfix_str(self._count(outcome.key), refresh=False)
         self.bar.update(1.0 - self._partial.pop(outcome.key, 0.0))
-        self.bar.set_postfix_str(str(outcome.key), refresh=False)
+        log.info("%s: %d/%d folds done (last %s)", self.desc, self.finished, self.total, outcome.key)
 
     def close(self) -> None:
         self.bar.close()

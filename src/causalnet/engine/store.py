@@ -32,6 +32,7 @@ from causalnet.checks import safe_path_part
 from causalnet.engine.result import FoldKey, FoldOutcome, FoldResult
 from causalnet.folders import LockHeldError, append_line, file_lock, refuse_symlinks
 from causalnet.io import atomic_path, read_json, write_json_atomic
+from causalnet.provenance import provenance
 
 __all__ = ["FoldStore", "RunLockedError"]
 
@@ -100,10 +101,14 @@ class FoldStore:
         return record
 
     def write_config(self, kind: str, record: dict[str, Any]) -> None:
-        """Write ``config.json`` atomically, with the run's ``kind`` recorded explicitly (what readers trust);
-        a folder holding a symbolic link is refused first."""
+        """Write ``config.json`` atomically, with the run's ``kind`` recorded explicitly (what readers trust)
+        and its ``provenance`` (the command line, the package version, the commit when known:
+        :func:`causalnet.provenance.provenance`; never compared on resume); a folder holding a symbolic link
+        is refused first."""
         self.check_contained()
-        write_json_atomic(self.out / CONFIG_NAME, {"kind": kind, **{k: v for k, v in record.items() if k != "kind"}})
+        body = {k: v for k, v in record.items() if k != "kind"}
+        body.setdefault("provenance", provenance())
+        write_json_atomic(self.out / CONFIG_NAME, {"kind": kind, **body})
 
     def kind(self) -> str | None:
         """The run kind ``config.json`` records (None: no config, or one written before kinds were recorded)."""
