@@ -25,6 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.profiler import record_function
 
 from causalnet.device import autocast
 from causalnet.models.auxiliary import functional_training_outputs
@@ -264,27 +265,33 @@ def fit(models: list[nn.Module], x: np.ndarray, y: np.ndarray, train_sets: Seque
         orders = [s[torch.randperm(len(s), generator=gen)].repeat(-(-steps * batch // len(s)))[: steps * batch]
                   for s in sets]
         for step in range(steps):
-            idx = torch.stack([o[step * batch: (step + 1) * batch] for o in orders])  # [M, B]
-            rows = draw_variants(idx, table, gen)
-            xb = random_shift(xt[rows.flatten().to(device)], cfg.shift, gen).unflatten(0, idx.shape)
-            mixes = [None] * m_count
-            if mix_rng is not None:
-                xb, mixes = mixup_batch(xb, cfg.mixup, gen, mix_rng)
-            yb = yt[idx.to(device)]
-            targets = yb if dt is None else pack_targets(yb, dt[idx.to(device)])
-            with autocast(device, cfg.amp):
-                logits, aux = train_fn(params, buffers, xb, targets)
-            loss = sum(_loss(logits[k], yb[k], weights[k], cfg, mixes[k]) + aux[k].float() for k in range(m_count))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            if ema is not None:
-                with torch.no_grad():
-                    torch._foreach_lerp_(list(ema.values()), list(params.values()), 1.0 - cfg.ema)
+            with record_function("fit.batch"):  # regions named for the profile (benchmarks/fold_profile.py)
+                idx = torch.stack([o[step * batch: (step + 1) * batch] for o in orders])  # [M, B]
+                rows = draw_variants(idx, table, gen)
+                xb = random_shift(xt[rows.flatten().to(device)], cfg.shift, gen).unflatten(0, idx.shape)
+                mixes = [None] * m_count
+                if mix_rng is not None:
+                    xb, mixes = mixup_batch(xb, cfg.mixup, gen, mix_rng)
+                yb = yt[idx.to(device)]
+                targets = yb if dt is None else pack_targets(yb, dt[idx.to(device)])
+            with record_function("fit.forward"):
+                with autocast(device, cfg.amp):
+                    logits, aux = train_fn(params, buffers, xb, targets)
+                loss = sum(_loss(logits[k], yb[k], weights[k], cfg, mixes[k]) + aux[k].float()
+                           for k in range(m_count))
+            with record_function("fit.backward"):
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+            with record_function("fit.optimizer"):
+                opt.step()
+                sched.step()
+                if ema is not None:
+                    with torch.no_grad():
+                        torch._foreach_lerp_(list(ema.values()), list(params.values()), 1.0 - cfg.ema)
         base.eval()
         if ex_index.shape[1]:
-            history[:, epoch] = _predict_members(eval_fn, evaluated, buffers, xt, ex_index, device, cfg.amp)
+            with record_function("fit.evaluate"):
+                history[:, epoch] = _predict_members(eval_fn, evaluated, buffers, xt, ex_index, device, cfg.amp)
         log.debug("epoch %d loss %.4f", epoch, loss.item())
         if on_epoch is not None:
             on_epoch(epoch)
