@@ -207,7 +207,7 @@ def test_released_and_sweep_folders_without_folds(train_run, tmp_path, monkeypat
     monkeypatch.setattr(models, "load_reference", fake_load_reference, raising=False)
     assert main(["report", str(released), "--out", str(tmp_path / "rel2.html")]) == 0
     html, numbers = check_report(tmp_path / "rel2.html")
-    assert "the released weights predicts" in html and "CMPLM attention" in html
+    assert "come from the released weights, which predicts" in html and "CMPLM attention" in html
     assert "computed with the weights of each fold: the released weights" in html
     assert set(loaded) == {f"{s}.pth" for s in SUBJECTS.split(",")}
     monkeypatch.undo()
@@ -307,8 +307,9 @@ def test_compare_a_run_with_itself_gives_zero(train_run, tmp_path, capsys):
     for group in result["groups"].values():
         for m in ("uf1", "uar", "acc"):
             assert group["delta"][m] == 0
-            assert group["ci"][m]["low"] <= 0 <= group["ci"][m]["high"]
-            assert group["permutation"]["p"][m] == 1.0
+            # 3 subjects (fewer than MIN_SUBJECTS): no interval, the exact test over all 2^3 swaps
+            assert group["ci"][m]["low"] is None and "not enough subjects" in group["ci"][m]["reason"]
+            assert group["permutation"]["p"][m] == 1.0 and group["permutation"]["exact"]
         assert group["seeds"]["paired"]["uf1"] == [0.0, 0.0]
     assert set(result["groups"]) == {"composite", "casme2", "smic", "samm"}
     assert "compare_forest.png" in numbers["figures"]
@@ -334,10 +335,19 @@ def test_compare_known_difference(tmp_path, capsys):
     assert comp["delta"]["uf1"] == pytest.approx((8 / 9 + 1 + 6 / 7) / 3 - 1)
     assert comp["delta"]["uar"] == pytest.approx(-1 / 12)
     assert comp["delta"]["acc"] == pytest.approx(-1 / 12)
-    # B is never better on any resample; it loses whenever sub02 is drawn (1 - (3/4)^4 of draws)
-    assert comp["ci"]["uf1"]["high"] == 0 and comp["ci"]["uf1"]["low"] < 0
+    # 4 subjects: no interval (the percentile bootstrap of 4 subjects gives [x, 0] beside the exact p = 1)
+    assert comp["ci"]["uf1"]["low"] is None and result["warnings"]
     # exact test over the 2^4 swaps: swapping sub02 flips the sign, |Δ| never changes -> p = 1
     assert comp["permutation"]["exact"] and comp["permutation"]["p"]["uf1"] == 1.0
+    assert comp["permutation"]["smallest_p"] == 2 / 16
+    # the bootstrap itself, called directly: B is never better on any resample; it loses whenever sub02 is drawn
+    from causalnet.report.compare import load_side, paired_data
+    from causalnet.report.stats import paired_bootstrap
+
+    sa, sb = load_side(str(pa)), load_side(str(pb))
+    ci = paired_bootstrap(paired_data(sa, sb, sorted(zip(sa.predictions.subject, sa.predictions.clip, strict=True))),
+                          2000, 1)
+    assert ci["uf1"]["high"] == 0 and ci["uf1"]["low"] < 0
     casme = result["groups"]["casme2"]
     assert casme["delta"]["uar"] == pytest.approx((1 + 1 + 1 / 2) / 3 - 1) and casme["subjects"] == 2
     assert result["groups"]["smic"]["delta"]["uf1"] == 0

@@ -66,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
         if i:
             print()
         print(comparison_text(result))
+    for warning in dict.fromkeys(w for result in results for w in result.get("warnings", [])):  # once each
+        print(f"causalnet compare: warning: {warning}", file=sys.stderr)
     if out is not None:
         from causalnet.report.compare import comparison_document
         from causalnet.report.document import write_document

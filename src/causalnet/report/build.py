@@ -18,7 +18,7 @@ import numpy as np
 
 from causalnet.engine import FoldKey, FoldStore
 from causalnet.eval.metrics import confusion
-from causalnet.eval.report import protocol_label
+from causalnet.eval.report import benchmark_name, pooled_note, protocol_label
 from causalnet.report import figures as F
 from causalnet.report.document import Document, FigureItem, Section, Table
 from causalnet.report.robustness_report import robustness_sections
@@ -73,7 +73,48 @@ def build_report(run_dir: str | Path, options: ReportOptions | None = None,
     else:
         TrainReport(run, doc, options, timed).build()
     doc.data["seconds"] = timings
+    scrub_paths(doc, _machine_paths(run))
     return doc
+
+
+def _machine_paths(run: RunFolder) -> dict[str, str]:
+    """Absolute paths a report could show (the run folder, its data folder, a released-weights folder) and
+    the names that replace them: the run folder's name, or the other folders' own names."""
+    out: dict[str, str] = {}
+    for value, name in ((run.path, run.path.resolve().name), (run.config.get("data"), None),
+                        (run.config.get("reference"), None)):
+        if not value:
+            continue
+        for form in {str(value), str(Path(value).resolve()), str(Path(value).absolute())}:
+            if len(form) > 1:
+                out[form.rstrip("/")] = name or Path(value).name
+    return dict(sorted(out.items(), key=lambda kv: -len(kv[0])))  # longest first: nested paths
+
+
+def scrub_paths(doc: Document, paths: dict[str, str]) -> None:
+    """Replace every absolute path of this machine in ``paths`` by its short name, in every text of the
+    report (titles, notes, table cells, captions) and its numbers: a report names the run, not the disk."""
+    def clean(value: Any) -> Any:
+        if isinstance(value, str):
+            for long, short in paths.items():
+                value = value.replace(long, short)
+            return value
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        if isinstance(value, tuple):
+            return tuple(clean(v) for v in value)
+        if isinstance(value, dict):
+            return {clean(k): clean(v) for k, v in value.items()}
+        return value
+
+    doc.title, doc.subtitle, doc.data = clean(doc.title), clean(doc.subtitle), clean(doc.data)
+    for section in doc.sections:
+        section.title, section.intro, section.notes = clean(section.title), clean(section.intro), clean(section.notes)
+        for table in section.tables:
+            table.title, table.note, table.columns, table.rows = (clean(table.title), clean(table.note),
+                                                                  clean(table.columns), clean(table.rows))
+        for figure in section.figures:
+            figure.title, figure.caption = clean(figure.title), clean(figure.caption)
 
 
 # ---------------------------------------------------------------------------------------- train & co.
@@ -101,6 +142,10 @@ class TrainReport:
         self.num_classes = self.preds.num_classes if self.preds is not None else next(
             iter(self.folds.folds.values())).probs.shape[-1]
         self.class_names = run.class_names(self.num_classes)
+        datasets = self.preds.dataset.tolist() if self.preds is not None else [
+            *self.folds.datasets.values()]
+        self.benchmark = benchmark_name(datasets, run.config.get("data"))
+        self.doc.data["benchmark"] = self.benchmark
         self.doc.sections.append(self._overview())
         self.timed("tables", self._tables)
         if self.preds is not None:
@@ -193,6 +238,7 @@ class TrainReport:
             p = self.preds
             n_clips = len(set(zip(p.subject, p.clip, strict=True)))
             facts.insert(3, ("test subjects / clips", f"{len(set(p.subject.tolist()))} / {n_clips}"))
+        facts.insert(3, ("benchmark", self.benchmark))
         rows = [[k, v] for k, v in facts if v not in ("", "None")]
         return Section("overview", "Run", tables=[Table(["", ""], rows)])
 
@@ -234,13 +280,13 @@ class TrainReport:
             cls = "oracle" if protocol == "oracle" else ("run-protocol" if protocol == run.protocol else "")
             title = protocol_label(protocol) + (" — the protocol of predictions.csv" if protocol == run.protocol
                                                 else "")
-            section.tables.append(metrics_table(metrics, title, cls))
+            section.tables.append(metrics_table(metrics, title, cls, self.benchmark))
         per_run = [(p, m[COMPOSITE]["runs"]) for p, m in tables.items() if "runs" in m.get(COMPOSITE, {})
                    and isinstance(m[COMPOSITE]["runs"], list)]
         if per_run:
             section.tables.append(Table(["protocol", *[f"run {i}" for i in range(len(per_run[0][1]))]],
                                         [[p, *[f"{100 * r['uf1']:.2f}" for r in runs]] for p, runs in per_run],
-                                        title="composite UF1 % of each run",
+                                        title=f"{self.benchmark} UF1 % of each run",
                                         row_classes=["oracle" if p == "oracle" else "" for p, _ in per_run]))
         self.doc.data["protocols"] = tables
         self.doc.sections.append(section)
@@ -253,15 +299,18 @@ class TrainReport:
         if len(names) > 1:
             groups.update({d: p.dataset == d for d in names})
         matrices = {g: confusion(p.label[m], p.pred[m], self.num_classes) for g, m in groups.items()}
-        fig = F.confusion_figure(matrices, self.class_names)
-        pooled = f", pooled over the {runs} runs" if runs > 1 else ""
+        pooled = pooled_note(runs, len(p), len(set(zip(p.subject.tolist(), p.clip.tolist(), strict=True))))
+        shown = {(self.benchmark if g == COMPOSITE else g): m for g, m in matrices.items()}
+        fig = F.confusion_figure(shown, self.class_names, title=f"protocol {self.run.protocol}; {pooled}")
         self.doc.sections.append(Section(
             "confusion", "Confusion matrices",
+            intro=f"The predictions of every run are counted together: {pooled}." if runs > 1 else "",
             figures=[FigureItem("confusion", "Confusion matrices", F.png_bytes(fig),
-                                f"Rows: true class, columns: prediction; protocol {self.run.protocol}{pooled}. "
+                                f"Rows: true class, columns: prediction; protocol {self.run.protocol}; {pooled}. "
                                 "Top: counts; bottom: each row divided by its total (per-class recall on the "
                                 "diagonal).")]))
         self.doc.data["confusion"] = {g: m.tolist() for g, m in matrices.items()}
+        self.doc.data["confusion_pooled"] = {"runs": runs, "predictions": len(p), "note": pooled}
 
     def _per_subject(self) -> None:
         p = self.preds
@@ -401,7 +450,7 @@ class TrainReport:
             if i is None:
                 continue
             images = clips.raw[i]
-            saliency, attention, ckpt_note = None, None, ""
+            saliency, attention, ckpt_note = None, None, {}
             path = self._checkpoint(row["run"], row["subject"]) if self.options.model else None
             inside = self._look_inside(path, clips.x[i: i + 1]) if path is not None else None
             if inside is not None:
@@ -410,13 +459,16 @@ class TrainReport:
                 missing_ckpt += 1
             names = self.class_names
             verdict = "correct" if row["label"] == row["pred"] else "WRONG"
-            title = (f"{row['dataset']} {row['subject']}/{row['clip']}: true {names[row['label']]}, predicted "
-                     f"{names[row['pred']]} (p = {row['conf']:.2f}, {verdict}){ckpt_note}")
-            fig = F.clip_figure(images, title, saliency, attention)
+            title = (f"{row['dataset']} {row['subject']}/{row['clip']}: true {names[row['label']]}, run predicted "
+                     f"{names[row['pred']]} (p = {row['conf']:.2f}, {verdict})")
+            fig = F.clip_figure(images, title, saliency, attention, saliency_class=ckpt_note.get("class"))
             shown = ["input images", "flow channels", *(["gradient saliency"] if saliency is not None else []),
                      *(["CMPLM attention"] if attention else [])]
+            inside = (f" Saliency and attention come from {ckpt_note['weights']}, which predicts "
+                      f"{ckpt_note['class']} with its own probability {ckpt_note['p']:.2f} (p above is the run's "
+                      "ensemble, as in predictions.csv)." if ckpt_note else "")
             section.figures.append(FigureItem(f"clip{n}_{safe_name(verdict.lower())}", f"Clip {n} ({verdict})",
-                                              F.png_bytes(fig), f"{title}. Shown: {', '.join(shown)}."))
+                                              F.png_bytes(fig), f"{title}. Shown: {', '.join(shown)}.{inside}"))
         if self._uncaptured:
             section.notes.append("The model has a CMPLM module but no attention weights could be captured from it "
                                  "(no sub-module outputs weights shaped [B, heads, n, n]); attention is not shown.")
@@ -436,7 +488,7 @@ class TrainReport:
         self._uncaptured = self._uncaptured or (not attention and find_module(model, CMPLM_SCOPE) is not None)
         pred = int(probs[0].argmax())
         saliency = gradient_saliency(model, x, np.array([pred]))[0]
-        note = f"; {self._weights_label(path)} predicts {self.class_names[pred]} (p = {probs[0, pred]:.2f})"
+        note = {"weights": self._weights_label(path), "class": self.class_names[pred], "p": float(probs[0, pred])}
         return saliency, [a[0] for a in attention] or None, note
 
     def _extra_tables(self) -> None:

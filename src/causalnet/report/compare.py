@@ -16,14 +16,19 @@ import numpy as np
 
 from causalnet.report.runs import PREDICTIONS, Predictions, dataset_order, load_predictions
 from causalnet.report.stats import (
+    ALPHA,
+    MIN_SUBJECTS,
     N_BOOT,
     N_PERM,
     SEED,
     PairedData,
+    disagreement,
+    no_interval,
     observed_difference,
     paired_bootstrap,
     paired_permutation,
     seed_spread,
+    small_sample,
     subject_confusions,
 )
 from causalnet.report.tables import COMPOSITE
@@ -31,7 +36,8 @@ from causalnet.report.tables import COMPOSITE
 
 @dataclass
 class Side:
-    """One run of a comparison: its label and its (selected) predictions."""
+    """One run of a comparison: its label (the folder's or file's name, never a path of this machine)
+    and its (selected) predictions."""
 
     label: str
     predictions: Predictions
@@ -69,7 +75,22 @@ def load_side(text: str) -> Side:
         if len(values) > 1:
             raise ValueError(f"{csv_path}: holds several {column}s {values}; select one as "
                              f"{path}:{column}={values[0]}")
-    return Side(text, preds)
+    return Side(run_label(path, filters), preds)
+
+
+def run_label(path: Path, filters: dict[str, str] | None = None) -> str:
+    """How a report names a run: the folder's name (a CSV: its folder's name and its own), plus the
+    row selection — no absolute path of this machine.
+
+    >>> run_label(Path("/home/me/runs/a"), {"model": "htnet"})
+    'a:model=htnet'
+    >>> run_label(Path("/tmp/x/b.csv"))
+    'x/b.csv'
+    """
+    path = Path(path)
+    name = f"{path.parent.name}/{path.name}" if path.suffix and path.parent.name else path.name
+    name = name or str(path)
+    return name + (":" + ",".join(f"{k}={v}" for k, v in filters.items()) if filters else "")
 
 
 def _keys(p: Predictions, run: int) -> dict[tuple[str, str], int]:
@@ -139,18 +160,29 @@ def compare_pair(a: Side, b: Side, n_boot: int = N_BOOT, n_perm: int = N_PERM, s
     datasets = {(s, c): d for s, c, d in zip(pa.subject, pa.clip, pa.dataset, strict=True)}
     names = dataset_order(datasets[k] for k in clips)
     groups: dict[str, Any] = {}
+    warnings: list[str] = []
     for name in [COMPOSITE, *(names if len(names) > 1 else [])]:
         data = paired_data(a, b, clips, None if name == COMPOSITE else name)
         spread = seed_spread(data)
+        n = len(data.subjects)
+        permutation = paired_permutation(data, n_perm=n_perm, seed=seed)
+        if small_sample(n):
+            ci = no_interval(f"not enough subjects for an interval ({n} < {MIN_SUBJECTS})")
+            warnings.append(f"{name}: only {n} subject(s), fewer than {MIN_SUBJECTS}: no interval is given, and "
+                            f"the exact permutation test over all 2^{n} swaps cannot give p below "
+                            f"{permutation['smallest_p']:.4g}")
+        else:
+            ci = paired_bootstrap(data, n_boot=n_boot, seed=seed)
+        agreement = {k: disagreement(ci[k], permutation["p"][k]) for k in ci}
         groups[name] = {
-            "subjects": len(data.subjects), "clips": int(data.a[0].sum()),
-            "delta": observed_difference(data),
-            "ci": paired_bootstrap(data, n_boot=n_boot, seed=seed),
-            "permutation": paired_permutation(data, n_perm=n_perm, seed=seed),
+            "subjects": n, "clips": int(data.a[0].sum()),
+            "delta": observed_difference(data), "ci": ci, "permutation": permutation,
+            "disagreement": {k: v for k, v in agreement.items() if v},
             "seeds": {"a": spread.a, "b": spread.b, "se": spread.se, "paired": spread.paired},
         }
     return {"a": a.label, "b": b.label, "runs_a": len(a.runs), "runs_b": len(b.runs), "n_boot": n_boot,
-            "n_perm": n_perm, "seed": seed, "groups": groups}
+            "n_perm": n_perm, "seed": seed, "min_subjects": MIN_SUBJECTS, "alpha": ALPHA, "groups": groups,
+            "warnings": warnings}
 
 
 def compare_runs(runs: list[str], n_boot: int = N_BOOT, n_perm: int = N_PERM, seed: int = SEED) -> list[dict]:
@@ -162,8 +194,8 @@ def compare_runs(runs: list[str], n_boot: int = N_BOOT, n_perm: int = N_PERM, se
     return [compare_pair(sides[0], b, n_boot, n_perm, seed) for b in sides[1:]]
 
 
-def _pct(v: float) -> str:
-    return "nan" if not np.isfinite(v) else f"{100 * v:+.2f}"
+def _pct(v: float | None) -> str:
+    return "nan" if v is None or not np.isfinite(v) else f"{100 * v:+.2f}"
 
 
 def comparison_rows(result: dict[str, Any]) -> list[dict[str, str]]:
@@ -176,31 +208,50 @@ def comparison_rows(result: dict[str, Any]) -> list[dict[str, str]]:
             spread = (f"A {100 * a.mean():.2f} ± {100 * a.std():.2f}, B {100 * b.mean():.2f} ± {100 * b.std():.2f}"
                       if len(a) > 1 or len(b) > 1 else "one run each")
             rows.append({"group": group, "metric": metric.upper(), "n": f"{g['subjects']} subj / {g['clips']} clips",
-                         "delta": _pct(g["delta"][metric]), "ci": f"[{_pct(ci['low'])}, {_pct(ci['high'])}]",
-                         "p": f"{g['permutation']['p'][metric]:.4f}",
+                         "delta": _pct(g["delta"][metric]), "ci": _interval(ci),
+                         "p": _p_text(g["permutation"], metric),
                          "seed_se": "" if not np.isfinite(seeds["se"][metric]) else f"{100 * seeds['se'][metric]:.2f}",
-                         "seeds": spread})
+                         "seeds": spread,
+                         "note": g.get("disagreement", {}).get(metric, "")})
     return rows
+
+
+def _interval(ci: dict[str, Any]) -> str:
+    if ci.get("low") is None or ci.get("high") is None:
+        return ci.get("reason") or "no interval"
+    return f"[{_pct(ci['low'])}, {_pct(ci['high'])}]"
+
+
+def _p_text(permutation: dict[str, Any], metric: str) -> str:
+    p = f"{permutation['p'][metric]:.4f}"
+    floor = permutation.get("smallest_p")
+    return f"{p} (exact; smallest possible {floor:.4g})" if floor is not None and floor > ALPHA else p
 
 
 COLUMNS = (("group", "data"), ("metric", "metric"), ("n", "n"), ("delta", "Δ (B−A), pts"),
            ("ci", "95% CI (subject bootstrap)"), ("p", "p (permutation)"), ("seed_se", "seed s.e. of Δ"),
-           ("seeds", "per-run mean ± std"))
+           ("seeds", "per-run mean ± std"), ("note", "note"))
 
 
 def comparison_text(result: dict[str, Any]) -> str:
     """A plain-text table of one comparison (for the terminal)."""
     rows = comparison_rows(result)
-    widths = {k: max(len(t), *(len(r[k]) for r in rows)) for k, t in COLUMNS}
-    head = "  ".join(t.ljust(widths[k]) for k, t in COLUMNS)
+    columns = _columns(rows)
+    widths = {k: max(len(t), *(len(r[k]) for r in rows)) for k, t in columns}
+    head = "  ".join(t.ljust(widths[k]) for k, t in columns)
     perm = next(iter(result["groups"].values()))["permutation"]
     lines = [f"A = {result['a']} ({result['runs_a']} run(s))", f"B = {result['b']} ({result['runs_b']} run(s))",
              f"Δ = B − A in points of %; {result['n_boot']} bootstrap draws over subjects; permutation test "
              f"{'exact' if perm['exact'] else 'with ' + str(perm['draws']) + ' draws'} over subjects "
-             f"(seed {result['seed']})",
+             f"(seed {result['seed']}); no interval below {result.get('min_subjects', MIN_SUBJECTS)} subjects",
              head, "-" * len(head)]
-    lines += ["  ".join(r[k].ljust(widths[k]) for k, _ in COLUMNS) for r in rows]
+    lines += ["  ".join(r[k].ljust(widths[k]) for k, _ in columns).rstrip() for r in rows]
     return "\n".join(lines)
+
+
+def _columns(rows: list[dict[str, str]]) -> tuple[tuple[str, str], ...]:
+    """The display columns, without the note column when no row has a note."""
+    return tuple(c for c in COLUMNS if c[0] != "note" or any(r["note"] for r in rows))
 
 
 def comparison_document(results: list[dict[str, Any]]):
@@ -209,7 +260,7 @@ def comparison_document(results: list[dict[str, Any]]):
     from causalnet.report.document import Document, FigureItem, Section, Table
 
     doc = Document(title="causalnet compare", subtitle=f"baseline A = {results[0]['a']}",
-                   data={"kind": "compare", "comparisons": results})
+                   data={"kind": "compare", "min_subjects": MIN_SUBJECTS, "comparisons": results})
     for i, result in enumerate(results, start=1):
         perm = next(iter(result["groups"].values()))["permutation"]
         rows = comparison_rows(result)
@@ -219,8 +270,12 @@ def comparison_document(results: list[dict[str, Any]]):
                                 f"({result['runs_b']} run(s)); Δ = B − A in points of %. 95 % interval: percentile "
                                 f"bootstrap over subjects, {result['n_boot']} draws; p: two-sided paired permutation "
                                 f"test over subjects ({swaps}, "
-                                f"{perm['runs']} seed pair(s)); seed s.e. = √(s²_A/R_A + s²_B/R_B) over runs.")
-        section.tables.append(Table([t for _, t in COLUMNS], [[r[k] for k, _ in COLUMNS] for r in rows]))
+                                f"{perm['runs']} seed pair(s)); seed s.e. = √(s²_A/R_A + s²_B/R_B) over runs. "
+                                f"Below {MIN_SUBJECTS} subjects in a group no interval is given and the test is "
+                                "exact (all swaps).",
+                          notes=[f"Warning: {w}." for w in result.get("warnings", [])])
+        columns = _columns(rows)
+        section.tables.append(Table([t for _, t in columns], [[r[k] for k, _ in columns] for r in rows]))
         doc.sections.append(section)
     fig = F.forest_figure(results)
     doc.sections.append(Section("forest", "Differences at a glance", figures=[FigureItem(

@@ -18,8 +18,6 @@ DPI = 110
 PNG_COMPRESSION = 1
 #: Markers of source datasets in scatter plots (cycled).
 MARKERS = ("o", "s", "^", "D", "v", "P", "X")
-#: Upscaling of the 28x28 input images (nearest neighbour).
-ZOOM = 6
 
 
 def png_bytes(fig: Figure) -> bytes:
@@ -172,75 +170,109 @@ def embedding_figure(xy: np.ndarray, labels: np.ndarray, datasets: np.ndarray, c
 
 
 IMAGE_TITLES = ("flow onset→apex", "flow apex→offset", "direction onset→apex", "direction apex→offset")
+#: The CMPLM's tokens: the encoder's final 1×1 feature split into four channel groups (SPEC §3), not regions.
+TOKEN_LABELS = ("g1", "g2", "g3", "g4")
+#: Query and key phases of each CMPLM stream (stream 0 updates onset→apex tokens from apex→offset ones).
+STREAMS = (("onset→apex", "apex→offset"), ("apex→offset", "onset→apex"))
 
 
 def clip_figure(images: np.ndarray, title: str, saliency: np.ndarray | None = None,
-                attention: list[np.ndarray] | None = None,
-                stream_names: Sequence[str] = ("onset→apex queries", "apex→offset queries"),
-                ) -> Figure:
-    """One clip, enlarged: the four images (BGR uint8 ``[4, 28, 28, 3]``) and the CMPLM attention
-    ``[n, n]`` per stream (row 1), the u, v and strain channels of both flow images (row 2), the
-    gradient saliency ``[4, 28, 28]`` over each image (row 3, when given).
+                attention: list[np.ndarray] | None = None, saliency_class: str | None = None) -> Figure:
+    """One clip: the four input images (BGR uint8 ``[4, 28, 28, 3]``, shown as RGB; row 1), the u, v and
+    strain channels of both flow images (row 2), the gradient saliency ``[4, 28, 28]`` drawn over each
+    image with a colour bar (row 3, when given) and the CMPLM attention ``[n, n]`` per stream as a matrix
+    of query tokens (rows) × key tokens (columns) with its colour bar (row 4, when given).
 
-    The panels are composed into one RGB canvas shown on a single axis (many small matplotlib axes
-    take seconds to lay out; this takes milliseconds).
+    Image axes are in pixels of the 28 × 28 input; saliency is ``|∂ logit / ∂ input|`` divided by its
+    largest value over the four images, so the four panels share one scale.
     """
-    import cv2
     from matplotlib import colormaps
+    from matplotlib.colors import Normalize
 
     from causalnet.flow.optical_flow import CHANNEL_STRAIN, CHANNEL_U, CHANNEL_V
 
-    side, gap, head = 28 * ZOOM, 10, 30
-    big = lambda img: cv2.resize(np.ascontiguousarray(img), (side, side), interpolation=cv2.INTER_NEAREST)
-    grey = lambda img: np.repeat(big(img)[..., None], 3, axis=2).astype(np.float64) / 255
-    panels: list[tuple[int, int, np.ndarray, str]] = []  # row, column, RGB in [0, 1], title
+    attention = list(attention or [])[:2]
+    rows = 2 + (saliency is not None) + bool(attention)
+    panel = 1.45  # inches per image panel
+    fig = Figure(figsize=(6 * panel + 1.3, rows * (panel + 0.5) + 0.45))
+    top = 1 - 0.45 / fig.get_figheight()
+    grid = fig.add_gridspec(rows, 6, left=0.05, right=0.97, bottom=0.06, top=top - 0.02, wspace=0.45,
+                            hspace=0.45)
+    fig.suptitle(title, fontsize=8, y=1 - 0.12 / fig.get_figheight(), va="top")
+    small = {"fontsize": 6}
+
+    def image_axis(r: int, c: int, text: str):
+        ax = fig.add_subplot(grid[r, c])
+        ax.set_title(text, fontsize=6.5)
+        ax.set_xticks([0, 13, 27])
+        ax.set_yticks([0, 13, 27])
+        ax.tick_params(labelsize=5, length=2, pad=1)
+        return ax
+
     for i in range(4):
-        panels.append((0, i, big(images[i][..., ::-1]).astype(np.float64) / 255, IMAGE_TITLES[i]))
-    cells = []
-    for k, att in enumerate((attention or [])[:2]):
-        panels.append((0, 4 + k, big(colormaps["viridis"](np.clip(att, 0, 1))[..., :3]),
-                       f"CMPLM attention\n{stream_names[k]}"))
-        cells.append((4 + k, att))
+        ax = image_axis(0, i, IMAGE_TITLES[i])
+        ax.imshow(images[i][..., ::-1], interpolation="nearest")
+        if i == 0:
+            ax.set_ylabel("y (pixel)", **small)
     channels = ((CHANNEL_U, "u"), (CHANNEL_V, "v"), (CHANNEL_STRAIN, "strain"))
     for img in (0, 1):
         for j, (ch, name) in enumerate(channels):
-            panels.append((1, 3 * img + j, grey(images[img][..., ch]), f"{IMAGE_TITLES[img]}: {name}"))
+            ax = image_axis(1, 3 * img + j, f"{IMAGE_TITLES[img]}: {name}")
+            ax.imshow(images[img][..., ch], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+            if img == 0 and j == 0:
+                ax.set_ylabel("y (pixel)", **small)
+    row = 2
     if saliency is not None:
-        heat = colormaps["inferno"]
-        top = max(float(saliency.max()), 1e-12)
+        peak = max(float(np.max(saliency)), 1e-12)
+        heat, norm = colormaps["inferno"], Normalize(0, 1)
         for i in range(4):
-            base = grey(images[i].mean(axis=-1).astype(np.uint8))
-            panels.append((2, i, 0.4 * base + 0.6 * big(heat(saliency[i] / top)[..., :3]),
-                           f"saliency: {IMAGE_TITLES[i]}"))
-    rows, cols = 2 + (saliency is not None), 6
-    cell_w, cell_h = side + gap, side + head
-    canvas = np.ones((rows * cell_h + 24, cols * cell_w + gap, 3))
-    for r, c, rgb, _ in panels:
-        y, x = 24 + r * cell_h + head, gap + c * cell_w
-        canvas[y: y + side, x: x + side] = rgb
-    fig = Figure(figsize=(canvas.shape[1] / DPI, canvas.shape[0] / DPI))
-    ax = fig.add_axes((0, 0, 1, 1))
-    ax.imshow(canvas, interpolation="nearest")
-    ax.axis("off")
-    for r, c, _, text in panels:
-        ax.text(gap + c * cell_w + side / 2, 24 + r * cell_h + head - 4, text, ha="center", va="bottom", fontsize=5.5)
-    for c, att in cells:
-        n = att.shape[0]
-        step = side / n
-        for (q, key), v in np.ndenumerate(att):
-            ax.text(gap + c * cell_w + (key + 0.5) * step, 24 + head + (q + 0.5) * step, f"q{q}→k{key}\n{v:.2f}",
-                    ha="center", va="center", fontsize=5, color="white" if v < 0.6 else "black")
-    ax.text(canvas.shape[1] / 2, 4, title, ha="center", va="top", fontsize=7)
+            ax = image_axis(row, i, f"saliency over\n{IMAGE_TITLES[i]}")
+            ax.imshow(images[i].mean(axis=-1), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+            shown = ax.imshow(saliency[i] / peak, cmap=heat, norm=norm, alpha=0.6, interpolation="nearest")
+            ax.set_xlabel("x (pixel)", **small)
+            if i == 0:
+                ax.set_ylabel("y (pixel)", **small)
+        bar = fig.colorbar(shown, cax=_bar_axis(fig, grid[row, 4]))
+        bar.set_label("|∂ logit / ∂ input|\n÷ its maximum" + (f"\n(class {saliency_class})" if saliency_class
+                                                                 else ""), fontsize=5.5)
+        bar.ax.tick_params(labelsize=5)
+        row += 1
+    if attention:
+        vmax = max(float(max(np.max(a) for a in attention)), 1e-12)
+        for k, att in enumerate(attention):
+            query, key = STREAMS[k]
+            ax = fig.add_subplot(grid[row, 2 * k: 2 * k + 2])
+            shown = ax.imshow(att, cmap="viridis", vmin=0, vmax=vmax, interpolation="nearest", aspect="equal")
+            n = att.shape[0]
+            labels = list(TOKEN_LABELS[:n]) if n <= len(TOKEN_LABELS) else [f"g{i + 1}" for i in range(n)]
+            ax.set_xticks(range(n), labels, fontsize=5.5)
+            ax.set_yticks(range(n), labels, fontsize=5.5)
+            ax.set_xlabel(f"key token ({key} channel group)", **small)
+            ax.set_ylabel(f"query token\n({query} group)", **small)
+            ax.set_title(f"CMPLM attention, {query} queries", fontsize=6.5)
+            for (q, c), v in np.ndenumerate(att):
+                ax.text(c, q, f"{v:.2f}", ha="center", va="center", fontsize=5,
+                        color="white" if v < 0.6 * vmax else "black")
+        bar = fig.colorbar(shown, cax=_bar_axis(fig, grid[row, 4]))
+        bar.set_label("attention weight\n(mean over heads, layers)", fontsize=5.5)
+        bar.ax.tick_params(labelsize=5)
     return fig
 
 
-def metric_vs_sigma_figure(metrics: dict, specs, rcfg) -> Figure:
-    """UF1 and UAR against σ per model spec (error bars: std over runs), spotting at the right."""
+def _bar_axis(fig: Figure, cell):
+    """A narrow colour-bar axis at the left of a grid cell."""
+    holder = fig.add_subplot(cell)
+    holder.set_axis_off()
+    return holder.inset_axes((0.0, 0.0, 0.12, 1.0))
+
+
+def metric_vs_sigma_figure(metrics: dict, specs, rcfg, benchmark: str = "all test clips") -> Figure:
+    """UF1 and UAR (%) against σ per model spec (error bars: std over runs), spotting at the right."""
     from causalnet.robustness.report import draw_metric_vs_sigma
 
     fig = Figure(figsize=(11, 4.2))
     for ax, metric in zip(fig.subplots(1, 2), ("uf1", "uar"), strict=True):
-        draw_metric_vs_sigma(ax, metrics, specs, rcfg, metric)
+        draw_metric_vs_sigma(ax, metrics, specs, rcfg, metric, benchmark)
         ax.set_title(f"{metric.upper()} under key-frame errors", fontsize=9)
     fig.tight_layout()
     return fig
@@ -286,20 +318,28 @@ def keyframe_error_figure(errors: dict[str, np.ndarray], correct: dict[str, dict
 
 
 def forest_figure(results: list[dict]) -> Figure:
-    """Δ (B − A) with its 95 % bootstrap interval per comparison and source dataset, UF1 and UAR."""
+    """Δ (B − A) with its 95 % bootstrap interval per comparison and source dataset, UF1 and UAR; a group
+    with too few subjects for an interval (``low``/``high`` None) is a hollow dot without a bar."""
     labels, deltas, lows, highs = [], {"uf1": [], "uar": []}, {"uf1": [], "uar": []}, {"uf1": [], "uar": []}
     for res in results:
         for group, g in res["groups"].items():
-            labels.append(f"{res['b']} vs {res['a']}: {group}" if len(results) > 1 else group)
+            label = f"{res['b']} vs {res['a']}: {group}" if len(results) > 1 else group
+            labels.append(label + (f" (n = {g['subjects']}: no interval)" if g["ci"]["uf1"]["low"] is None else ""))
             for m in ("uf1", "uar"):
                 deltas[m].append(100 * g["delta"][m])
-                lows[m].append(100 * g["ci"][m]["low"])
-                highs[m].append(100 * g["ci"][m]["high"])
+                low, high = g["ci"][m]["low"], g["ci"][m]["high"]
+                lows[m].append(np.nan if low is None else 100 * low)
+                highs[m].append(np.nan if high is None else 100 * high)
     fig = Figure(figsize=(9, 1.2 + 0.35 * len(labels)))
     y = np.arange(len(labels))[::-1]
     for ax, m in zip(fig.subplots(1, 2, sharey=True), ("uf1", "uar"), strict=True):
         d, lo, hi = map(np.array, (deltas[m], lows[m], highs[m]))
-        ax.errorbar(d, y, xerr=[d - lo, hi - d], fmt="o", capsize=3, color="tab:blue")
+        has = np.isfinite(lo) & np.isfinite(hi)
+        if has.any():
+            ax.errorbar(d[has], y[has], xerr=[d[has] - lo[has], hi[has] - d[has]], fmt="o", capsize=3,
+                        color="tab:blue")
+        if (~has).any():
+            ax.plot(d[~has], y[~has], "o", markerfacecolor="none", color="tab:blue")
         ax.axvline(0, color="black", linewidth=0.8)
         ax.set_yticks(y, labels, fontsize=7)
         ax.set_xlabel(f"Δ{m.upper()} (B − A), points of %")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from causalnet.eval.metrics import confusion
+from causalnet.eval.report import benchmark_name, pooled_note
 from causalnet.report import figures as F
 from causalnet.report.document import Document, FigureItem, Section, Table
 from causalnet.report.runs import Predictions, RunFolder, load_predictions, safe_name
@@ -30,28 +31,37 @@ def robustness_sections(run: RunFolder, doc: Document) -> None:
     specs = parse_model_specs(models)
     runs = rcfg.runs if rcfg else len(next(iter(next(iter(metrics.values())).values()))[COMPOSITE].get("runs", [1]))
     protocols = res.get("protocols", {})
+    preds = load_predictions(run.predictions_path) if run.predictions_path.is_file() else None
+    datasets = (preds.dataset.tolist() if preds is not None else
+                [g for m in metrics.values() for c in m.values() for g in c if g != COMPOSITE])
+    bench = benchmark_name(datasets, run.config.get("data"))
+    spread = f"mean ± std over {runs} runs" if runs > 1 else "one run"
     doc.sections.append(Section("overview", "Experiment", tables=[Table(["", ""], [
         ["kind", "robustness to key-frame errors (train on annotated key-frames, test under each condition)"],
         ["models", ", ".join(models)], ["conditions", ", ".join(condition_label(c) for c in conditions)],
-        ["runs", str(runs)], ["test subjects / clips", f"{len(res.get('subjects', []))} / {res.get('clips', '')}"],
-        ["epoch selection", ", ".join(sorted(set(protocols.values()))) or "?"]])]))
-    section = Section("results", "Composite results per condition",
-                      intro="UF1 / UAR in % on the predictions of all folds pooled, mean ± std over runs; every "
-                            "condition uses the same trained models and the same honest epoch.")
+        ["runs", "one" if runs == 1 else str(runs)],
+        ["test subjects / clips", f"{len(res.get('subjects', []))} / {res.get('clips', '')}"],
+        ["benchmark", bench],
+        ["epoch selection", "; ".join(f"{m}: {protocols[m]}" for m in models if m in protocols) or "?"]])]))
+    section = Section("results", f"Results per condition ({bench})",
+                      intro=f"UF1 / UAR in % on the predictions of all folds pooled ({bench}: all test clips), "
+                            f"{spread}; every condition uses the same trained models and the same honest epoch.")
     rows = [[m, *[f"{percent(metrics[m][c][COMPOSITE], 'uf1')} / {percent(metrics[m][c][COMPOSITE], 'uar')}"
                   for c in conditions]] for m in models]
     section.tables.append(Table(["model", *[condition_label(c) for c in conditions]], rows,
-                                title="UF1 % / UAR % (composite)"))
+                                title=f"UF1 % / UAR % ({bench})", note=spread))
     drops = res.get("uf1_drop") or {}
     if drops:
         d0 = next(iter(drops.values()))
-        drop_rows = [[m, f"{100 * d['own']['mean']:.2f} ± {100 * d['own']['std']:.2f}",
-                      f"{100 * d['vs_plain']['mean']:.2f} ± {100 * d['vs_plain']['std']:.2f}" if "vs_plain" in d
-                      else ""] for m, d in drops.items()]
+        vs_plain = any("vs_plain" in d for d in drops.values())  # a column no row can fill is left out
+        drop_rows = [[m, _points(d["own"], runs),
+                      *([_points(d["vs_plain"], runs) if "vs_plain" in d else "—"] if vs_plain else [])]
+                     for m, d in drops.items()]
         section.tables.append(Table(["model", f"UF1 drop {condition_label(d0['from'])} → {condition_label(d0['to'])}",
-                                     "drop from the plain model's σ = 0"], drop_rows, title="UF1 drop (points of %)"))
+                                     *(["drop from the plain model's σ = 0"] if vs_plain else [])], drop_rows,
+                                    title="UF1 drop (points of %)", note=spread))
     if rcfg is not None:
-        fig = F.metric_vs_sigma_figure(metrics, specs, rcfg)
+        fig = F.metric_vs_sigma_figure(metrics, specs, rcfg, bench)
         section.figures.append(FigureItem("metric_vs_sigma", "UF1 and UAR against the key-frame error",
                                           F.png_bytes(fig), "Error bars: std over runs; squares: automatic apex "
                                           "spotting (key-frames from the LBP spotter)."))
@@ -63,14 +73,21 @@ def robustness_sections(run: RunFolder, doc: Document) -> None:
             continue
         rows = [[condition_label(c), *[f"{percent(metrics[m][c][g], 'uf1')} / {percent(metrics[m][c][g], 'uar')}"
                                        for g in [COMPOSITE, *groups]]] for c in conditions]
-        per_ds.tables.append(Table(["condition", *[COMPOSITE, *groups]], rows, title=f"{m}: UF1 % / UAR %"))
+        per_ds.tables.append(Table(["condition", *[bench, *groups]], rows, title=f"{m}: UF1 % / UAR %", note=spread))
     if per_ds.tables:
         doc.sections.append(per_ds)
-    _keyframe_section(run, res, models, conditions, doc)
-    doc.data["robustness"] = {"metrics": metrics, "uf1_drop": drops, "keyframe_error": res.get("keyframe_error")}
+    _keyframe_section(run, res, models, conditions, doc, preds)
+    doc.data["robustness"] = {"metrics": metrics, "uf1_drop": drops, "keyframe_error": res.get("keyframe_error"),
+                              "benchmark": bench}
 
 
-def _keyframe_section(run: RunFolder, res: dict, models: list[str], conditions: list[str], doc: Document) -> None:
+def _points(stats: dict, runs: int) -> str:
+    """A drop in points of %: ``mean ± std`` over several runs, the value alone for one run."""
+    return f"{100 * stats['mean']:.2f} ± {100 * stats['std']:.2f}" if runs > 1 else f"{100 * stats['mean']:.2f}"
+
+
+def _keyframe_section(run: RunFolder, res: dict, models: list[str], conditions: list[str], doc: Document,
+                      p: Predictions | None) -> None:
     from causalnet.robustness.report import condition_label
 
     section = Section("keyframes", "Key-frame errors",
@@ -81,8 +98,7 @@ def _keyframe_section(run: RunFolder, res: dict, models: list[str], conditions: 
         section.tables.append(Table(["condition", "onset", "apex", "offset"],
                                     [[condition_label(c), *[f"{e[k]:.2f}" for k in ("onset", "apex", "offset")]]
                                      for c, e in errors.items()], title="mean |error| (frames), over clips and runs"))
-    if run.predictions_path.is_file():
-        p = load_predictions(run.predictions_path)
+    if p is not None:
         got = _keyframe_errors(p, conditions)
         if got is not None:
             per_condition, per_model = got
@@ -96,14 +112,17 @@ def _keyframe_section(run: RunFolder, res: dict, models: list[str], conditions: 
         cm = Section("confusion", "Confusion matrices per model")
         for m in models:
             sel = p.extra["model"] == m if "model" in p.extra else np.ones(len(p), bool)
-            mats = {condition_label(c): confusion(p.label[sel & (p.extra["condition"] == c)],
-                                                  p.pred[sel & (p.extra["condition"] == c)], p.num_classes)
-                    for c in conditions if "condition" in p.extra}
+            cells = {c: sel & (p.extra["condition"] == c) for c in conditions if "condition" in p.extra}
+            mats = {condition_label(c): confusion(p.label[k], p.pred[k], p.num_classes) for c, k in cells.items()}
             if mats:
-                fig = F.confusion_figure(mats, run.class_names(p.num_classes), title=m)
+                k = next(iter(cells.values()))
+                pooled = pooled_note(len(set(p.run[k].tolist())), int(k.sum()),
+                                     len(set(zip(p.subject[k].tolist(), p.clip[k].tolist(), strict=True))))
+                fig = F.confusion_figure(mats, run.class_names(p.num_classes), title=f"{m} ({pooled}, per condition)")
                 cm.figures.append(FigureItem(f"confusion_{safe_name(m)}", f"Confusion matrices of {m}",
-                                             F.png_bytes(fig), "Counts pooled over runs (top) and row-normalised "
-                                                               "(bottom), one column per condition."))
+                                             F.png_bytes(fig), f"Each condition's predictions, {pooled}: counts "
+                                                               "(top) and row-normalised (bottom), one column per "
+                                                               "condition."))
         if section.tables or section.figures:
             doc.sections.append(section)
         if cm.figures:

@@ -15,6 +15,12 @@ several seeds scores as the mean over its runs, as ``metrics.json`` does.
   (``(1 + count) / (1 + n)`` for random draws; exact enumeration when ``2**S ≤ n_perm``). Runs with
   several seeds are paired by run index (seed ``r`` of A with seed ``r`` of B; with unequal counts
   only the first ``min`` runs enter the test).
+- **Small samples** (:data:`MIN_SUBJECTS`): below that many subjects no interval is given
+  (:func:`small_sample`): a percentile bootstrap over S subjects has only C(2S−1, S) distinct resamples
+  (10 for 3 subjects), is degenerate with one subject (``[Δ, Δ]``) and covers far less than 95 %; the
+  test is then always the exact enumeration of all ``2**S`` swaps, whose smallest reachable p is
+  ``2 / 2**S`` (:func:`smallest_p`). At or above it, an interval and a test that disagree at the 5 % level are
+  flagged (:func:`disagreement`) with the reason.
 """
 
 from __future__ import annotations
@@ -33,6 +39,13 @@ CONFIDENCE = 0.95
 N_BOOT = 10_000
 N_PERM = 10_000
 SEED = 0
+#: Fewest subjects for which a bootstrap interval is given. Below it the exact sign-flip test cannot
+#: reach p < 0.05 at 5 subjects or fewer (smallest p = 2 / 2**S), and the percentile bootstrap over subjects
+#: has too few distinct resamples to cover 95 %; 10 subjects give 1024 swaps (smallest p ≈ 0.002) and about
+#: 25 swaps in each 2.5 % tail. See docs/reports.md.
+MIN_SUBJECTS = 10
+#: Level at which an interval and a p-value are checked for agreement.
+ALPHA = 1 - CONFIDENCE
 
 
 def confusion_metrics(conf: np.ndarray) -> dict[str, np.ndarray]:
@@ -113,17 +126,61 @@ def paired_bootstrap(data: PairedData, n_boot: int = N_BOOT, seed: int = SEED,
     return out
 
 
+def small_sample(subjects: int) -> bool:
+    """Whether ``subjects`` is below :data:`MIN_SUBJECTS` (no interval; the test is exact)."""
+    return subjects < MIN_SUBJECTS
+
+
+def smallest_p(subjects: int) -> float:
+    """The smallest two-sided p the exact sign-flip test over ``subjects`` can give: ``2 / 2**S`` (the
+    identity and the swap of every subject both reach ``|Δ observed|``), 1 with one subject.
+
+    >>> smallest_p(3), smallest_p(10)
+    (0.25, 0.001953125)
+    """
+    return min(1.0, 2.0 / 2**subjects)
+
+
+def no_interval(reason: str) -> dict[str, dict[str, Any]]:
+    """The interval entry of a group too small for one: per metric ``low``/``high``/``se`` None and why."""
+    return {k: {"low": None, "high": None, "se": None, "reason": reason} for k in METRICS}
+
+
+def disagreement(ci: dict[str, Any], p: float, alpha: float = ALPHA) -> str:
+    """Why an interval and a p-value seem to disagree at level ``alpha`` (an interval excluding 0 beside
+    ``p ≥ alpha``, or one holding 0 beside ``p < alpha``), or "" when they agree or there is no interval.
+
+    >>> disagreement({"low": 0.01, "high": 0.2}, 0.25)[:40]
+    'the bootstrap interval excludes 0 but th'
+    >>> disagreement({"low": -0.01, "high": 0.2}, 0.25)
+    ''
+    """
+    low, high = ci.get("low"), ci.get("high")
+    if low is None or high is None or not (np.isfinite(low) and np.isfinite(high)):
+        return ""
+    excludes = low > 0 or high < 0
+    if excludes and p >= alpha:
+        return ("the bootstrap interval excludes 0 but the permutation test does not reject: the percentile "
+                "bootstrap over few subjects is too narrow (it resamples the observed subjects only); trust the "
+                "exact or permutation p")
+    if not excludes and p < alpha:
+        return ("the permutation test rejects but the bootstrap interval holds 0: the two answer different "
+                "questions (no difference at all vs. the size of the difference); report both")
+    return ""
+
+
 def paired_permutation(data: PairedData, n_perm: int = N_PERM, seed: int = SEED,
                        chunk: int = 2_000) -> dict[str, Any]:
     """Two-sided paired permutation (subject-wise swap) test of Δ = B − A: per metric its p-value,
-    plus ``"exact"`` (all ``2**S`` swaps enumerated), ``"draws"`` and ``"runs"`` (seed pairs used)."""
+    plus ``"exact"`` (all ``2**S`` swaps enumerated: always below :data:`MIN_SUBJECTS` subjects),
+    ``"draws"``, ``"runs"`` (seed pairs used) and ``"smallest_p"`` (the exact test's smallest reachable p)."""
     runs = min(len(data.a), len(data.b))
     a, b = data.a[:runs].astype(np.float64), data.b[:runs].astype(np.float64)
     s = len(data.subjects)
     ones = np.ones((1, s))
     observed = {k: abs(v[0] - u[0]) for (k, v), u in zip(_score(b, ones).items(), _score(a, ones).values(),
                                                             strict=True)}
-    exact = 2**s <= n_perm
+    exact = 2**s <= n_perm or small_sample(s)
     rng = np.random.default_rng(seed)
     if exact:
         batches = [np.array(list(product((0.0, 1.0), repeat=s)))] if s else [np.zeros((1, 0))]
@@ -144,7 +201,7 @@ def paired_permutation(data: PairedData, n_perm: int = N_PERM, seed: int = SEED,
         p = {k: hits[k] / draws for k in METRICS}
     else:
         p = {k: (1 + hits[k]) / (1 + draws) for k in METRICS}
-    return {"p": p, "exact": exact, "draws": draws, "runs": runs}
+    return {"p": p, "exact": exact, "draws": draws, "runs": runs, "smallest_p": smallest_p(s) if exact else None}
 
 
 def _mix(own: np.ndarray, other: np.ndarray, keep: np.ndarray, swap: np.ndarray) -> dict[str, np.ndarray]:

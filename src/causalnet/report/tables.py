@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from causalnet.eval.metrics import METRICS
+from causalnet.eval.report import several_runs
 from causalnet.report.document import Table
 
 __all__ = ["COMPOSITE", "metrics_table", "percent", "same_metrics"]
@@ -12,17 +13,20 @@ COMPOSITE = "composite"
 
 
 def percent(group: dict, metric: str) -> str:
-    """``metric`` of a metrics group in %: ``mean ± std`` over runs when the group has both, else the value."""
-    if "std" in group and "mean" in group and isinstance(group["std"], dict):
+    """``metric`` of a metrics group in %: ``mean ± std`` over runs when it summarises several, else the value
+    (one run never shows ``± 0.00``)."""
+    if several_runs(group):
         return f"{100 * group['mean'][metric]:.2f} ± {100 * group['std'][metric]:.2f}"
     return f"{100 * group[metric]:.2f}"
 
 
-def metrics_table(metrics: dict, title: str, row_class: str = "") -> Table:
-    """Rows: composite then each source dataset; columns UF1/UAR/ACC in % (mean ± std over runs), n."""
+def metrics_table(metrics: dict, title: str, row_class: str = "", benchmark: str = COMPOSITE) -> Table:
+    """Rows: all clips pooled (labelled ``benchmark``: "composite" only for the composite benchmark) then each
+    source dataset; columns UF1/UAR/ACC in % (mean ± std over runs), n."""
     groups = [COMPOSITE, *[k for k in metrics if isinstance(metrics[k], dict) and "uf1" in metrics[k]
                            and k != COMPOSITE]]
-    rows = [[g, *[percent(metrics[g], m) for m in METRICS], str(metrics[g]["n"])] for g in groups]
+    label = {COMPOSITE: benchmark if benchmark == COMPOSITE else f"{benchmark} (all clips)"}
+    rows = [[label.get(g, g), *[percent(metrics[g], m) for m in METRICS], str(metrics[g]["n"])] for g in groups]
     runs = metrics.get("runs", 1)
     return Table(["data", "UF1 %", "UAR %", "ACC %", "clips"], rows, title=title,
                  row_classes=[row_class] * len(rows),

@@ -1,9 +1,10 @@
 """Outputs of a robustness experiment: the Table-4-style table, the UF1-vs-σ plot, predictions, results.
 
-- ``table.md`` — rows: model specs; columns: the σ levels and spotting; composite UF1 and UAR
-  (mean ± std over runs), the UF1 drop from σ = 0 to the largest σ, and for a spec with techniques
-  the drop measured from the *plain* model's σ = 0 score.
-- ``uf1_vs_sigma.png`` — UF1 against σ per spec (error bars: std over runs), spotting as a separate
+- ``table.md`` — rows: model specs; columns: the σ levels and spotting; UF1 and UAR in % of all test
+  clips pooled (mean ± std over runs, or "one run"), the UF1 drop from σ = 0 to the largest σ, and —
+  only when some spec has techniques and its plain model is in the run — the drop measured from the
+  *plain* model's σ = 0 score.
+- ``uf1_vs_sigma.png`` — UF1 (%) against σ per spec (error bars: std over runs), spotting as a separate
   point at the right.
 - ``predictions.csv`` — ``model, condition, run, subject, dataset, clip, label, pred, p0.., onset,
   apex, offset`` (:mod:`causalnet.eval.predictions`; the key-frames of the condition; with ``+tta`` the
@@ -26,7 +27,8 @@ from causalnet.robustness.config import SPOTTING, ModelSpec, RobustnessConfig
 __all__ = ["condition_label", "draw_metric_vs_sigma", "drops", "plot_uf1", "table_markdown"]
 
 COMPOSITE = "composite"
-DIGITS = 3
+#: Decimals of the percentages in table.md (the units of every report: %).
+DIGITS = 2
 #: Figure size in inches and resolution of the plot.
 FIG_SIZE = (6.4, 4.2)
 FIG_DPI = 130
@@ -38,7 +40,8 @@ def condition_label(condition: str) -> str:
 
 
 def _fmt(mean: float, std: float, runs: int) -> str:
-    return f"{mean:.{DIGITS}f} ± {std:.{DIGITS}f}" if runs > 1 else f"{mean:.{DIGITS}f}"
+    """A fraction as % (``mean ± std`` over several runs; one run: the value alone)."""
+    return f"{100 * mean:.{DIGITS}f} ± {100 * std:.{DIGITS}f}" if runs > 1 else f"{100 * mean:.{DIGITS}f}"
 
 
 def _run_values(metrics: dict, spec: str, condition: str, metric: str) -> np.ndarray:
@@ -74,18 +77,22 @@ def _stats(values: np.ndarray) -> dict[str, Any]:
 
 
 def table_markdown(metrics: dict, specs: Sequence[ModelSpec], rcfg: RobustnessConfig) -> str:
-    """The Table-4-style markdown: UF1 and UAR per spec and condition, and the drops."""
+    """The Table-4-style markdown: UF1 and UAR in % per spec and condition, and the drops (points of %);
+    the drop from the plain model's σ = 0 only when some row has one."""
     runs = rcfg.runs
     conditions = rcfg.conditions
     lost = drops(metrics, specs, rcfg)
+    vs_plain = any("vs_plain" in d for d in lost.values())
     lines = []
-    for metric, title in (("uf1", "UF1"), ("uar", "UAR")):
-        spread = f"mean ± std over {runs} runs" if runs > 1 else "1 run"
-        lines.append(f"**{title}** (composite of all test subjects, {spread})\n")
+    for metric, title in (("uf1", "UF1 %"), ("uar", "UAR %")):
+        spread = f"mean ± std over {runs} runs" if runs > 1 else "one run"
+        lines.append(f"**{title}** (all test clips pooled, {spread})\n")
         head = ["model", *[condition_label(c) for c in conditions]]
         if metric == "uf1" and lost:
             last = condition_label(next(iter(lost.values()))["to"])
-            head += [f"drop σ = 0 → {last.removeprefix('σ = ')}", "drop vs plain σ = 0"]
+            head.append(f"drop σ = 0 → {last.removeprefix('σ = ')} (points)")
+            if vs_plain:
+                head.append("drop vs plain σ = 0 (points)")
         lines.append("| " + " | ".join(head) + " |")
         lines.append("|" + "---|" * len(head))
         for spec in specs:
@@ -96,7 +103,9 @@ def table_markdown(metrics: dict, specs: Sequence[ModelSpec], rcfg: RobustnessCo
             if metric == "uf1" and lost:
                 d = lost[spec.label]
                 cells.append(_fmt(d["own"]["mean"], d["own"]["std"], runs))
-                cells.append(_fmt(d["vs_plain"]["mean"], d["vs_plain"]["std"], runs) if "vs_plain" in d else "")
+                if vs_plain:
+                    cells.append(_fmt(d["vs_plain"]["mean"], d["vs_plain"]["std"], runs) if "vs_plain" in d
+                                 else "—")
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
@@ -117,25 +126,26 @@ def plot_uf1(metrics: dict, specs: Sequence[ModelSpec], rcfg: RobustnessConfig, 
 
 
 def draw_metric_vs_sigma(ax, metrics: dict, specs: Sequence[ModelSpec], rcfg: RobustnessConfig,
-                         metric: str = "uf1") -> None:
-    """Draw a composite metric against σ per spec on a matplotlib axis (error bars = std over runs),
-    with the spotting condition as a separate point at the right."""
+                         metric: str = "uf1", benchmark: str = "all test clips") -> None:
+    """Draw a metric of all test clips pooled, in %, against σ per spec on a matplotlib axis (error bars =
+    std over runs), with the spotting condition as a separate point at the right; ``benchmark`` names
+    the pooled clips on the y axis."""
     sigmas = sorted(rcfg.sigmas)
     noise = [c for c in rcfg.conditions if c != SPOTTING]
     spot_x = sigmas[-1] + (sigmas[-1] - sigmas[0]) / max(len(sigmas) - 1, 1) if rcfg.spotting else None
     if spot_x is not None and len(sigmas) == 1:
         spot_x = sigmas[0] + 10
     for spec in specs:
-        mean = [metrics[spec.label][c][COMPOSITE][metric] for c in noise]
-        std = [metrics[spec.label][c][COMPOSITE]["std"][metric] for c in noise]
+        mean = [100 * metrics[spec.label][c][COMPOSITE][metric] for c in noise]
+        std = [100 * metrics[spec.label][c][COMPOSITE]["std"][metric] for c in noise]
         line = ax.errorbar(sigmas, mean, yerr=std, marker="o", capsize=3, label=spec.label)
         if spot_x is not None:
             m = metrics[spec.label][SPOTTING][COMPOSITE]
-            ax.errorbar([spot_x], [m[metric]], yerr=[m["std"][metric]], marker="s", capsize=3,
+            ax.errorbar([spot_x], [100 * m[metric]], yerr=[100 * m["std"][metric]], marker="s", capsize=3,
                         color=line[0].get_color(), linestyle="none")
     ticks = [*sigmas, *([spot_x] if spot_x is not None else [])]
     ax.set_xticks(ticks, [f"{s:g}" for s in sigmas] + (["spotting"] if spot_x is not None else []))
     ax.set_xlabel("key-frame error σ (frames at 200 fps)")
-    ax.set_ylabel(f"{metric.upper()} (composite)")
+    ax.set_ylabel(f"{metric.upper()} % ({benchmark})")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")

@@ -277,15 +277,21 @@ def _csv(rows: list[Mapping[str, Any]], columns: list[str]) -> str:
 
 
 def _markdown(table: list[dict[str, Any]], metrics: dict[str, Any], best_on_test: str) -> str:
+    """candidates.md: every score in % (as ``causalnet train`` and ``evaluate`` print them); the pooled
+    clips are called "composite" only for the composite benchmark."""
+    from causalnet.eval.report import benchmark_name
+
     comp = metrics["composite"]
+    groups = [k for k, v in metrics.items() if isinstance(v, dict) and "uf1" in v and k not in ("composite", "oracle")]
+    bench = benchmark_name(groups) if groups else "all clips"
     lines = [f"# Sweep: {len(table)} candidates", "",
              f"**Honest nested result** (candidate chosen per fold on held-out training subjects, protocol "
-             f"{metrics['protocol']}): composite UF1 {100 * comp['uf1']:.2f} %, UAR {100 * comp['uar']:.2f} %.", "",
-             f"ORACLE (one candidate chosen by its score on the test subjects: {best_on_test}): composite UF1 "
+             f"{metrics['protocol']}): {bench} UF1 {100 * comp['uf1']:.2f} %, UAR {100 * comp['uar']:.2f} %.", "",
+             f"ORACLE (one candidate chosen by its score on the test subjects: {best_on_test}): {bench} UF1 "
              f"{100 * metrics['oracle']['composite']['uf1']:.2f} % — optimistic, not a valid estimate.", "",
-             "| candidate | settings | inner val UF1 (mean over folds) | chosen in folds | ORACLE test UF1 | "
-             "ORACLE test UAR |", "|---|---|---|---|---|---|"]
+             "| candidate | settings | inner val UF1 % (mean over folds) | chosen in folds | ORACLE test UF1 % | "
+             "ORACLE test UAR % |", "|---|---|---|---|---|---|"]
     for r in table:
-        lines.append(f"| {r['candidate']} | {r['settings']} | {r['inner_uf1']:.4f} | {r['chosen']} | "
+        lines.append(f"| {r['candidate']} | {r['settings']} | {100 * r['inner_uf1']:.2f} | {r['chosen']} | "
                      f"{100 * r['oracle_test_uf1']:.2f} | {100 * r['oracle_test_uar']:.2f} |")
     return "\n".join(lines) + "\n"
