@@ -252,23 +252,30 @@ def _save_model(args: argparse.Namespace, clips, cfg, path: Path) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from causalnet.data.composite import CLASS_NAMES, read_class_names
-    from causalnet.eval import confusion, confusion_table, metrics_from_rows, metrics_table, per_class_table
+    from causalnet.eval import metrics_from_rows, metrics_table
+    from causalnet.eval.report import benchmark_name
     from causalnet.io import read_json, write_json_atomic
     from causalnet.train import read_predictions
 
     run_dir = Path(args.run_dir)
     config = read_json(run_dir / "config.json")
+    kind = _run_kind(run_dir, config)
+    if kind == "robustness":  # several models x conditions: never one pooled number
+        return _evaluate_robustness(args, run_dir, config)
     protocol = (config.get("experiment") or {}).get("protocol") or config.get("protocol", "fixed")
+    if kind == "sweep":  # the candidate is chosen per fold, then the protocol: what `causalnet sweep` printed
+        if args.protocol:
+            raise ValueError(f"{run_dir}: a sweep folder's result is nested ({_nested(protocol)}: a candidate "
+                             "chosen per fold); --protocol cannot re-select it; see `causalnet report "
+                             f"{run_dir.name}` for every candidate")
+        protocol = _nested(protocol)
     reselect = bool(args.protocol and args.protocol != protocol)
     if reselect and protocol == "released":  # `causalnet convert`: one prediction per clip, no epochs
         raise ValueError(f"{run_dir}: a run folder of released weights has no epochs to re-select")
     if reselect:
-        if config.get("kind", "train") != "train":
+        if kind != "train":
             raise ValueError(f"{run_dir}: --protocol re-selection needs the per-epoch folds of a `causalnet train` "
-                             f"run; this folder is a {config.get('kind')!r} run")
+                             f"run; this folder is a {kind!r} run")
         rows, protocol = _reselect(run_dir, config, args.protocol), args.protocol
     else:
         rows = read_predictions(run_dir / "predictions.csv")
@@ -278,17 +285,96 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if not reselect:  # metrics.json always describes predictions.csv under the run's own protocol
         old = read_json(run_dir / "metrics.json") if (run_dir / "metrics.json").is_file() else {}
         write_json_atomic(run_dir / "metrics.json", {**old, **metrics})
-    print(metrics_table(metrics))
+    print(metrics_table(metrics, benchmark=benchmark_name((r["dataset"] for r in rows), config.get("data"))))
     if metrics.get("missing_subjects"):
         print(f"missing subjects (not evaluated): {', '.join(metrics['missing_subjects'])}")
     if args.confusion:
-        y = np.array([r["label"] for r in rows])
-        p = np.array([r["pred"] for r in rows])
-        print("\nconfusion matrix (all runs pooled):")
-        names = read_class_names(config["data"]) if config.get("data") else CLASS_NAMES
-        print(confusion_table(confusion(y, p, len(names)), names))
-        print()
-        print(per_class_table(y, p, names))
+        _print_confusion(rows, _class_names(config))
+    return 0
+
+
+def _run_kind(run_dir: Path, config: dict) -> str:
+    """The kind ``config.json`` records (:meth:`causalnet.engine.FoldStore.kind`); folders written before
+    kinds were recorded: robustness when ``results.json`` holds metrics, else train."""
+    from causalnet.engine import FoldStore
+    from causalnet.io import read_json
+
+    kind = FoldStore(run_dir).kind()
+    if kind:
+        return kind
+    results = run_dir / "results.json"
+    if "experiment" not in config and results.is_file() and "metrics" in read_json(results):
+        return "robustness"
+    return "train"
+
+
+def _nested(protocol: str) -> str:
+    return protocol if protocol.startswith("nested-") else f"nested-{protocol}"
+
+
+def _class_names(config: dict) -> list[str]:
+    from causalnet.data.composite import CLASS_NAMES, read_class_names
+
+    if config.get("classes"):
+        return [str(c) for c in config["classes"]]
+    return list(read_class_names(config["data"]) if config.get("data") else CLASS_NAMES)
+
+
+def _print_confusion(rows: list[dict], names: list[str]) -> None:
+    import numpy as np
+
+    from causalnet.eval import confusion, confusion_table, per_class_table
+    from causalnet.eval.report import pooled_note
+
+    y = np.array([r["label"] for r in rows])
+    p = np.array([r["pred"] for r in rows])
+    clips = len({(r["subject"], r["clip"]) for r in rows})
+    print(f"\nconfusion matrix ({pooled_note(len({r['run'] for r in rows}), len(rows), clips)}):")
+    print(confusion_table(confusion(y, p, len(names)), names))
+    print()
+    print(per_class_table(y, p, names))
+
+
+def _evaluate_robustness(args: argparse.Namespace, run_dir: Path, config: dict) -> int:
+    """A robustness folder per model and key-frame condition, each under the protocol its model used."""
+    from causalnet.eval import metrics_from_rows
+    from causalnet.eval.report import benchmark_name, condition_table, protocol_label
+    from causalnet.io import read_json
+    from causalnet.robustness.report import condition_label
+    from causalnet.train import read_predictions
+
+    if args.protocol:
+        raise ValueError(f"{run_dir}: a robustness run holds several models and key-frame conditions, each under "
+                         "its own honest protocol; --protocol cannot re-select them: see `causalnet evaluate "
+                         f"{run_dir.name}` without it, or `causalnet report {run_dir.name}`")
+    rows = read_predictions(run_dir / "predictions.csv")
+    if not rows or "model" not in rows[0] or "condition" not in rows[0]:
+        raise ValueError(f"{run_dir}: a robustness folder whose predictions.csv has no model and condition columns "
+                         f"cannot be summarised honestly; use `causalnet report {run_dir.name}`")
+    results = read_json(run_dir / "results.json") if (run_dir / "results.json").is_file() else {}
+    protocols = results.get("protocols") or {}
+    models = list(dict.fromkeys([*(results.get("models") or []), *(r["model"] for r in rows)]))
+    conditions = list(dict.fromkeys([*(results.get("conditions") or []), *(r["condition"] for r in rows)]))
+    benchmark = benchmark_name(r["dataset"] for r in rows)
+    print(f"robustness run {run_dir.name}: {len(models)} model(s) x {len(conditions)} key-frame condition(s), each "
+          f"evaluated on its own (UF1/UAR/ACC in % of all {benchmark} test clips; nothing pooled across models or "
+          f"conditions). Figures and per-dataset tables: causalnet report {run_dir.name}")
+    names = _class_names(config)
+    for model in models:
+        mine = [r for r in rows if r["model"] == model]
+        if not mine:
+            continue
+        protocol = protocols.get(model, "?")
+        per_condition = {c: metrics_from_rows([r for r in mine if r["condition"] == c], protocol)
+                         for c in conditions if any(r["condition"] == c for r in mine)}
+        runs = max(m["runs"] for m in per_condition.values())
+        spread = f"mean ± std over {runs} runs" if runs > 1 else "one run"
+        print(f"\nmodel {model}: protocol {protocol_label(protocol)}; {spread}")
+        print(condition_table(per_condition, {c: condition_label(c) for c in per_condition}))
+        if args.confusion:
+            for c in per_condition:
+                print(f"\n{model}, {condition_label(c)}:", end="")
+                _print_confusion([r for r in mine if r["condition"] == c], names)
     return 0
 
 
