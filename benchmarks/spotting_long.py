@@ -56,7 +56,7 @@ def build_model(out: Path, seed: int, workers: int) -> Path:
         return model
     raw, of = out / f"clips_seed{seed}", out / f"clips_seed{seed}_of"
     if not (raw / "annotations.csv").is_file():
-        _run(["synth", "--subjects", "12", "--clips-per-subject", "12", "--seed", str(seed), "--out", str(raw),
+        _run(["synth", "--num-subjects", "12", "--clips-per-subject", "12", "--seed", str(seed), "--out", str(raw),
               "--workers", str(workers), "--no-progress"])
     _run(["preprocess", "--raw", str(raw), "--format", "generic", "--face", "none", "--size", "128", "--out",
           str(of), "--workers", str(workers)])
@@ -179,7 +179,7 @@ def accuracy(args: argparse.Namespace, out: Path, model: Path) -> None:
     """Steps 2-4 of the module docstring."""
     options = [item for kv in args.long_set for item in ("--set", kv)]
     data = build_recordings(out, f"long_seed{args.seed}{args.tag}", args.workers, "--seed", str(args.seed),
-                            "--subjects", str(args.subjects), *options)
+                            "--num-subjects", str(args.subjects), *options)
     evaluation = out / (f"eval_seed{args.seed}{args.tag}" + ("" if args.tta is None else f"_tta{args.tta}"))
     tta = [] if args.tta is None else ["--tta", str(args.tta)]
     load_before = os.getloadavg()
@@ -203,8 +203,8 @@ def accuracy(args: argparse.Namespace, out: Path, model: Path) -> None:
 
 def memory(args: argparse.Namespace, out: Path, model: Path) -> None:
     """Step 5 of the module docstring."""
-    short = build_recordings(out, "memory_1x", args.workers, "--seed", "300", "--subjects", "1")
-    longer = build_recordings(out, "memory_10x", args.workers, "--seed", "300", "--subjects", "1",
+    short = build_recordings(out, "memory_1x", args.workers, "--seed", "300", "--num-subjects", "1")
+    longer = build_recordings(out, "memory_10x", args.workers, "--seed", "300", "--num-subjects", "1",
                               "--clips-per-subject", "60", "--set", "macro_per_recording=10",
                               "--set", "blinks_per_recording=40", "--set", "head_moves_per_recording=20",
                               "--set", "flicker_bursts_per_recording=10")

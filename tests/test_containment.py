@@ -135,7 +135,7 @@ def test_report_removes_only_the_figures_it_wrote(finished, tmp_path):
 
 def test_preprocess_refuses_an_output_folder_holding_a_link(tmp_path, capsys):
     raw = tmp_path / "raw"
-    assert main(["synth", "--subjects", "2", "--clips-per-subject", "1", "--size", "64", "--out", str(raw),
+    assert main(["synth", "--num-subjects", "2", "--clips-per-subject", "1", "--size", "64", "--out", str(raw),
                  "--no-progress"]) == 0
     out = tmp_path / "of"
     out.mkdir()

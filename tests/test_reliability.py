@@ -249,7 +249,7 @@ def test_train_set_values_name_the_field(tmp_path, capsys, args, message):
 def test_synth_set_values_name_the_field(tmp_path, capsys):
     assert main(["synth", "--out", str(tmp_path / "o"), "--set", "dataset=../up"]) == 1
     assert _error(capsys).startswith("causalnet synth: error: SynthConfig.dataset: must be text usable as a file name")
-    assert main(["synth", "--out", str(tmp_path / "o"), "--subjects", "0"]) == 1
+    assert main(["synth", "--out", str(tmp_path / "o"), "--num-subjects", "0"]) == 1
     assert "SynthConfig.n_subjects: must be an integer in [1, 1000], got 0" in _error(capsys)
 
 

@@ -172,7 +172,7 @@ def test_epochs_given_both_ways_alike_is_accepted():
 
 
 def _synth(out: Path, *extra: str) -> int:
-    return main(["synth", "--preset", "tiny", "--out", str(out), "--subjects", "2", "--clips-per-subject", "2",
+    return main(["synth", "--preset", "tiny", "--out", str(out), "--num-subjects", "2", "--clips-per-subject", "2",
                  "--no-progress", *extra])
 
 
@@ -187,7 +187,7 @@ def test_synth_refuses_an_existing_benchmark_and_overwrite_removes_only_its_own_
     assert (out / "annotations.csv").read_bytes() == before  # nothing touched
     (out / "frames" / "notes.txt").write_text("mine")
     (out / "frames" / "s02" / "mine").mkdir()
-    assert main(["synth", "--preset", "tiny", "--out", str(out), "--subjects", "1", "--clips-per-subject", "1",
+    assert main(["synth", "--preset", "tiny", "--out", str(out), "--num-subjects", "1", "--clips-per-subject", "1",
                  "--no-progress", "--overwrite"]) == 0
     assert sorted(p.name for p in (out / "frames").iterdir()) == ["notes.txt", "s01", "s02"]
     assert [p.name for p in (out / "frames" / "s01").iterdir()] == ["c01"]  # the stale clip c02 is gone

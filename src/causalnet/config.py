@@ -110,7 +110,10 @@ class PresetMixin:
             if key not in fields:
                 raise ValueError(f"{type(self).__name__} has no field {key!r}; fields: {sorted(fields)}")
             parse = isinstance(value, str) and hints[key] is not str  # a str field keeps "none" as text
-            changes[key] = _coerce(parse_value(value) if parse else value, hints[key])
+            try:
+                changes[key] = _coerce(parse_value(value) if parse else value, hints[key])
+            except OverflowError:  # an integer beyond any float, e.g. --set noise_sigma=1e999 written out
+                raise ValueError(f"{type(self).__name__}.{key}: {str(value)[:40]!r} is too large a number") from None
         return dataclasses.replace(self, **changes)
 
 
