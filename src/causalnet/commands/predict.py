@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from typing import TYPE_CHECKING
 
@@ -28,7 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "class and the class probabilities. Frame indexes count from 0 (natural sort order for a folder)."
         ),
     )
-    p.add_argument("--checkpoint", required=True, metavar="CKPT", help="a checkpoint written by causalnet train")
+    p.add_argument("--checkpoint", default=None, metavar="CKPT",
+                   help="a checkpoint written by causalnet train (default: the shipped model compact-composite, "
+                        "research use; see `causalnet models`)")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--frames", metavar="DIR", help="folder of the clip's frame images")
     src.add_argument("--video", metavar="FILE", help="video file of the clip")
@@ -100,7 +103,13 @@ def run(args: argparse.Namespace) -> int:
 
     device = check_device_syntax(args.device)  # no torch import yet
 
-    extra = read_checkpoint_metadata(args.checkpoint)["extra"]  # no torch import yet
+    checkpoint = args.checkpoint
+    if checkpoint is None:
+        from causalnet.models.shipped import shipped_checkpoint, shipped_notice
+
+        checkpoint = shipped_checkpoint()
+        print(shipped_notice(), file=sys.stderr if args.json else sys.stdout)  # --json: stdout is the JSON alone
+    extra = read_checkpoint_metadata(checkpoint)["extra"]  # no torch import yet
     cfg = checkpoint_preprocess(extra, args.face, args.size)
     from causalnet.flow.face import require_face_backend
 
@@ -118,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         from causalnet.models.format import class_names, uses_mirror_tta
 
         device = resolve_device(device)  # a clear error for CUDA where there is none, before the model loads
-        model = load_checkpoint(args.checkpoint)
+        model = load_checkpoint(checkpoint)
         images = job.result()  # [4, 28, 28, 3] uint8, BGR
     finally:
         if pool is not None:
@@ -143,7 +152,8 @@ def run(args: argparse.Namespace) -> int:
                     "onset": args.onset,
                     "apex": args.apex,
                     "offset": args.offset,
-                    "checkpoint": str(args.checkpoint),
+                    "checkpoint": str(checkpoint),
+                    "shipped": args.checkpoint is None,
                     "seconds": round(seconds, 3),
                     "cpu_seconds": round(time.process_time(), 3),
                 }

@@ -246,6 +246,14 @@ def _save_model(args: argparse.Namespace, clips, cfg, path: Path) -> int:
     made_by = Path(clips.root) / "preprocess.json"  # written by `causalnet preprocess`
     if made_by.is_file():
         extra["preprocess"] = read_json(made_by)["preprocess"]
+        extra["preprocess_source"] = f"{made_by.name} of the training data (causalnet preprocess)"
+    else:  # the published composite layout: the settings that reproduce its images (docs/preprocessing.md)
+        from causalnet.flow.config import PreprocessConfig
+
+        extra["preprocess"] = PreprocessConfig().to_dict()
+        extra["preprocess_source"] = ("the published composite layout (no preprocess.json): causalnet preprocess's "
+                                      "defaults, which reproduce its images' channels and direction maps; the face "
+                                      "crop, size and interpolation are not recoverable (docs/preprocessing.md)")
     save_checkpoint(path, model, extra=extra)
     print(f"saved model trained on {len(clips)} clips to {path.resolve()}")
     return 0
@@ -394,4 +402,10 @@ def run_models(args: argparse.Namespace) -> int:
     for name in list_models():
         entry, presets = get_entry(name), ", ".join(get_entry(name).config_cls.preset_names())
         print(f"{name:15s} view: {input_view_of(entry.model_cls):11s} presets: {presets}")
+    from causalnet.models.shipped import DEFAULT_SHIPPED, USE, list_shipped
+
+    print(f"\nshipped weights ({USE}; used by predict and analyze without --checkpoint):")
+    for model in list_shipped():
+        default = " (default)" if model.name == DEFAULT_SHIPPED else ""
+        print(f"{model.name}{default}  {model.size / 1e6:.2f} MB  {model.path}\n  card: {model.card}")
     return 0
