@@ -86,19 +86,54 @@ def test_analyze_a_video_file_writes_an_annotated_video(checkpoint, known_record
     doc = json.loads((out / "intervals.json").read_text())
     assert doc["fps"] == pytest.approx(100) and doc["n_frames"] == N_FRAMES and doc["video"] == "rec"
     assert sum(r["type"] == "micro" for r in doc["intervals"]) >= 2  # lossy MJPG at 96 px: most are found
-    cap = cv2.VideoCapture(str(out / "annotated.avi"))
+    cap = cv2.VideoCapture(str(out / "annotated.webm"))  # WebM: browsers play it
     count = 0
     while cap.read()[0]:
         count += 1
+    assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(50)
     cap.release()
-    assert count == N_FRAMES
+    assert count == N_FRAMES // 2  # real time: every second frame of the 100-fps recording at 50 fps
+    printed = capsys.readouterr().out
+    assert "x real time" in printed and "annotated.webm" in printed
 
 
-def test_analyze_without_a_checkpoint_only_spots(dataset, tmp_path, capsys):
+def test_analyze_spot_only_does_not_classify(dataset, tmp_path, capsys):
     out = tmp_path / "out"
-    assert main(["analyze", "--frames", str(dataset / "frames" / "s1" / "v1"), "--out", str(out), *SPOT]) == 0
+    assert main(["analyze", "--frames", str(dataset / "frames" / "s1" / "v1"), "--out", str(out), "--spot-only",
+                 *SPOT]) == 0
+    assert "shipped model" not in capsys.readouterr().out
     rows = _rows(out / "intervals.csv")
     assert len(rows) == 3 and all(r["label"] == "" and r["class"] == "" for r in rows)
+
+
+def test_analyze_without_a_checkpoint_uses_the_shipped_model(dataset, tmp_path, capsys):
+    from causalnet.models.shipped import shipped_checkpoint, shipped_notice
+
+    out = tmp_path / "out"
+    assert main(["analyze", "--frames", str(dataset / "frames" / "s1" / "v1"), "--out", str(out), "--tta", "1",
+                 "--video-out", "--video-slow", "2", *SPOT]) == 0
+    printed = capsys.readouterr().out
+    assert printed.splitlines()[0] == shipped_notice() and "annotated_slow2x.webm" in printed
+    rows = _rows(out / "intervals.csv")
+    assert len(rows) == 3 and all(r["class"] in ("negative", "positive", "surprise") for r in rows)
+    doc = json.loads((out / "intervals.json").read_text())
+    assert doc["settings"]["checkpoint"] == str(shipped_checkpoint()) and doc["timeline"] == ["timeline.png"]
+    assert (out / "annotated_slow2x.webm").is_file()
+    assert main(["analyze", "--frames", str(dataset / "frames" / "s1" / "v1"), "--out", str(out), "--spot-only",
+                 "--checkpoint", str(shipped_checkpoint()), *SPOT]) == 1
+    assert "--spot-only and --checkpoint exclude each other" in capsys.readouterr().err
+
+
+def test_annotations_beyond_the_recording_are_an_error_naming_the_frame_and_the_length(dataset, tmp_path, capsys):
+    truth = tmp_path / "truth.csv"
+    truth.write_text("subject,video,onset,apex,offset,type,label\ns1,v1,100,110,120,micro,0\n"
+                     f"s1,v1,{N_FRAMES + 10},{N_FRAMES + 20},{N_FRAMES + 30},micro,1\n")
+    args = ["analyze", "--frames", str(dataset / "frames" / "s1" / "v1"), "--out", str(tmp_path / "o"),
+            "--spot-only", "--annotations", str(truth), *SPOT]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert f"ends at frame {N_FRAMES + 30}" in err and f"it has {N_FRAMES} frames (4.20 s at 100 fps)" in err
+    assert "no longer held" not in err
 
 
 def test_analyze_errors_are_one_line(dataset, tmp_path, capsys):

@@ -65,7 +65,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     src.add_argument("--video", metavar="FILE", help="video file")
     src.add_argument("--frames", metavar="DIR", help="folder of frame images (natural sort order)")
     p.add_argument("--checkpoint", metavar="CKPT", default=None,
-                   help="trained checkpoint (safetensors); without it the intervals are spotted, not classified")
+                   help="trained checkpoint (safetensors); default: the shipped model compact-composite (research "
+                        "use; see `causalnet models`)")
+    p.add_argument("--spot-only", action="store_true", help="spot the intervals, do not classify them (no model)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--annotations", metavar="FILE", default=None,
                    help="ground truth in the MEGC spotting layout (subject,video,onset,apex,offset,type,label): "
@@ -74,7 +76,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                                     "parent name for --frames, empty for --video)")
     p.add_argument("--video-name", default=None,
                    help="video id written with the intervals (default: the folder name / the file's stem)")
-    p.add_argument("--video-out", action="store_true", help="also write annotated.avi (reads the recording again)")
+    p.add_argument("--video-out", action="store_true",
+                   help="also write annotated.webm (WebM, plays in browsers; real time, frames enlarged; reads the "
+                        "recording again)")
+    p.add_argument("--video-slow", type=float, default=1.0, metavar="F",
+                   help="with --video-out: play F times slower than real time, every frame shown (written as "
+                        "annotated_slow<F>x.webm, the factor on screen; default 1 = real time)")
     _common(p)
     p.set_defaults(func=run_analyze)
 
@@ -129,16 +136,20 @@ def _extra(checkpoint: str | None) -> dict:
 
 
 @contextlib.contextmanager
-def _progress(total: int, desc: str, disable: bool) -> Iterator[Callable[[int], None]]:
-    """A tqdm bar over ``total`` frames; the context's value is called with the frames done so far."""
+def _progress(total: int, desc: str, disable: bool, fps: float | None = None) -> Iterator[Callable[[int], None]]:
+    """A tqdm bar over ``total`` frames (frames/s and the time left); with the recording's ``fps``, also the
+    real-time factor. The context's value is called with the frames done so far."""
     from tqdm import tqdm
 
-    state = {"n": 0}
+    state = {"n": 0, "start": time.perf_counter()}
     with tqdm(total=total or None, desc=desc, unit="frame", disable=disable, dynamic_ncols=True) as bar:
 
         def update(n: int) -> None:
             bar.update(n - state["n"])
             state["n"] = n
+            elapsed = time.perf_counter() - state["start"]
+            if fps and elapsed > 0 and n:
+                bar.set_postfix_str(f"{n / elapsed / fps:.2f}x real time", refresh=False)
 
         yield update
 
@@ -165,9 +176,11 @@ def check_options(args: argparse.Namespace) -> None:
         check_option("--tta", args.tta, between(1, 64))  # RecogniseConfig.tta_k
 
 
-def analysis_outputs(out: Path, video: bool = False) -> list[tuple[str, Path]]:
+def analysis_outputs(out: Path, video: bool = False, slow: float = 1.0) -> list[tuple[str, Path]]:
     """``(what, path)`` of the files ``analyze`` writes into ``out``."""
-    names = ["intervals.csv", "intervals.json", "timeline.png", "metrics.json"] + (["annotated.avi"] if video else [])
+    from causalnet.spotting.output import video_name
+
+    names = ["intervals.csv", "intervals.json", "timeline.png", "metrics.json"] + ([video_name(slow)] if video else [])
     return [(f"--out's {name}", out / name) for name in names]
 
 
@@ -177,21 +190,31 @@ def run_analyze(args: argparse.Namespace) -> int:
     from causalnet.flow.face import require_face_backend
     from causalnet.flow.frames import FrameFolder, VideoFile
     from causalnet.io import write_json_atomic
-    from causalnet.spotting.analyze import analyze_recording
+    from causalnet.spotting.analyze import analyze_recording, check_annotations_fit
     from causalnet.spotting.evaluate import analysis_settings
     from causalnet.spotting.metrics import spotting_report
-    from causalnet.spotting.output import write_intervals, write_timeline, write_video
+    from causalnet.spotting.output import video_name, write_intervals, write_timeline, write_video
 
     check_options(args)
     check_output_dir(args.out)
-    check_outputs_apart(analysis_outputs(Path(args.out), args.video_out),
+    if args.spot_only and args.checkpoint:
+        raise ValueError("--spot-only and --checkpoint exclude each other (--spot-only classifies nothing)")
+    if not args.video_slow >= 1 or args.video_slow > 1000:
+        raise ValueError(f"--video-slow must be a number in [1, 1000], got {args.video_slow}")
+    check_outputs_apart(analysis_outputs(Path(args.out), args.video_out, args.video_slow),
                         [("--annotations", args.annotations), ("--checkpoint", args.checkpoint),
                          ("--video", args.video), ("--frames", args.frames)])
     source = FrameFolder(args.frames) if args.frames else VideoFile(args.video)
     fps = args.fps or getattr(source, "fps", 0.0)
     if not fps or fps <= 0:
         raise ValueError(f"{source.path}: the frame rate is unknown; give it with --fps")
-    extra = _extra(args.checkpoint)
+    checkpoint = None if args.spot_only else args.checkpoint
+    if checkpoint is None and not args.spot_only:
+        from causalnet.models.shipped import shipped_checkpoint, shipped_notice
+
+        checkpoint = str(shipped_checkpoint())
+        print(shipped_notice())
+    extra = _extra(checkpoint)
     prep = checkpoint_preprocess(extra, args.face, args.size)
     require_face_backend(prep)
     spot = _spot_config(args)
@@ -208,10 +231,12 @@ def run_analyze(args: argparse.Namespace) -> int:
         if not truth:
             raise ValueError(f"{args.annotations}: no interval of video {video!r}"
                              + (f", subject {subject!r}" if subject else "") + " (give --subject / --video-name)")
-    recogniser = _recogniser(args.checkpoint, prep, rec_cfg, args.threads, args.device)
-    with _progress(len(source), "analyze", not show_progress(args)) as update:
+        if isinstance(source, FrameFolder):  # a video's frame count is only known once it is read
+            check_annotations_fit(truth, len(source), fps, args.annotations)
+    recogniser = _recogniser(checkpoint, prep, rec_cfg, args.threads, args.device)
+    with _progress(len(source), "analyze", not show_progress(args), fps) as update:
         analysis = analyze_recording(source, fps, prep, spot, recogniser, subject=subject, video=video,
-                                     reference=truth, on_frames=update)
+                                     reference=truth, on_frames=update, reference_name=args.annotations)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     metrics = None
@@ -220,16 +245,19 @@ def run_analyze(args: argparse.Namespace) -> int:
         spotted = [i.as_interval(subject, video) for i in analysis.intervals]
         metrics = spotting_report(spotted, truth, n_classes)
         write_json_atomic(out / "metrics.json", metrics)
-    settings = analysis_settings(prep, spot, rec_cfg if recogniser else None, args.checkpoint, fps)
+    settings = analysis_settings(prep, spot, rec_cfg if recogniser else None, checkpoint, fps)
     write_intervals(out, analysis, settings, metrics)
-    write_timeline(out / "timeline.png", analysis, truth)
+    pages = write_timeline(out / "timeline.png", analysis, truth)
+    video_file = None
     if args.video_out:
-        write_video(out / "annotated.avi", analysis, source)
+        video_file = video_name(args.video_slow)
+        write_video(out / video_file, analysis, source, slow=args.video_slow)
     _print_analysis(analysis)
     if metrics:
         _print_metrics(metrics, None)
-    print(f"outputs: {out.resolve()} (intervals.csv, intervals.json, timeline.png"
-          + (", metrics.json" if metrics else "") + (", annotated.avi" if args.video_out else "") + ")")
+    timeline = pages[0].name if len(pages) == 1 else f"{pages[0].name} … {pages[-1].name} ({len(pages)} pages)"
+    print(f"outputs: {out.resolve()} (intervals.csv, intervals.json, {timeline}"
+          + (", metrics.json" if metrics else "") + (f", {video_file}" if video_file else "") + ")")
     return 0
 
 
@@ -238,7 +266,8 @@ def _print_analysis(analysis) -> None:
     macro = [i for i in analysis.intervals if i.type == "macro"]
     print(f"{analysis.source}: {analysis.n_frames} frames ({analysis.n_frames / analysis.fps:.1f} s at "
           f"{analysis.fps:g} fps); {len(micro)} micro, {len(macro)} macro interval(s); "
-          f"{analysis.frames_per_second:.0f} frames/s ({analysis.seconds:.1f} s, CPU {analysis.cpu_seconds:.1f} s)")
+          f"{analysis.frames_per_second:.0f} frames/s = {analysis.frames_per_second / analysis.fps:.2f}x real time "
+          f"({analysis.seconds:.1f} s, CPU {analysis.cpu_seconds:.1f} s)")
     for item in analysis.intervals:
         label = ""
         if item.label is not None and analysis.class_names:

@@ -32,7 +32,7 @@ from causalnet.spotting.recognise import Recogniser
 from causalnet.spotting.signal import FrameRing
 from causalnet.spotting.spotter import Candidate, Spot, Spotter, threshold_curve
 
-__all__ = ["Analysis", "AnalyzedInterval", "analyze_recording"]
+__all__ = ["Analysis", "AnalyzedInterval", "analyze_recording", "check_annotations_fit"]
 
 #: classifications queued at most; beyond, spotting waits (each holds its interval's faces)
 MAX_PENDING = 2
@@ -86,6 +86,25 @@ class Analysis:
     def frames_per_second(self) -> float:
         """Processing speed: frames analysed per wall-clock second."""
         return self.n_frames / self.seconds if self.seconds > 0 else float("inf")
+
+
+def check_annotations_fit(reference: Sequence[Interval], n_frames: int, fps: float, name: str | None = None) -> None:
+    """Raise a ValueError naming the first annotated interval that ends beyond the recording's last frame, with
+    the recording's length (``name``: the annotation file, for the message).
+
+    >>> check_annotations_fit([Interval("s", "v", 10, 20, 30, "micro", 0)], 100, 50.0)
+    >>> check_annotations_fit([Interval("s", "v", 90, 120, 150, "micro", 0)], 100, 50.0)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: annotations: interval s/v 90-120-150 (micro) ends at frame 150 (3.02 s), beyond ... last frame 99: ...
+    """
+    beyond = [r for r in reference if r.offset >= n_frames]
+    if beyond:
+        r = min(beyond, key=lambda r: r.offset)
+        raise ValueError(f"{name or 'annotations'}: interval {r.subject}/{r.video} {r.onset}-{r.apex}-{r.offset} "
+                         f"({r.type}) ends at frame {r.offset} ({(r.offset + 1) / fps:.2f} s), beyond the recording's "
+                         f"last frame {n_frames - 1}: it has {n_frames} frames ({n_frames / fps:.2f} s at {fps:g} "
+                         "fps); frames count from 0")
 
 
 def _window(first_needed: int, last_needed: int, ring: FrameRing) -> tuple[int, int] | None:
@@ -182,6 +201,7 @@ def analyze_recording(
     eye_distance: float | None = None,
     chunk: int = 64,
     on_frames: Callable[[int], None] | None = None,
+    reference_name: str | None = None,
 ) -> Analysis:
     """Spot (and, with a ``recogniser``, recognise) the expressions of one recording.
 
@@ -196,6 +216,8 @@ def analyze_recording(
         eye_row, eye_distance: eye centres in the aligned face (default: ``spot``'s, else ``prep``'s).
         chunk: frames processed at once.
         on_frames: called with the number of frames after each chunk (progress bars).
+        reference_name: the annotation file of ``reference``, named when an interval lies beyond the recording
+            (:func:`check_annotations_fit`, checked once the frames are counted).
     """
     start_wall, start_cpu = time.perf_counter(), time.process_time()
     flows_before = recogniser.flows if recogniser else 0
@@ -235,6 +257,7 @@ def analyze_recording(
                 if on_frames:
                     on_frames(n)
         take(spotter.finish())
+        check_annotations_fit(reference, n, fps, reference_name)
         take_reference(True)
         if on_frames:
             on_frames(n)
