@@ -205,10 +205,10 @@ def write_timeline(path: str | os.PathLike, analysis: Analysis, truth: Sequence[
         where = f"{page[0][0]:.0f}–{min(page[-1][1], duration):.1f} s of {duration:.1f} s"
         paging = f" — page {number}/{len(pages)}" if len(pages) > 1 else ""
         fig.suptitle(f"{title}: {counts} ({where}{paging})" + (", ground truth below the axis" if truth else ""),
-                     fontsize=10)
+                     fontsize=10, y=1 - 0.05 / fig.get_figheight(), va="top")
         fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 1 - 0.3 / fig.get_figheight()),
                    ncol=min(len(handles), 5), fontsize=8, frameon=False)
-        fig.tight_layout(rect=(0, 0, 1, 1 - 0.8 / fig.get_figheight()))
+        fig.tight_layout(rect=(0, 0, 1, 1 - 0.75 / fig.get_figheight()))
         with atomic_path(file) as tmp:
             fig.savefig(tmp, format="png", dpi=100)
         plt.close(fig)
