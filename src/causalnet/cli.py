@@ -18,7 +18,7 @@ WORKFLOW: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("try it without data", ("demo", "synth")),
     ("prepare data", ("preprocess",)),
     ("train and evaluate", ("train", "evaluate", "sweep", "robustness", "convert")),
-    ("use a model", ("predict", "analyze", "spot-eval")),
+    ("use a model", ("predict", "analyze", "review", "spot-eval")),
     ("read results", ("report", "compare")),
     ("reference", ("models",)),
 )
@@ -41,8 +41,11 @@ class DefaultsHelpFormatter(argparse.HelpFormatter):
         return f"{text} (default: %(default)s)"
 
 
-def _epilog() -> str:
-    return "workflow:\n" + "\n".join(f"  {stage + ':':22s}{', '.join(names)}" for stage, names in WORKFLOW)
+def _epilog(present: set[str]) -> str:
+    """The stages of :data:`WORKFLOW` with the sub-commands of each that exist, then any others."""
+    lines = [(stage, [n for n in names if n in present]) for stage, names in WORKFLOW]
+    lines.append(("other", sorted(present - set(ORDER))))
+    return "workflow:\n" + "\n".join(f"  {stage + ':':22s}{', '.join(names)}" for stage, names in lines if names)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,7 +53,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="causalnet",
         description="Robust micro-expression recognition with CausalNet.",
-        epilog=_epilog() + "\n\n`causalnet COMMAND --help` describes a command's options.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"causalnet {__version__}")
@@ -64,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub._choices_actions.sort(key=lambda a: (rank.get(a.dest, len(rank)), a.dest))  # the listing's order
     for command in sub.choices.values():
         command.formatter_class = DefaultsHelpFormatter
+    parser.epilog = _epilog(set(sub.choices)) + "\n\n`causalnet COMMAND --help` describes a command's options."
     return parser
 
 
