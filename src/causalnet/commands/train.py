@@ -241,7 +241,8 @@ def _save_model(args: argparse.Namespace, clips, cfg, path: Path) -> int:
     with tqdm(total=cfg.train.epochs, desc="train (all subjects)", unit="epoch", disable=not progress) as bar:
         model = train_all(clips, resolved, on_epoch=lambda _: bar.update(1), device=args.device,
                           objective=args.objective)
-    extra = {"class_names": list(clips.class_names), "data": str(clips.root), "train": cfg.train.to_dict(),
+    # the data folder's name only: a checkpoint travels, the machine's paths stay behind
+    extra = {"class_names": list(clips.class_names), "data": Path(clips.root).name, "train": cfg.train.to_dict(),
              "clips": len(clips), "objective": args.objective}
     made_by = Path(clips.root) / "preprocess.json"  # written by `causalnet preprocess`
     if made_by.is_file():
