@@ -32,10 +32,15 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 SPOT = ["--face", "none", "--fps", "100", "--set", "eye_row=0.35", "--set", "eye_distance=0.36", "--no-progress"]
 BITS, CELL, CODE_ROWS = 10, 9, 10  # the frame-index code: 10 cells of 9 px at the bottom of the 96-px frames
 
-if not CHROMIUM.is_file():
-    pytest.skip(f"{CHROMIUM} not found: the browser test needs Debian's chromium (apt-get install -y chromium; "
-                ".ci/run installs it)", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')")
+
+
+def sync_playwright():
+    """Playwright's entry point, or a skip naming what is missing (Chromium, the package)."""
+    if not CHROMIUM.is_file():
+        pytest.skip(f"{CHROMIUM} not found: the browser test needs Debian's chromium (apt-get install -y chromium; "
+                    ".ci/run installs it)")
+    api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')")
+    return api.sync_playwright()
 
 
 def stamp(frame: np.ndarray, index: int) -> np.ndarray:
@@ -146,10 +151,12 @@ def _frame_agrees(page, k: int) -> None:
 
 def test_review_page_in_chromium(server, analysis):
     out, _ = analysis
+    (out / "reviewed_annotations.csv").unlink(missing_ok=True)
+    (out / "review" / "state.json").unlink(missing_ok=True)  # a fresh review
     doc = json.loads((out / "intervals.json").read_text())
     spotted = doc["intervals"]
     assert [r["type"] for r in spotted][:3] == ["micro"] * 3
-    with sync_api.sync_playwright() as pw:
+    with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -228,6 +235,11 @@ def test_review_page_in_chromium(server, analysis):
             page.click("#save")
             page.wait_for_selector("#save-status[data-saved='ok']", timeout=10000)
             assert "saved 2 accepted interval(s)" in page.text_content("#save-status")
+            page.reload()  # a review opened again continues where it was saved
+            page.wait_for_selector("body[data-ready='1']", timeout=15000)
+            assert "2 accepted, 1 rejected, 1 not reviewed" in page.text_content("#counts")
+            assert page.input_value(f"{row.format(0)} input.onset") == str(first["onset"] - 1)
+            assert page.input_value(f"{row.format(1)} select.label") == "1"
             assert errors == []
         finally:
             browser.close()
@@ -239,3 +251,49 @@ def test_review_page_in_chromium(server, analysis):
     assert saved[0].label == (first["label"] if first["label"] != "" else None) and saved[1].label == 1
     state = json.loads((out / "review" / "state.json").read_text())
     assert sorted(i["status"] for i in state["items"]) == ["accepted", "accepted", "pending", "rejected"]
+
+
+def _post(url: str, body: bytes, ctype: str = "application/json") -> tuple[int, dict]:
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    conn.request("POST", parts.path + "api/save", body=body, headers={"Content-Type": ctype})
+    response = conn.getresponse()
+    status, text = response.status, response.read()
+    conn.close()
+    return status, json.loads(text) if text.startswith(b"{") else {}
+
+
+def test_a_save_is_validated_before_anything_is_written(server, analysis):
+    out, _ = analysis
+    target = out / "reviewed_annotations.csv"
+    before = target.read_bytes() if target.exists() else None
+    item = {"id": 0, "onset": 10, "apex": 12, "offset": 14, "type": "micro", "label": 2, "status": "accepted"}
+    bad = [({**item, "offset": 880}, "last frame"), ({**item, "apex": 9}, "onset <= apex"),
+           ({**item, "onset": "10"}, "integer"), ({**item, "type": "mega"}, "type"),
+           ({**item, "label": 3}, "class index 0..2"), ({**item, "status": "maybe"}, "status")]
+    for wrong, message in bad:
+        status, answer = _post(server, json.dumps({"items": [wrong]}).encode())
+        assert status == 400 and message in answer["error"], (wrong, answer)
+    assert _post(server, b"{not json")[0] == 400
+    assert _post(server, json.dumps({"items": [item]}).encode(), "text/plain")[0] == 415
+    assert (target.read_bytes() if target.exists() else None) == before
+    status, answer = _post(server, json.dumps({"items": [item, {**item, "status": "rejected"}]}).encode())
+    assert status == 200 and answer["written"] == 1 and answer["rejected"] == 1
+    assert [(i.onset, i.apex, i.offset, i.label) for i in read_annotations(target)] == [(10, 12, 14, 2)]
+
+
+def test_without_the_recording_the_page_says_what_is_missing(analysis, tmp_path):
+    from causalnet.spotting.review import analysis_payload, prepare_review
+
+    out, _ = analysis
+    moved = tmp_path / "an"
+    moved.mkdir()
+    doc = json.loads((out / "intervals.json").read_text())
+    (moved / "intervals.json").write_text(json.dumps({**doc, "source": str(tmp_path / "gone")}))
+    payload = analysis_payload(prepare_review(moved))
+    assert payload["media"] is None and "--recording" in payload["media_missing"]
+    assert payload["signal"] is None and "signal.csv" in payload["signal_missing"]
+    assert payload["flows"] == [] and len(payload["intervals"]) == len(doc["intervals"])
+    (moved / "link").symlink_to(out / "intervals.json")
+    with pytest.raises(ValueError, match="symbolic link"):
+        prepare_review(moved)
