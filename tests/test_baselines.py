@@ -460,7 +460,7 @@ def test_models_command_lists_views(capsys):
     from causalnet.cli import main
 
     assert main(["models"]) == 0
-    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.strip()}
     for name, view in VIEWS.items():
         assert f"view: {view} " in lines[name] and "compact" in lines[name]
 
