@@ -138,3 +138,24 @@ def test_predict_without_a_checkpoint_uses_the_shipped_model(tmp_path, capsys):
     assert doc["shipped"] is True and doc["checkpoint"] == str(shipped_checkpoint())
     assert set(doc["probabilities"]) == {"negative", "positive", "surprise"}
     assert shipped_notice() in captured.err
+
+
+def test_a_synthetic_mp4_recording_is_analysed_with_the_shipped_model(tmp_path, capsys):
+    """Issue 35's path without licensed data or training: synth --long --mp4, then analyze the video file with
+    the shipped model (the synthetic frames are aligned face crops, hence --face none and their eye geometry)."""
+    import csv
+
+    from causalnet.cli import main
+
+    rec, an = tmp_path / "rec", tmp_path / "an"
+    assert main(["synth", "--long", "--num-subjects", "1", "--clips-per-subject", "2", "--mp4", "--out", str(rec),
+                 "--no-progress"]) == 0
+    video = rec / "videos" / "s01_r1.mp4"
+    assert video.is_file() and video.stat().st_size > 10_000
+    assert main(["analyze", "--video", str(video), "--face", "none", "--set", "eye_row=0.37", "eye_distance=0.34",
+                 "--out", str(an)]) == 0
+    assert "using the shipped model compact-composite" in capsys.readouterr().out
+    with open(an / "intervals.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    micro = [r for r in rows if r["type"] == "micro"]
+    assert micro and all(r["class"] in ("negative", "positive", "surprise") for r in micro)

@@ -32,6 +32,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "videos.csv, annotations.csv (MEGC spotting layout) and frames/<subject>/<video>/ (docs/spotting.md)",
     )
     p.add_argument(
+        "--mp4",
+        action="store_true",
+        help="with --long: also encode each recording as videos/<video>.mp4 (what `causalnet analyze --video` "
+        "reads; use --size 256 or more for the dlib face detector of the shipped model)",
+    )
+    p.add_argument(
         "--preset",
         default="default",
         help="SynthConfig preset: default | demo | tiny | easy | hard (with --long, LongSynthConfig: "
@@ -123,6 +129,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = synth_config(args)
     check_size(cfg, args.long)
     prepare_out(Path(args.out), args.overwrite)
+    if args.mp4 and not args.long:
+        raise ValueError("--mp4 encodes long recordings; give --long too")
     if args.long:
         return _run_long(args, cfg)
     start = time.perf_counter()
@@ -139,6 +147,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"annotations: {out / 'annotations.csv'}")
     print(f"frames:      {out / 'frames'}")
     print(f"truth:       {out / 'ground_truth.json'}")
+    for video in videos:
+        print(f"video file:  {Path(video).resolve()}")
     if args.probe:
         from causalnet.synth.probe import probe_benchmark
 
@@ -157,12 +167,13 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_long(args: argparse.Namespace, cfg) -> int:
     """``synth --long``: write the recordings and print a summary."""
-    from causalnet.synth.long import generate_long_benchmark
+    from causalnet.synth.long import generate_long_benchmark, write_mp4
 
     if args.probe:
         raise ValueError("--probe measures clip benchmarks; it does not apply to --long")
     start = time.perf_counter()
     recordings = generate_long_benchmark(cfg, args.out, workers=args.workers, progress=show_progress(args))
+    videos = write_mp4(args.out, recordings) if args.mp4 else []
     elapsed = time.perf_counter() - start
     frames = sum(r["n_frames"] for r in recordings)
     kinds: dict[str, int] = {}
@@ -180,6 +191,8 @@ def _run_long(args: argparse.Namespace, cfg) -> int:
     print(f"annotations: {out / 'annotations.csv'}")
     print(f"videos:      {out / 'videos.csv'}")
     print(f"truth:       {out / 'ground_truth.json'}")
+    for video in videos:
+        print(f"video file:  {Path(video).resolve()}")
     print(
         f"next: causalnet spot-eval --data {out} --face none --size {cfg.image_size} --set eye_row=0.37 "
         f"eye_distance=0.34 --checkpoint MODEL --out {out}_eval"

@@ -341,3 +341,37 @@ def generate_long_benchmark(cfg: LongSynthConfig, out_dir: str | os.PathLike, wo
     write_annotations(out / "annotations.csv", rows)
     log.info("wrote %d recordings, %d annotated intervals", len(recordings), len(rows))
     return recordings
+
+
+def write_mp4(out_dir: str | os.PathLike, recordings: list[dict]) -> list[Path]:
+    """Encode every recording's frames as ``<out_dir>/videos/<video>.mp4`` (MPEG-4 part 2, ``mp4v``, at the
+    recording's frame rate), as a camera would hand a practitioner a file; returns the paths.
+
+    Each file is written to a temporary sibling and renamed, so a crash leaves no half video.
+    """
+    import cv2
+
+    from causalnet.checks import safe_path_part
+    from causalnet.io import atomic_path
+
+    out, paths = Path(out_dir), []
+    for rec in recordings:
+        frames_dir = out / "frames" / safe_path_part(rec["subject"], what="subject") / safe_path_part(
+            rec["video"], what="video")
+        files = sorted(frames_dir.iterdir())
+        first = cv2.imread(str(files[0]))
+        path = out / "videos" / f"{safe_path_part(rec['video'], what='video')}.mp4"
+        with atomic_path(path) as tmp:
+            target = tmp.with_suffix(".mp4")  # OpenCV picks the container from the file name
+            writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*"mp4v"), float(rec["fps"]),
+                                     (first.shape[1], first.shape[0]))
+            if not writer.isOpened():
+                raise ValueError(f"{path}: OpenCV cannot write MP4 (mp4v) video here")
+            try:
+                for file in files:
+                    writer.write(cv2.imread(str(file)))
+            finally:
+                writer.release()
+            os.replace(target, tmp)
+        paths.append(path)
+    return paths
