@@ -1,4 +1,4 @@
-"""Files written by ``causalnet analyze``: intervals.csv / intervals.json, timeline.png, an annotated video.
+"""Files written by ``causalnet analyze``: intervals.csv / intervals.json, signal.csv, timeline.png, an annotated video.
 
 ``intervals.csv`` — one row per spotted interval: ``subject, video, onset, apex, offset, type, label``
 (the MEGC spotting layout, so ``causalnet spot-eval`` and :func:`read_annotations` read it back),
@@ -88,7 +88,18 @@ def write_intervals(out: str | os.PathLike, analysis: Analysis, settings: dict, 
     }
     if metrics is not None:
         doc["metrics"] = metrics
+    write_signal(out / "signal.csv", analysis)
     write_json_atomic(out / "intervals.json", doc)
+
+
+def write_signal(path: str | os.PathLike, analysis: Analysis) -> None:
+    """``signal.csv``: the per-frame spotting signal and threshold (one row per frame; empty cells where a frame
+    has none), what ``causalnet review`` draws on its timeline without re-running the spotter."""
+    def cell(v: float) -> str:
+        return "" if not np.isfinite(v) else f"{float(v):.6g}"
+
+    write_csv_atomic(path, ["signal", "threshold"],
+                     ([cell(a), cell(b)] for a, b in zip(analysis.signal, analysis.threshold, strict=True)))
 
 
 #: seconds of recording per row of the timeline, and rows per page (one PNG per page: timeline.png,
