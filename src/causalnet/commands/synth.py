@@ -147,8 +147,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"annotations: {out / 'annotations.csv'}")
     print(f"frames:      {out / 'frames'}")
     print(f"truth:       {out / 'ground_truth.json'}")
-    for video in videos:
-        print(f"video file:  {Path(video).resolve()}")
     if args.probe:
         from causalnet.synth.probe import probe_benchmark
 
