@@ -259,3 +259,25 @@ def test_the_package_ships_py_typed():
     assert (ROOT / "src" / "causalnet" / "py.typed").is_file()
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert "py.typed" in data["tool"]["setuptools"]["package-data"]["causalnet"]
+
+
+def test_sweep_reruns_from_its_config_json_with_relative_paths(fake_composite, tmp_path, monkeypatch):
+    """Issue 37: the commands that write a config.json rerun from it (sweep, robustness and convert replay the
+    recorded command line; relative paths are read from the folder the run started in)."""
+    import json
+    import shutil
+
+    fast = ["model.dim=8", "model.head_hidden=16", "train.epochs=1", "train.lr=3e-3", "train.members=2",
+            "train.member_validation=true", "train.batch_size=16", "train.mirror=false", "train.mirror_tta=false"]
+    work = tmp_path / "work"
+    work.mkdir()
+    shutil.copytree(fake_composite, work / "data")
+    monkeypatch.chdir(work)
+    assert main(["sweep", "--data", "data", "--subjects", "s01", "--no-progress", "--workers", "1",
+                 "--grid", "train.lr=1e-3,3e-3", "--out", "sw", "--set", *fast]) == 0
+    record = json.loads((work / "sw" / "config.json").read_text())
+    assert record["provenance"]["command"][:2] == ["causalnet", "sweep"] and record["provenance"]["cwd"] == str(work)
+    monkeypatch.chdir(tmp_path)  # elsewhere: the recorded relative paths still find the data
+    assert main(["sweep", "--config", str(work / "sw" / "config.json"), "--out", str(tmp_path / "again")]) == 0
+    assert (tmp_path / "again" / "predictions.csv").read_text() == (work / "sw" / "predictions.csv").read_text()
+    assert main(["robustness", "--config", str(work / "sw")]) == 1  # a sweep's config.json is not a robustness run

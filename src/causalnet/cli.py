@@ -11,6 +11,7 @@ import pkgutil
 import sys
 
 from causalnet import __version__, commands, provenance
+from causalnet.commands.options import replay_config
 
 #: The sub-commands in the order ``causalnet --help`` lists them: the order of a study, in stages. A
 #: sub-command missing here (a new module in :mod:`causalnet.commands`) is listed after these, by name.
@@ -73,8 +74,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        argv = replay_config(argv)  # `sweep|robustness|convert --config RUN/config.json ...`: the recorded command
+    except (OSError, ValueError) as exc:
+        print(f"causalnet {argv[0]}: error: {error_message(exc)}", file=sys.stderr)
+        return 1
     args = parser.parse_args(argv)
-    provenance.set_command(["causalnet", *(sys.argv[1:] if argv is None else argv)])  # what config.json records
+    provenance.set_command(["causalnet", *argv])  # what config.json records
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     if not getattr(args, "func", None):

@@ -3,7 +3,7 @@ checkout of its source, the commit. :meth:`causalnet.engine.FoldStore.write_conf
 ``config.json`` (nothing of it is compared when a run resumes).
 
 >>> record = provenance()
->>> sorted(record) in (["causalnet_version", "command"], ["causalnet_version", "command", "commit"])
+>>> sorted(record) in (["causalnet_version", "command", "cwd"], ["causalnet_version", "command", "commit", "cwd"])
 True
 """
 
@@ -55,10 +55,13 @@ def git_commit() -> str | None:
 
 
 def provenance() -> dict[str, Any]:
-    """``{"command": [...], "causalnet_version": ..., "commit": ...}`` (``commit`` only when known)."""
+    """``{"command": [...], "cwd": ..., "causalnet_version": ..., "commit": ...}`` (``commit`` only when known;
+    ``cwd``: the folder the command ran in, against which its relative paths are read on a rerun)."""
+    import os
+
     from causalnet import __version__
 
-    record: dict[str, Any] = {"command": command_line(), "causalnet_version": __version__}
+    record: dict[str, Any] = {"command": command_line(), "cwd": os.getcwd(), "causalnet_version": __version__}
     commit = git_commit()
     if commit:
         record["commit"] = commit

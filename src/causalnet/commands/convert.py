@@ -16,7 +16,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from causalnet.commands.options import add_device_option, show_progress
+from causalnet.commands.options import add_config_option, add_device_option, show_progress
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data", metavar="DIR", help="composite-layout data to evaluate a folder of checkpoints on")
     add_device_option(p, "converted models are evaluated (a folder with --data)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_config_option(p, "convert")
     p.set_defaults(func=run)
 
 

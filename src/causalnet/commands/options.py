@@ -150,3 +150,57 @@ def checkpoint_preprocess(extra: dict, face: str | None, size: int | None) -> Pr
     if size is not None:
         overrides["face_size"] = size
     return dataclasses.replace(cfg, **overrides)  # typed values: no string parsing ("none" stays "none")
+
+
+#: commands rerun from a run folder's ``config.json`` by replaying the command line it records
+#: (``causalnet train --config`` rebuilds its run from the stored experiment instead).
+REPLAYED = ("sweep", "robustness", "convert")
+
+
+def add_config_option(p: argparse.ArgumentParser, command: str) -> None:
+    """``--config RUN/config.json`` of a replayed command (it is consumed by :func:`replay_config`)."""
+    p.add_argument("--config", metavar="RUN/config.json",
+                   help=f"rerun a `causalnet {command}` run: its recorded command line, replayed (relative paths from "
+                        "the folder it ran in); options given here are applied after it and win, e.g. --out NEW")
+
+
+def replay_config(argv: list[str]) -> list[str]:
+    """``[command, ..., --config RUN/config.json, ...]`` → the command line that ``config.json`` records for
+    ``command`` (``provenance.command``), with its relative paths taken from the folder it ran in, followed by
+    the options given now (argparse keeps the last value of an option; ``--set`` values add up, later ones
+    win). Other command lines are returned unchanged. A ``ValueError`` names the file when it records no
+    such command."""
+    if not argv or argv[0] not in REPLAYED or not any(a == "--config" or a.startswith("--config=") for a in argv):
+        return argv
+    from pathlib import Path
+
+    from causalnet.io import read_json
+
+    rest, path = [], None
+    it = iter(argv[1:])
+    for arg in it:
+        if arg == "--config":
+            path = next(it, None)
+        elif arg.startswith("--config="):
+            path = arg.split("=", 1)[1]
+        else:
+            rest.append(arg)
+    if not path:
+        raise ValueError("--config needs RUN/config.json (or the run folder)")
+    file = Path(path) / "config.json" if Path(path).is_dir() else Path(path)
+    record = read_json(file)
+    stored = (record.get("provenance") or {}) if isinstance(record, dict) else {}
+    command, cwd = stored.get("command"), stored.get("cwd")
+    if not isinstance(command, list) or len(command) < 2 or command[1] != argv[0]:
+        raise ValueError(f"{file}: records no `causalnet {argv[0]}` command line to rerun "
+                         f"(found {' '.join(map(str, command[:2])) if isinstance(command, list) else 'none'})")
+    base = Path(cwd) if isinstance(cwd, str) and Path(cwd).is_dir() else None
+
+    def absolute(token: str) -> str:  # a relative path of the recorded command, read from where it ran
+        if base is None or token.startswith("-") or Path(token).is_absolute() or not (base / token).exists():
+            return token
+        return str((base / token).resolve())
+
+    # (a recorded command line never holds --config: what is recorded is the replayed one)
+    return [argv[0], *(absolute(str(t)) for t in command[2:]), *rest]
+

@@ -11,6 +11,7 @@ from typing import Any
 
 from causalnet.checks import check_output_dir
 from causalnet.commands.options import (
+    add_config_option,
     add_engine_options,
     add_set_option,
     backend_from_args,
@@ -80,6 +81,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--subjects", help="comma-separated test subjects (default: all); training uses all others")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_engine_options(p)
+    add_config_option(p, "robustness")
     p.set_defaults(func=run)
 
 

@@ -16,6 +16,7 @@ from causalnet.checks import (
     check_output_dir,
 )
 from causalnet.commands.options import (
+    add_config_option,
     add_engine_options,
     add_set_option,
     backend_from_args,
@@ -55,6 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true",
                    help="hide the progress bar (drawn only when stderr is a terminal)")
     add_engine_options(p)
+    add_config_option(p, "sweep")
     p.set_defaults(func=run)
 
 
