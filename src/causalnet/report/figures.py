@@ -305,11 +305,11 @@ def keyframe_error_figure(errors: dict[str, np.ndarray], correct: dict[str, dict
                for i in range(len(edges) - 1)]
     for model, (err, ok) in correct.items():
         idx = np.digitize(err, edges[1:-1])
-        acc = [ok[idx == i].mean() if (idx == i).any() else np.nan for i in range(len(centres))]
+        acc = [100 * ok[idx == i].mean() if (idx == i).any() else np.nan for i in range(len(centres))]
         right.plot(range(len(centres)), acc, marker="o", label=model)
     right.set_xticks(range(len(centres)), centres, fontsize=8)
     right.set_xlabel("|apex error| (frames)")
-    right.set_ylabel("accuracy")
+    right.set_ylabel("accuracy %")  # one unit in every report: %
     right.set_title("accuracy against the apex error (all conditions pooled)", fontsize=9)
     right.grid(alpha=0.3)
     right.legend(fontsize=7)
