@@ -264,11 +264,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from causalnet.eval import metrics_from_rows, metrics_table
     from causalnet.eval.report import benchmark_name
     from causalnet.io import read_json, write_json_atomic
+    from causalnet.report.runs import open_run
     from causalnet.train import read_predictions
 
     run_dir = Path(args.run_dir)
     config = read_json(run_dir / "config.json")
-    kind = _run_kind(run_dir, config)
+    kind = open_run(run_dir).kind  # the one reading of a folder's kind (recorded, or from its files)
     if kind == "robustness":  # several models x conditions: never one pooled number
         return _evaluate_robustness(args, run_dir, config)
     protocol = (config.get("experiment") or {}).get("protocol") or config.get("protocol", "fixed")
@@ -300,21 +301,6 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.confusion:
         _print_confusion(rows, _class_names(config))
     return 0
-
-
-def _run_kind(run_dir: Path, config: dict) -> str:
-    """The kind ``config.json`` records (:meth:`causalnet.engine.FoldStore.kind`); folders written before
-    kinds were recorded: robustness when ``results.json`` holds metrics, else train."""
-    from causalnet.engine import FoldStore
-    from causalnet.io import read_json
-
-    kind = FoldStore(run_dir).kind()
-    if kind:
-        return kind
-    results = run_dir / "results.json"
-    if "experiment" not in config and results.is_file() and "metrics" in read_json(results):
-        return "robustness"
-    return "train"
 
 
 def _nested(protocol: str) -> str:

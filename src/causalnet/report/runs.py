@@ -186,7 +186,7 @@ def open_run(path: str | Path) -> RunFolder:
         raise ValueError(f"{path}: config.json / metrics.json must hold JSON objects")
     protocol = (metrics or {}).get("protocol") or config.get("protocol") or (config.get("experiment") or {}).get(
         "protocol")
-    recorded = store.kind()
+    recorded = config.get("kind")  # what the store wrote (FoldStore.write_config); older folders: their files
     if recorded in KINDS:
         kind = recorded
     elif results is not None and "metrics" in results:  # folders from before kinds were recorded
