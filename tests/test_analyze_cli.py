@@ -70,9 +70,9 @@ def test_analyze_a_frame_folder(checkpoint, dataset, tmp_path, capsys):
     assert cv2.imread(str(out / "timeline.png")) is not None
 
 
-def test_analyze_a_video_file_writes_an_annotated_video(checkpoint, known_recording, tmp_path, capsys):
+def test_analyze_a_video_file_writes_an_annotated_video(checkpoint, known_recording, dataset, tmp_path, capsys):
     frames = known_recording[1][:N_FRAMES]
-    video = tmp_path / "rec.avi"
+    video = tmp_path / "v1.avi"
     size = frames.shape[1]
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 100, (size, size))
     for f in frames:
@@ -81,11 +81,14 @@ def test_analyze_a_video_file_writes_an_annotated_video(checkpoint, known_record
     out = tmp_path / "out"
     code = main(["analyze", "--video", str(video), "--checkpoint", str(checkpoint), "--out", str(out),
                  "--video-out", "--tta", "1", "--face", "none", "--set", "eye_row=0.35", "--set",
-                 "eye_distance=0.36", "--no-progress"])  # the video's own frame rate (100)
-    assert code == 0
+                 "eye_distance=0.36", "--no-progress", "--annotations", str(dataset / "annotations.csv")])
+    assert code == 0  # the video's own frame rate (100)
     doc = json.loads((out / "intervals.json").read_text())
-    assert doc["fps"] == pytest.approx(100) and doc["n_frames"] == N_FRAMES and doc["video"] == "rec"
+    assert doc["fps"] == pytest.approx(100) and doc["n_frames"] == N_FRAMES and doc["video"] == "v1"
+    assert doc["face_method"] == "none"
     assert sum(r["type"] == "micro" for r in doc["intervals"]) >= 2  # lossy MJPG at 96 px: most are found
+    # no --subject: a video's intervals are scored against its annotations' subject (s1), not a blank one
+    assert doc["subject"] == "s1" and doc["metrics"]["micro"]["tp"] >= 2
     cap = cv2.VideoCapture(str(out / "annotated.webm"))  # WebM: browsers play it
     count = 0
     while cap.read()[0]:
@@ -187,3 +190,50 @@ def test_spot_eval_subjects_must_have_recordings(dataset, tmp_path, capsys):
     assert "no recording of subject(s) nobody" in capsys.readouterr().err
     assert main([*args, "--subjects", " , "]) == 1
     assert "names no subject" in capsys.readouterr().err
+
+
+class _Frames:
+    """A stand-in recording of ``n`` blank frames (``iter_frames`` and ``name`` as a FrameSource)."""
+
+    path = "rec.mp4"
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def iter_frames(self, gray: bool = False):
+        import numpy as np
+
+        for _ in range(self.n):
+            yield np.zeros((64, 64), np.uint8)
+
+    def name(self, index: int) -> str:
+        return f"rec.mp4#{index}"
+
+
+def test_the_face_is_searched_for_in_the_first_seconds_and_missing_faces_follow_face_required(monkeypatch, caplog):
+    from causalnet.flow.config import PreprocessConfig
+    from causalnet.flow.face import FaceNotFoundError, FaceTracker
+    from causalnet.spotting.analyze import start_tracker
+
+    tried: list[str] = []
+
+    def prime(self, frame, name="frame"):  # dlib stand-in: a face from frame 30 on
+        tried.append(name)
+        if int(name.split("#")[1]) < 30:
+            raise FaceNotFoundError(f"{name}: no face")
+        self.crop.matrix = "found"
+
+    monkeypatch.setattr(FaceTracker, "prime", prime)
+    prep = PreprocessConfig(face_method="dlib")
+    tracker = start_tracker(_Frames(1000), 100.0, prep)  # 10 tries a second at 100 fps: every 10th frame
+    assert tracker.matrix == "found" and tried == ["rec.mp4#0", "rec.mp4#10", "rec.mp4#20", "rec.mp4#30"]
+
+    monkeypatch.setattr(FaceTracker, "prime", lambda self, frame, name="frame": (_ for _ in ()).throw(
+        FaceNotFoundError(name)))
+    with pytest.raises(FaceNotFoundError, match=r"rec.mp4: no face found by dlib in frames 0-199 \(the first 2.00 s"):
+        start_tracker(_Frames(1000), 100.0, prep)
+    with caplog.at_level("WARNING"):
+        fallback = start_tracker(_Frames(50), 100.0, prep, required=False)  # shorter than the search
+    assert fallback.cfg.face_method == "none" and "taken as already cropped faces" in caplog.text
+    assert "frames 0-49" in caplog.text
+    assert start_tracker(_Frames(5), 100.0, PreprocessConfig(face_method="none")).cfg.face_method == "none"

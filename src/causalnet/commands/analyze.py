@@ -58,7 +58,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "frames k before and after, contrasted with the local baseline, thresholded peaks; blinks and head "
             "motion dropped; micro vs macro by duration), classify each micro-expression with the checkpoint "
             "(test-time key-frame ensembling), and write intervals.csv, intervals.json and timeline.png to "
-            "--out. With --annotations, also the MEGC spotting metrics. See docs/spotting.md."
+            "--out. With --annotations, also the MEGC spotting metrics. Without --face, a recording in whose "
+            "first 2 s dlib finds no face is analysed as already cropped faces, with a warning (--face dlib makes "
+            "that an error). See docs/spotting.md."
         ),
     )
     src = p.add_mutually_exclusive_group(required=True)
@@ -231,12 +233,19 @@ def run_analyze(args: argparse.Namespace) -> int:
         if not truth:
             raise ValueError(f"{args.annotations}: no interval of video {video!r}"
                              + (f", subject {subject!r}" if subject else "") + " (give --subject / --video-name)")
+        if not subject:  # the spotted intervals are scored against the annotations' subject
+            subjects = sorted({t.subject for t in truth})
+            if len(subjects) > 1:
+                raise ValueError(f"{args.annotations}: video {video!r} belongs to several subjects "
+                                 f"({', '.join(subjects)}); give --subject")
+            subject = subjects[0]
         if isinstance(source, FrameFolder):  # a video's frame count is only known once it is read
             check_annotations_fit(truth, len(source), fps, args.annotations)
     recogniser = _recogniser(checkpoint, prep, rec_cfg, args.threads, args.device)
     with _progress(len(source), "analyze", not show_progress(args), fps) as update:
         analysis = analyze_recording(source, fps, prep, spot, recogniser, subject=subject, video=video,
-                                     reference=truth, on_frames=update, reference_name=args.annotations)
+                                     reference=truth, on_frames=update, reference_name=args.annotations,
+                                     face_required=args.face is not None)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     metrics = None
@@ -267,7 +276,8 @@ def _print_analysis(analysis) -> None:
     print(f"{analysis.source}: {analysis.n_frames} frames ({analysis.n_frames / analysis.fps:.1f} s at "
           f"{analysis.fps:g} fps); {len(micro)} micro, {len(macro)} macro interval(s); "
           f"{analysis.frames_per_second:.0f} frames/s = {analysis.frames_per_second / analysis.fps:.2f}x real time "
-          f"({analysis.seconds:.1f} s, CPU {analysis.cpu_seconds:.1f} s)")
+          f"({analysis.seconds:.1f} s, CPU {analysis.cpu_seconds:.1f} s); faces: "
+          + ("dlib-aligned" if analysis.face_method == "dlib" else "the frames as they are (no alignment)"))
     for item in analysis.intervals:
         label = ""
         if item.label is not None and analysis.class_names:

@@ -307,6 +307,19 @@ class FaceTracker:
         side = min(64, face.shape[0])
         return cv2.resize(face, (side, side), interpolation=cv2.INTER_AREA).astype(np.float32)
 
+    def prime(self, frame: np.ndarray, name: str = "frame") -> None:
+        """Find the face on ``frame`` (BGR or gray; any frame of the recording, e.g. a later one when the first
+        shows no face) and crop the stream as that one from its first frame on (no-op with ``face_method="none"``).
+
+        Raises:
+            FaceNotFoundError: no face in ``frame`` (the tracker is unchanged).
+        """
+        if self.cfg.face_method == "none":
+            return
+        gray = to_gray(frame)
+        self.crop.check_size(gray, name)
+        self._detect(gray, name)
+
     def _detect(self, gray: np.ndarray, name: str) -> np.ndarray:
         """Locate the face on ``gray``; its new crop, which becomes the reference for later checks."""
         self.crop.locate(gray, name)

@@ -24,7 +24,7 @@ import numpy as np
 
 from causalnet.data.annotations import Interval
 from causalnet.flow.config import PreprocessConfig
-from causalnet.flow.face import FaceTracker
+from causalnet.flow.face import FaceNotFoundError, FaceTracker
 from causalnet.flow.frames import FrameSource
 from causalnet.keyframes import Keyframes
 from causalnet.spotting.config import SpotConfig
@@ -81,6 +81,8 @@ class Analysis:
     seconds: float
     cpu_seconds: float
     flows: int
+    #: how the faces were cropped: ``dlib``, or ``none`` (given, or no face found with ``face_required=False``)
+    face_method: str = "dlib"
 
     @property
     def frames_per_second(self) -> float:
@@ -119,6 +121,49 @@ def _eye_geometry(prep: PreprocessConfig, spot: SpotConfig, eye_row: float | Non
     eye_distance = eye_distance if eye_distance is not None else (
         spot.eye_distance if spot.eye_distance is not None else prep.eye_distance)
     return eye_row, eye_distance
+
+
+#: seconds at the start of a recording searched for a face, and tries per second
+FACE_SEARCH_S, FACE_TRIES_PER_S = 2.0, 10
+
+
+def start_tracker(source: FrameSource, fps: float, prep: PreprocessConfig, required: bool = True) -> FaceTracker:
+    """The :class:`FaceTracker` of a recording, its face found on the first frame that shows one within the
+    first :data:`FACE_SEARCH_S` seconds (tried :data:`FACE_TRIES_PER_S` times a second), so a recording that
+    starts on a turned or hidden face is still cropped as its first detected face (from frame 0 on).
+
+    With ``prep.face_method == "dlib"`` and no face in that search: ``required`` raises
+    :class:`FaceNotFoundError` naming the frames searched; otherwise the frames are taken as already cropped
+    faces (as ``face_method="none"``) and a warning says so.
+    """
+    tracker = FaceTracker(prep)
+    if prep.face_method == "none":
+        return tracker
+    last = max(0, int(round(FACE_SEARCH_S * fps)) - 1)
+    step = max(1, int(round(fps / FACE_TRIES_PER_S)))
+    n = -1
+    for n, frame in enumerate(source.iter_frames(gray=True)):
+        if n > last:
+            break
+        if n % step:
+            continue
+        try:
+            tracker.prime(frame, source.name(n))
+        except FaceNotFoundError:
+            continue
+        if n:
+            log.info("%s: no face on the first frame; the face found on frame %d crops the recording from its "
+                     "first frame", source.path, n)
+        return tracker
+    if n < 0:
+        raise ValueError(f"{source.path}: no frames could be read")
+    searched = f"frames 0-{min(n, last)} (the first {min(n, last) / fps + 1 / fps:.2f} s, every {step})"
+    if required:
+        raise FaceNotFoundError(f"{source.path}: no face found by dlib in {searched}; use --face none for frames "
+                                "already cropped to the face")
+    log.warning("%s: no face found by dlib in %s: the frames are taken as already cropped faces (as --face none)",
+                source.path, searched)
+    return FaceTracker(dataclasses.replace(prep, face_method="none"))
 
 
 def _aligned_blocks(source: FrameSource, tracker: FaceTracker, chunk: int) -> Iterator[tuple[np.ndarray, int]]:
@@ -202,6 +247,7 @@ def analyze_recording(
     chunk: int = 64,
     on_frames: Callable[[int], None] | None = None,
     reference_name: str | None = None,
+    face_required: bool = True,
 ) -> Analysis:
     """Spot (and, with a ``recogniser``, recognise) the expressions of one recording.
 
@@ -218,11 +264,13 @@ def analyze_recording(
         on_frames: called with the number of frames after each chunk (progress bars).
         reference_name: the annotation file of ``reference``, named when an interval lies beyond the recording
             (:func:`check_annotations_fit`, checked once the frames are counted).
+        face_required: with dlib, a recording whose first seconds show no face is an error; False: its frames
+            are taken as faces, with a warning (:func:`start_tracker`; :attr:`Analysis.face_method` says which).
     """
     start_wall, start_cpu = time.perf_counter(), time.process_time()
     flows_before = recogniser.flows if recogniser else 0
     size = prep.face_size
-    tracker = FaceTracker(prep)
+    tracker = start_tracker(source, fps, prep, face_required)
     spotter = Spotter(spot, fps, size, *_eye_geometry(prep, spot, eye_row, eye_distance), chunk)
     spotter.blocked = tracker.realigned
     margin = recogniser.cfg.margin(fps) if recogniser else 0
@@ -265,6 +313,7 @@ def analyze_recording(
     signal = spotter.signals.C.values.copy()
     return Analysis(
         subject=subject, video=video, source=str(source.path), fps=fps, n_frames=n, face_size=size,
+        face_method=tracker.cfg.face_method,
         intervals=sorted(spotted, key=lambda i: i.onset), reference=annotated, candidates=spotter.candidates,
         signal=signal, threshold=threshold_curve(signal, spot, fps),
         class_names=recogniser.class_names if recogniser else [], realigned=list(tracker.realigned),

@@ -81,7 +81,7 @@ def write_intervals(out: str | os.PathLike, analysis: Analysis, settings: dict, 
         "candidates": [{**c.to_dict(), "peak_s": _round(c.peak / analysis.fps, 4), "score": _round(c.score),
                         "threshold": _round(c.threshold), "persistence": _round(c.persistence, 4)}
                        for c in analysis.candidates],
-        "realigned": analysis.realigned,
+        "face_method": analysis.face_method, "realigned": analysis.realigned,
         "timeline": timeline_names(analysis.n_frames / analysis.fps),
         "timing": {"seconds": _round(analysis.seconds, 3), "cpu_seconds": _round(analysis.cpu_seconds, 3),
                    "frames_per_second": _round(analysis.frames_per_second, 2), "flows": analysis.flows},
