@@ -27,6 +27,7 @@ Frame indexes count from 0. Everything is seeded per ``(seed, subject, recording
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -308,12 +309,15 @@ def annotation_rows(recordings: list[dict]) -> list[dict]:
     ]
 
 
-def _generate_long_subject(cfg: LongSynthConfig, subject: int, out_dir: str) -> list[dict]:
+def _generate_long_subject(cfg: LongSynthConfig, subject: int, out_dir: str,
+                           post: Callable[[np.ndarray], np.ndarray] | None = None) -> list[dict]:
     subj = make_subject(dataclasses.replace(cfg, clips_per_subject=1), subject)
     specs = []
     for r in range(cfg.recordings_per_subject):
         spec = sample_recording(cfg, subject, subj.name, r)
         frames = render_recording(subj.face, spec, cfg, _rng(cfg, subject, _STREAM_RECORDING, r))
+        if post is not None:
+            frames = (post(f) for f in frames)
         _write_clip(frames, Path(out_dir) / "frames" / subj.name / spec.video)
         specs.append(spec.to_dict())
     log.debug("subject %s: %d recordings written", subj.name, len(specs))
@@ -321,15 +325,18 @@ def _generate_long_subject(cfg: LongSynthConfig, subject: int, out_dir: str) -> 
 
 
 def generate_long_benchmark(cfg: LongSynthConfig, out_dir: str | os.PathLike, workers: int = 1,
-                            progress: bool = False) -> list[dict]:
+                            progress: bool = False, post: Callable[[np.ndarray], np.ndarray] | None = None,
+                            ) -> list[dict]:
     """Write ``cfg.n_subjects × cfg.recordings_per_subject`` recordings into ``out_dir`` (layout in the
-    module docstring); return every recording's ground truth. ``annotations.csv`` is written last."""
+    module docstring); return every recording's ground truth. ``annotations.csv`` is written last.
+    ``post`` (a picklable callable, optional) transforms every rendered frame (e.g. JPEG compression)."""
     from causalnet.data.annotations import write_annotations, write_videos
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "annotations.csv").unlink(missing_ok=True)  # absent until the benchmark is complete
-    per_subject = map_subjects(_generate_long_subject, cfg, out, workers, progress)
+    fn = _generate_long_subject if post is None else functools.partial(_generate_long_subject, post=post)
+    per_subject = map_subjects(fn, cfg, out, workers, progress)
     recordings = [r for subj in per_subject for r in subj]
     write_json_atomic(out / "ground_truth.json", {"config": cfg.to_dict(), "classes": list(CLASS_NAMES),
                                                   "recordings": recordings})
