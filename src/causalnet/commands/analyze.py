@@ -36,8 +36,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     add_set_option(p, "override spotter settings (SpotConfig fields, e.g. threshold=5 eye_row=0.37; "
                       "see docs/spotting.md)")
     p.add_argument("--spot-preset", default="default", metavar="NAME",
-                   help="SpotConfig preset: default (intensity feature) or lbp (the MEGC baseline's feature) "
-                        "(default: %(default)s)")
+                   help="SpotConfig preset: default (= learned: candidates above a noise-floor-relative threshold "
+                        "decided by the shipped learned model; no eye positions needed), classic (the rule spotter "
+                        "with eye boxes, blink and head-motion rules), classic-noeyes, lbp (the MEGC baseline's "
+                        "feature) (default: default; docs/spotting.md)")
     p.add_argument("--tta", type=int, default=None, metavar="K",
                    help="key-frame triples averaged per interval (default 8; 1 = no test-time ensembling)")
     p.add_argument("--pooling", choices=POOLINGS, default="confidence",

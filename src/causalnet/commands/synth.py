@@ -32,6 +32,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "videos.csv, annotations.csv (MEGC spotting layout) and frames/<subject>/<video>/ (docs/spotting.md)",
     )
     p.add_argument(
+        "--generator",
+        default=None,
+        metavar="NAME",
+        help="with --long: a named long-recording generator (au, au-30, blob, blob-talk, blob-turn; "
+        "causalnet.synth.long_generators, docs/spotting.md): its settings, then --set and the direct options; "
+        "blob* are an independent generator (other faces, motion fields, blinks, head turns, talking)",
+    )
+    p.add_argument(
         "--mp4",
         action="store_true",
         help="with --long: also encode each recording as videos/<video>.mp4 (what `causalnet analyze --video` "
@@ -87,6 +95,10 @@ def synth_config(args: argparse.Namespace):
         "fps": args.fps,
     }
     overrides.update({k: v for k, v in direct.items() if v is not None})
+    if args.long and getattr(args, "generator", None):
+        from causalnet.synth.long_generators import generator_config
+
+        return generator_config(args.generator, overrides)
     if args.long:
         from causalnet.synth.long import LongSynthConfig
 
@@ -131,6 +143,8 @@ def run(args: argparse.Namespace) -> int:
     prepare_out(Path(args.out), args.overwrite)
     if args.mp4 and not args.long:
         raise ValueError("--mp4 encodes long recordings; give --long too")
+    if getattr(args, "generator", None) and not args.long:
+        raise ValueError("--generator names a long-recording generator; give --long too")
     if args.long:
         return _run_long(args, cfg)
     start = time.perf_counter()
@@ -169,17 +183,18 @@ def _run_long(args: argparse.Namespace, cfg) -> int:
 
     if args.probe:
         raise ValueError("--probe measures clip benchmarks; it does not apply to --long")
+    from causalnet.synth.long_generators import event_counts, generate_long
+
     start = time.perf_counter()
-    recordings = generate_long_benchmark(cfg, args.out, workers=args.workers, progress=show_progress(args))
+    if args.generator:
+        recordings = generate_long(args.generator, args.out, cfg.to_dict(), workers=args.workers,
+                                   progress=show_progress(args))
+    else:
+        recordings = generate_long_benchmark(cfg, args.out, workers=args.workers, progress=show_progress(args))
     videos = write_mp4(args.out, recordings) if args.mp4 else []
     elapsed = time.perf_counter() - start
     frames = sum(r["n_frames"] for r in recordings)
-    kinds: dict[str, int] = {}
-    for r in recordings:
-        for e in r["expressions"]:
-            kinds[e["type"]] = kinds.get(e["type"], 0) + 1
-        for d in r["distractors"]:
-            kinds[d["kind"]] = kinds.get(d["kind"], 0) + 1
+    kinds = event_counts(recordings)
     out = Path(args.out).resolve()
     print(
         f"synth --long: {len(recordings)} recordings of {cfg.n_subjects} subjects ({frames} frames, "
@@ -191,8 +206,6 @@ def _run_long(args: argparse.Namespace, cfg) -> int:
     print(f"truth:       {out / 'ground_truth.json'}")
     for video in videos:
         print(f"video file:  {Path(video).resolve()}")
-    print(
-        f"next: causalnet spot-eval --data {out} --face none --size {cfg.image_size} --set eye_row=0.37 "
-        f"eye_distance=0.34 --checkpoint MODEL --out {out}_eval"
-    )
+    print(f"next: causalnet spot-eval --data {out} --face none --size {cfg.image_size} --checkpoint MODEL "
+          f"--out {out}_eval")
     return 0

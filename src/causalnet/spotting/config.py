@@ -12,12 +12,15 @@ from typing import ClassVar
 from causalnet.checks import Check, between, one_of
 from causalnet.config import PresetMixin
 
-__all__ = ["FEATURES", "INTERVAL_METHODS", "SpotConfig"]
+__all__ = ["FEATURES", "INTERVAL_METHODS", "METHODS", "SpotConfig"]
 
 #: Feature whose change over time is the spotting signal: ``intensity`` — mean absolute difference
 #: of the blurred, brightness-normalised face per block; ``lbp`` — χ² distance of uniform-LBP block
 #: histograms (the MEGC baseline's feature).
 FEATURES = ("intensity", "lbp")
+#: How candidates become intervals: ``rules`` — fixed blink (eye boxes) and head-motion rules;
+#: ``learned`` — a model over candidate features decides (:mod:`causalnet.spotting.learned`).
+METHODS = ("rules", "learned")
 #: How a spotted interval's onset and offset are placed around its peak (see :class:`SpotConfig`).
 INTERVAL_METHODS = ("adaptive", "fixed")
 
@@ -50,6 +53,13 @@ class SpotConfig(PresetMixin):
         min_score: and above this absolute floor.
         baseline_s, lookahead_s: see ``threshold``.
         min_gap_s: two peaks closer than this are one (the higher is kept).
+
+    Decision:
+        method: see :data:`METHODS`.
+        model: the learned spotter's model (``method = "learned"``): a shipped model's name or a JSON file.
+        accept: its acceptance probability (None: the model's own, chosen on its training recordings).
+        eye_boxes: leave the eye boxes out of the feature and watch them for blinks (``rules``); the
+            learned spotter uses the whole face and needs no eye positions.
 
     Distractors:
         blink_level, blink_ratio: a peak where the eye boxes change by more than ``blink_level``
@@ -89,6 +99,11 @@ class SpotConfig(PresetMixin):
     lookahead_s: float = 0.5
     min_gap_s: float = 0.15
 
+    method: str = "rules"
+    model: str = "generators"
+    accept: float | None = None
+    eye_boxes: bool = True
+
     blink_level: float = 0.04
     blink_ratio: float = 2.0
     head_motion: float = 0.009
@@ -117,7 +132,7 @@ class SpotConfig(PresetMixin):
         "edge_fraction": between(0, 1, lo_open=True, hi_open=True), "edge_pad_s": between(0, 10),
         "onset_s": between(0, 10), "offset_s": between(0, 10), "micro_max_s": between(0.001, 10, lo_open=True),
         "persist_s": between(0.001, 10, lo_open=True), "persistence_ratio": between(0, 1e6),
-        "macro_merge_s": between(0, 600),
+        "macro_merge_s": between(0, 600), "method": one_of(*METHODS), "accept": between(0, 1),
     }
 
     def __post_init__(self) -> None:
@@ -135,7 +150,14 @@ class SpotConfig(PresetMixin):
 
 
 SpotConfig.PRESETS = {
-    "default": SpotConfig,
+    # The spotter that generalised best across generators (leave-one-generator-out, docs/spotting.md):
+    # candidates above a low threshold relative to the recording's noise floor, decided by the learned model.
+    # Threshold and window chosen with the model by LOGO within the five generators (models/generators.json).
+    "default": lambda: SpotConfig(method="learned", eye_boxes=False, threshold=2.0, window_s=0.12, min_score=0.0),
+    "learned": lambda: SpotConfig(method="learned", eye_boxes=False, threshold=2.0, window_s=0.12, min_score=0.0),
+    # The hand-set rule spotter of 2026-11 (eye boxes, blink and head-motion rules), tuned on one generator.
+    "classic": SpotConfig,
     # The MEGC baseline's feature (LBP χ², mean of the top third of the blocks), everything else as default.
     "lbp": lambda: SpotConfig(feature="lbp", top_blocks=12, subtract_median=False),
+    "classic-noeyes": lambda: SpotConfig(eye_boxes=False),
 }

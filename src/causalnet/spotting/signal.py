@@ -214,7 +214,7 @@ class SpotSignals:
                  capacity: int) -> None:
         self.cfg, self.fps, self.size = cfg, fps, size
         self.k = cfg.k(fps)
-        eyes = eye_boxes(size, cfg, eye_row, eye_distance)
+        eyes = eye_boxes(size, cfg, eye_row, eye_distance) if cfg.eye_boxes else np.zeros((size, size), bool)
         self.feature = make_feature(cfg, size, ~(eyes | border(size, cfg)))
         side = min(size, SMALL_SIDE)
         self.small_side = side
@@ -225,6 +225,8 @@ class SpotSignals:
         self.capacity = max(capacity, 2 * self.k + 2)
         self.rep = FrameRing(self.capacity, self.feature.shape, np.float32)
         self.small = FrameRing(self.capacity, (side, side), np.float32)
+        #: per-block feature differences of the frames whose ``F`` is final (for the learned spotter)
+        self.blocks = FrameRing(self.capacity, (int(self.feature.valid.size),), np.float32)
         self.F, self.E, self.G, self.C = Series(), Series(), Series(), Series()
         self.n = 0  # frames pushed
         self.finished = False
@@ -256,6 +258,8 @@ class SpotSignals:
         pad = self.n - self.F.size
         for s in (self.F, self.E, self.G):
             s.extend(np.zeros(pad))
+        if pad > 0:
+            self.blocks.push(np.zeros((pad, self.blocks.data.shape[1]), np.float32))
         self._contrast(final=True)
         self.finished = True
 
@@ -269,11 +273,13 @@ class SpotSignals:
         if head.size:
             for s in (self.F, self.E, self.G):
                 s.extend(np.zeros(head.size))
+            self.blocks.push(np.zeros((head.size, self.blocks.data.shape[1]), np.float32))
         t = t[t >= k]
         if t.size:
             cur, before, after = self.rep.get(t), self.rep.get(t - k), self.rep.get(t + k)
             diff = self.feature.block_diff(cur, (before + after) / 2)
             self.F.extend(aggregate(diff, self.feature.valid, self.cfg))
+            self.blocks.push(diff.astype(np.float32))
             s_cur, s_before, s_after = self.small.get(t), self.small.get(t - k), self.small.get(t + k)
             self.E.extend((np.abs(s_cur - (s_before + s_after) / 2) * self.small_eyes).sum(axis=(1, 2)))
             self.G.extend([self._shift(a, b) for a, b in zip(s_before, s_after, strict=True)])

@@ -15,13 +15,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from causalnet.spotting.config import SpotConfig
 from causalnet.spotting.signal import SpotSignals
 
-__all__ = ["Candidate", "Spot", "Spotter", "local_threshold", "threshold_curve"]
+if TYPE_CHECKING:
+    from causalnet.spotting.learned import CandidateModel
+
+__all__ = ["Candidate", "Spot", "Spotter", "local_noise", "local_threshold", "threshold_curve"]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +44,8 @@ class Candidate:
     onset: int = 0
     offset: int = 0
     persistence: float = 0.0
+    #: the learned spotter's probability that this is a micro-expression (NaN with the rules)
+    probability: float = float("nan")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -61,12 +67,18 @@ class Spot:
         return self.offset - self.onset + 1
 
 
+def local_noise(c: np.ndarray, p: int, baseline: int, lookahead: int) -> tuple[float, float]:
+    """Median and robust σ (1.4826 × median absolute deviation) of ``c`` over ``[p - baseline, p + lookahead]``:
+    the recording's own noise floor around ``p``."""
+    window = c[max(0, p - baseline) : min(c.size, p + lookahead + 1)]
+    med = float(np.median(window))
+    return med, MAD_TO_SIGMA * float(np.median(np.abs(window - med)))
+
+
 def local_threshold(c: np.ndarray, p: int, baseline: int, lookahead: int, cfg: SpotConfig) -> float:
     """The detection threshold at frame ``p``: ``max(median + threshold × σ, min_score)`` of the
     contrast ``c`` over ``[p - baseline, p + lookahead]`` (σ from the median absolute deviation)."""
-    window = c[max(0, p - baseline) : min(c.size, p + lookahead + 1)]
-    med = float(np.median(window))
-    sigma = MAD_TO_SIGMA * float(np.median(np.abs(window - med)))
+    med, sigma = local_noise(c, p, baseline, lookahead)
     return max(med + cfg.threshold * sigma, cfg.min_score)
 
 
@@ -93,6 +105,7 @@ class Spotter:
         chunk: most faces pushed at once.
         signals: signals already computed (with rings holding the whole recording) to decide again
             with other detection settings (parameter sweeps); None = computed from the pushed faces.
+        model: the learned spotter's model (``cfg.method = "learned"``); None = ``cfg.model`` loaded.
 
     Attributes:
         signals: the per-frame signals (:class:`SpotSignals`).
@@ -101,7 +114,7 @@ class Spotter:
     """
 
     def __init__(self, cfg: SpotConfig, fps: float, size: int, eye_row: float, eye_distance: float,
-                 chunk: int = 64, signals: SpotSignals | None = None) -> None:
+                 chunk: int = 64, signals: SpotSignals | None = None, model: CandidateModel | None = None) -> None:
         if not np.isfinite(fps) or fps <= 0:
             raise ValueError(f"the frame rate must be > 0, got {fps!r} (give --fps)")
         self.cfg, self.fps, self.chunk = cfg, fps, chunk
@@ -116,6 +129,13 @@ class Spotter:
         self.candidates: list[Candidate] = []
         self.blocked: list[int] = []
         self._macro: list[Candidate] = []  # macro candidates not yet merged into a spot
+        self.model = None
+        if cfg.method == "learned":
+            from causalnet.spotting.learned import load_model
+
+            self.model = model if model is not None else load_model(cfg.model)
+        #: features of every candidate (``method = "learned"``), in the order of :attr:`candidates`
+        self.features: list[np.ndarray] = []
         self.signals = signals or SpotSignals(cfg, fps, size, eye_row, eye_distance, self.span + chunk + 2 * self.k)
 
     @property
@@ -203,6 +223,9 @@ class Spotter:
 
     def _classify(self, cand: Candidate) -> None:
         """Blink, head motion, or an expression with its interval and type."""
+        if self.model is not None:
+            self._decide_learned(cand)
+            return
         sig, cfg, k, p = self.signals, self.cfg, self.k, cand.peak
         f, e, g = sig.F.values, sig.E.values, sig.G.values
         eye = float(e[max(0, p - k // 2) : p + k // 2 + 1].max())
@@ -216,6 +239,36 @@ class Spotter:
         cand.onset, cand.offset = self._interval(f, p, sig.n)
         cand.persistence = self._persistence(cand)
         cand.kind = "macro" if cand.persistence > cfg.persistence_ratio else "micro"
+
+    def candidate_features(self, cand: Candidate) -> np.ndarray:
+        """The learned spotter's features of a candidate whose interval and persistence are set."""
+        from causalnet.spotting.learned import candidate_features
+
+        sig, p = self.signals, cand.peak
+        _, sigma = local_noise(sig.C.values, p, self.baseline, self.lookahead)
+        return candidate_features(c=sig.C.values, f=sig.F.values, g=sig.G.values, blocks=sig.blocks.get(p),
+                                  valid=sig.feature.valid, grid=(self.cfg.grid_rows, self.cfg.grid_cols), p=p,
+                                  sigma=sigma, k=self.k, fps=self.fps, threshold=cand.threshold,
+                                  persistence=cand.persistence, ahead=self.lag)
+
+    def _decide_learned(self, cand: Candidate) -> None:
+        """The learned spotter: interval and persistence (macro when the change persists), then the model's
+        probability decides whether a short change is a micro-expression."""
+        sig, cfg = self.signals, self.cfg
+        cand.onset, cand.offset = self._interval(sig.F.values, cand.peak, sig.n)
+        cand.persistence = self._persistence(cand)
+        if any(abs(cand.peak - b) <= 2 * self.k for b in self.blocked):
+            cand.kind = "head motion"
+            return
+        if cand.persistence > cfg.persistence_ratio:  # lasts beyond micro_max_s: macro, as with the rules
+            cand.kind = "macro"
+            return
+        x = self.candidate_features(cand)
+        self.features.append(x)
+        assert self.model is not None
+        cand.probability = float(self.model.probability(x)[0])
+        accept = cfg.accept if cfg.accept is not None else self.model.accept
+        cand.kind = "micro" if cand.probability > accept else "rejected"
 
     def _interval(self, f: np.ndarray, p: int, n: int) -> tuple[int, int]:
         cfg = self.cfg

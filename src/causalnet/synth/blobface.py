@@ -183,8 +183,7 @@ def make_blob_face(rng: np.random.Generator, size: int) -> BlobFace:
         eye_mask = np.maximum(eye_mask, _ellipse(xx, yy, ex, eye_y, eye_rx * 1.2, eye_ry * 1.6, 0.3))
         lid_line = np.exp(-(((xx - ex) / eye_rx) ** 2) - (((yy - eye_y) / 0.004) ** 2)).astype(np.float32)
         closed *= 1 - 0.5 * lid_line * (np.abs(xx - ex) < eye_rx)
-        brow = np.exp(-(((xx - ex) / 0.06) ** 2) - (((yy - brow_y + 0.01 * ((xx - ex) / 0.06) ** 2 * side * 0) / 0.011)
-                                                   ** 2)).astype(np.float32)
+        brow = np.exp(-(((xx - ex) / 0.06) ** 2) - (((yy - brow_y) / 0.011) ** 2)).astype(np.float32)
         darkness = rng.uniform(0.35, 0.6)
         face *= 1 - darkness * brow
         closed *= 1 - darkness * brow
@@ -199,7 +198,8 @@ def make_blob_face(rng: np.random.Generator, size: int) -> BlobFace:
         "brow_l": (cx - eye_d / 2, brow_y), "brow_r": (cx + eye_d / 2, brow_y),
         "brow_in_l": (cx - eye_d / 4, brow_y + 0.01), "brow_in_r": (cx + eye_d / 4, brow_y + 0.01),
         "corner_l": (cx - mouth_w, mouth_y), "corner_r": (cx + mouth_w, mouth_y),
-        "cheek_l": (cx - eye_d / 2, (eye_y + mouth_y) / 2 + 0.02), "cheek_r": (cx + eye_d / 2, (eye_y + mouth_y) / 2 + 0.02),
+        "cheek_l": (cx - eye_d / 2, (eye_y + mouth_y) / 2 + 0.02),
+        "cheek_r": (cx + eye_d / 2, (eye_y + mouth_y) / 2 + 0.02),
         "chin": (cx, mouth_y + 0.07), "lower_lip": (cx, mouth_y + 0.015), "centre": (cx, cy),
     }
     return BlobFace(size, np.clip(face, 0, 255), np.clip(closed, 0, 255), eye_mask, mouth_mask, points,
@@ -276,7 +276,8 @@ def sample_blob_recording(cfg: BlobLongConfig, subject_index: int, recording: in
             t += cfg.frames(rng.uniform(*cfg.gap_s))
         if kind in ("micro", "macro"):
             if kind == "micro":
-                rise, hold, fall = cfg.frames(rng.uniform(*cfg.micro_rise_s)), 0, cfg.frames(rng.uniform(*cfg.micro_fall_s))
+                rise, hold = cfg.frames(rng.uniform(*cfg.micro_rise_s)), 0
+                fall = cfg.frames(rng.uniform(*cfg.micro_fall_s))
                 amp = rng.uniform(*cfg.micro_amplitude_px)
             else:
                 rise, hold, fall = (cfg.frames(rng.uniform(*r)) for r in (cfg.macro_rise_s, cfg.macro_hold_s,
@@ -289,7 +290,8 @@ def sample_blob_recording(cfg: BlobLongConfig, subject_index: int, recording: in
             ev = {"kind": kind, "start": t, "frames": cfg.frames(rng.uniform(*cfg.blink_s))}
         elif kind == "head_turn":
             frames = cfg.frames(rng.uniform(*cfg.turn_s))
-            ev = {"kind": kind, "start": t, "frames": frames, "px": float(rng.uniform(*cfg.turn_px) * rng.choice([-1, 1])),
+            ev = {"kind": kind, "start": t, "frames": frames,
+                  "px": float(rng.uniform(*cfg.turn_px) * rng.choice([-1, 1])),
                   "roll_deg": float(rng.uniform(-2, 2)), "returns": bool(rng.random() < 0.5),
                   "hold": cfg.frames(rng.uniform(0.2, 0.6))}
             if ev["returns"]:
@@ -369,7 +371,7 @@ def render_blob_recording(cfg: BlobLongConfig, subject_index: int, rec: dict) ->
     for i in range(n):
         dx = np.zeros((big, big), np.float32)
         dy = np.zeros((big, big), np.float32)
-        for ev, prof, field in expr:
+        for _ev, prof, field in expr:
             if prof[i] > 0:
                 dx += field[..., 0] * np.float32(prof[i])
                 dy += field[..., 1] * np.float32(prof[i])

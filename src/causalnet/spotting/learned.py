@@ -1,0 +1,195 @@
+"""The learned spotter: a small model that decides which candidate peaks are micro-expressions.
+
+Candidates are the peaks of the contrasted signal ``C`` above a low, recording-relative threshold
+(``median + threshold × σ`` of ``C`` around the peak, σ from the median absolute deviation — the
+recording's own noise floor). Each candidate is described by :data:`FEATURE_NAMES` — numbers that do
+not depend on where the eyes or the mouth are, on the frame rate (durations in seconds) or on the
+brightness or noise of the recording (strengths relative to its noise floor):
+
+- ``z_score``, ``z_feature``: the peak of ``C`` and of ``F`` over the local noise floor σ (log);
+- ``width_s``, ``rise_s``, ``fall_s``: the span where ``F`` stays above half its peak, and its two halves;
+- ``global_motion``: the largest global translation within ``k`` frames (log, fraction of the side);
+- ``spread``: the median block's change over the top blocks' (a change of the whole face: lighting, head);
+- ``concentration``: the share of the two most changed blocks in the summed change;
+- ``symmetry``: correlation of the block changes with their left-right mirror (blinks are symmetric);
+- ``upper``, ``lower``: the share of the change in the upper and lower third of the face;
+- ``neighbours``: other peaks above the same threshold within ``context_s`` (talking, chewing repeat);
+- ``persistence``: how much of the change remains ``micro_max_s`` after the onset (macro-expressions).
+
+The model is a logistic regression on the standardised features (:class:`CandidateModel`), fitted on
+the candidates of training recordings labelled by whether their interval matches an annotated
+micro-expression (IoU ≥ 0.5); its acceptance probability is chosen on the training recordings too.
+Models are JSON files; the shipped one (``models/generators.json``) was fitted on the five synthetic
+generators of :mod:`causalnet.synth.long_generators` (``benchmarks/spotting_logo.py --save-model``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["FEATURE_NAMES", "CandidateModel", "candidate_features", "fit_model", "load_model"]
+
+log = logging.getLogger(__name__)
+
+FEATURE_NAMES = ("z_score", "z_feature", "width_s", "rise_s", "fall_s", "global_motion", "spread",
+                 "concentration", "symmetry", "upper", "lower", "neighbours", "persistence")
+
+#: seconds on either side of a candidate in which other peaks are counted (``neighbours``); no more than the
+#: spotter's ``lookahead_s`` ahead, so that a streamed decision sees what an offline one does
+CONTEXT_S = 1.0
+
+
+def _mirror_index(rows: int, cols: int) -> np.ndarray:
+    idx = np.arange(rows * cols).reshape(rows, cols)
+    return idx[:, ::-1].ravel()
+
+
+def candidate_features(*, c: np.ndarray, f: np.ndarray, g: np.ndarray, blocks: np.ndarray, valid: np.ndarray,
+                       grid: tuple[int, int], p: int, sigma: float, k: int, fps: float, threshold: float,
+                       persistence: float, ahead: int) -> np.ndarray:
+    """The :data:`FEATURE_NAMES` of the candidate at frame ``p``.
+
+    Args:
+        c, f, g: the contrast, feature-difference and global-motion signals (:class:`SpotSignals`).
+        blocks: the per-block differences at the peak ``[rows × cols]``.
+        valid: which blocks count.
+        grid: ``(rows, cols)``.
+        p: the candidate's frame.
+        sigma: the local noise floor of ``c`` (1.4826 × MAD).
+        k: the window half-length in frames.
+        fps: the frame rate.
+        threshold: the detection threshold (absolute) around ``p``, for ``neighbours``.
+        persistence: :meth:`Spotter._persistence` of the candidate.
+        ahead: frames after ``p`` that may be read (the spotter's decision lag: a streamed decision has no more).
+    """
+    eps = 1e-6
+    s = max(sigma, eps)
+    z_score = np.log1p(max(c[p], 0.0) / s)
+    z_feature = np.log1p(max(f[p], 0.0) / s)
+    half = 0.5 * f[p]
+    left = p
+    span = int(round(0.6 * fps))
+    while left > max(0, p - span) and f[left - 1] >= half:
+        left -= 1
+    right = p
+    while right < min(f.size - 1, p + span) and f[right + 1] >= half:
+        right += 1
+    rise_s, fall_s = (p - left) / fps, (right - p) / fps
+    motion = float(g[max(0, p - k) : p + k + 1].max()) if g.size else 0.0
+    b = np.where(valid, np.maximum(blocks, 0.0), 0.0)
+    vals = b[valid]
+    top = np.sort(vals)[::-1]
+    spread = float(np.median(vals) / max(top[:2].mean(), eps))
+    concentration = float(top[:2].sum() / max(vals.sum(), eps))
+    rows, cols = grid
+    mirrored = b[_mirror_index(rows, cols)]
+    both = valid & valid[_mirror_index(rows, cols)]
+    x, y = b[both] - b[both].mean(), mirrored[both] - mirrored[both].mean()
+    symmetry = float((x * y).sum() / max(np.sqrt((x * x).sum() * (y * y).sum()), eps))
+    per_row = b.reshape(rows, cols).sum(axis=1)
+    third = max(1, rows // 3)
+    total = max(float(per_row.sum()), eps)
+    upper, lower = float(per_row[:third].sum() / total), float(per_row[rows - third :].sum() / total)
+    ctx = int(round(CONTEXT_S * fps))
+    lo, hi = max(1, p - ctx), min(c.size - 1, p + min(ctx, ahead - 1))
+    seg = c[lo - 1 : hi + 1]
+    peaks = np.flatnonzero((seg[1:-1] > seg[:-2]) & (seg[1:-1] >= seg[2:]) & (seg[1:-1] > threshold)) + lo
+    gap = max(1, k)
+    neighbours = float(np.sum(np.abs(peaks - p) > gap))
+    return np.array([z_score, z_feature, rise_s + fall_s, rise_s, fall_s, np.log(motion + 1e-3), spread,
+                     concentration, symmetry, upper, lower, np.log1p(neighbours), min(persistence, 3.0)],
+                    dtype=np.float64)
+
+
+@dataclass
+class CandidateModel:
+    """Logistic regression on standardised candidate features; ``accept``: the probability above which a
+    candidate is an expression (chosen on the training recordings)."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    weights: np.ndarray
+    bias: float
+    accept: float
+    info: dict
+
+    def probability(self, x: np.ndarray) -> np.ndarray:
+        """P(micro-expression) of feature rows ``x`` ``[n, features]`` (or one row)."""
+        z = (np.atleast_2d(x) - self.mean) / self.scale
+        return 1.0 / (1.0 + np.exp(-(z @ self.weights + self.bias)))
+
+    def to_dict(self) -> dict:
+        return {"features": list(FEATURE_NAMES), "mean": self.mean.tolist(), "scale": self.scale.tolist(),
+                "weights": self.weights.tolist(), "bias": self.bias, "accept": self.accept, "info": self.info}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> CandidateModel:
+        if list(d.get("features", [])) != list(FEATURE_NAMES):
+            raise ValueError(f"spotter model features {d.get('features')} differ from {list(FEATURE_NAMES)}")
+        return cls(np.asarray(d["mean"]), np.asarray(d["scale"]), np.asarray(d["weights"]), float(d["bias"]),
+                   float(d["accept"]), dict(d.get("info", {})))
+
+    def save(self, path: str | os.PathLike) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=1) + "\n")
+
+
+def fit_model(x: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None, l2: float = 1.0,
+              iterations: int = 500, info: dict | None = None) -> CandidateModel:
+    """Fit the logistic regression (L2 penalty ``l2`` on the weights, Newton steps) on features ``x`` and
+    labels ``y`` (1: the candidate is a micro-expression); ``accept`` maximises the F1 of the training
+    candidates (averaged over ``groups``, e.g. generators, when given: each counts alike)."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    if len(x) == 0 or y.min() == y.max():
+        raise ValueError("fitting the spotter model needs candidates of both kinds")
+    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
+    z = np.c_[(x - mean) / scale, np.ones(len(x))]
+    w = np.zeros(z.shape[1])
+    reg = np.full(z.shape[1], l2)
+    reg[-1] = 0.0
+    for _ in range(iterations):
+        pr = 1 / (1 + np.exp(-(z @ w)))
+        grad = z.T @ (pr - y) + reg * w
+        hess = (z * (pr * (1 - pr))[:, None]).T @ z + np.diag(reg + 1e-9)
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    model = CandidateModel(mean, scale, w[:-1], float(w[-1]), 0.5, dict(info or {}))
+    prob = model.probability(x)
+    groups = np.zeros(len(x), int) if groups is None else np.asarray(groups)
+    best = (-1.0, 0.5)
+    for a in np.round(np.arange(0.1, 0.91, 0.05), 2):
+        f1s = []
+        for gname in np.unique(groups):
+            sel = groups == gname
+            tp = float(np.sum((prob[sel] > a) & (y[sel] == 1)))
+            n_pred, n_pos = float(np.sum(prob[sel] > a)), float(np.sum(y[sel] == 1))
+            f1s.append(2 * tp / (n_pred + n_pos) if n_pred + n_pos else 0.0)
+        if np.mean(f1s) > best[0] + 1e-9:
+            best = (float(np.mean(f1s)), float(a))
+    model.accept = best[1]
+    model.info["train_candidate_f1"] = round(best[0], 4)
+    return model
+
+
+#: the shipped model (``src/causalnet/spotting/models/<name>.json``)
+SHIPPED_MODEL = "generators"
+
+
+def load_model(name_or_path: str) -> CandidateModel:
+    """A spotter model: a shipped one by name (``generators``) or a JSON file."""
+    path = Path(name_or_path)
+    if path.suffix == ".json" and path.is_file():
+        return CandidateModel.from_dict(json.loads(path.read_text()))
+    ref = resources.files("causalnet.spotting") / "models" / f"{name_or_path}.json"
+    if not ref.is_file():
+        raise ValueError(f"SpotConfig.model: {name_or_path!r} is neither a JSON file nor a shipped spotter model "
+                         f"({SHIPPED_MODEL!r})")
+    return CandidateModel.from_dict(json.loads(ref.read_text()))

@@ -1,0 +1,138 @@
+"""Long-recording generators, the leave-one-generator-out protocol and the learned spotter."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+from causalnet.spotting import logo as logo_mod
+from causalnet.spotting.config import SpotConfig
+from causalnet.spotting.datasets import read_long_dataset
+from causalnet.spotting.learned import FEATURE_NAMES, fit_model, load_model
+from causalnet.spotting.logo import Fit, Recording, load_recordings, spot_all
+from causalnet.spotting.metrics import spotting_report
+from causalnet.synth.long_generators import GENERATORS, generate_long
+
+SMALL = {"n_subjects": 1, "micro_per_recording": 2, "macro_per_recording": 0, "blinks_per_recording": 1,
+         "image_size": 64}
+
+
+@pytest.mark.parametrize("name", sorted(GENERATORS))
+def test_generator_writes_the_long_layout(tmp_path, name):
+    gen = GENERATORS[name]
+    extra = {"head_moves_per_recording": 0, "flicker_bursts_per_recording": 0} if gen.family == "au" else {
+        "head_turns_per_recording": 0, "light_changes_per_recording": 0, "talking_per_recording": 0}
+    recs = generate_long(name, tmp_path, {**SMALL, **extra})
+    ds = read_long_dataset("generic", tmp_path)
+    assert len(ds.videos) == 1 and len(recs) == 1
+    micro = [t for t in ds.truth if t.type == "micro"]
+    assert len(micro) == 2 and all(t.label in (0, 1, 2) for t in micro)
+    v = ds.videos[0]
+    files = sorted((tmp_path / "frames" / v.subject / v.video).glob("*.png"))
+    assert len(files) == v.n_frames == recs[0]["n_frames"]
+    assert v.fps == gen.settings.get("fps", 200.0)
+    assert all(0 <= t.onset < t.apex < t.offset < v.n_frames for t in micro)
+
+
+def test_blob_generator_is_deterministic(tmp_path):
+    over = {**SMALL, "head_turns_per_recording": 0, "light_changes_per_recording": 0}
+    generate_long("blob-talk", tmp_path / "a", over)
+    generate_long("blob-talk", tmp_path / "b", over)
+    a = sorted((tmp_path / "a" / "frames").rglob("*.png"))
+    b = sorted((tmp_path / "b" / "frames").rglob("*.png"))
+    assert [p.read_bytes() for p in a[::7]] == [p.read_bytes() for p in b[::7]]
+    with open(tmp_path / "a" / "annotations.csv") as fa, open(tmp_path / "b" / "annotations.csv") as fb:
+        assert list(csv.reader(fa)) == list(csv.reader(fb))
+
+
+def test_unknown_generator_is_named():
+    with pytest.raises(ValueError, match="unknown long-recording generator 'nope'"):
+        generate_long("nope", "unused")
+
+
+def _fake(gen: str) -> Recording:
+    from causalnet.data.annotations import VideoEntry
+
+    return Recording(gen, VideoEntry(gen, f"{gen}_v", "x", 10, 100.0), [], np.zeros((10, 8, 8), np.uint8))
+
+
+def test_logo_never_fits_on_the_held_out_generator(monkeypatch):
+    data = {g: [_fake(g)] for g in ("a", "b", "c", "d")}
+    seen: list[tuple[set[str], list]] = []
+
+    def fake_fit(train, base, grid, eye):
+        seen.append((set(train), [r for recs in train.values() for r in recs]))
+        return Fit(base, None, 0.0, sorted(train))
+
+    monkeypatch.setattr(logo_mod, "fit_spotter", fake_fit)
+    monkeypatch.setattr(logo_mod, "spot_all", lambda recs, cfg, eye, model=None: [])
+    monkeypatch.setattr(logo_mod, "report", lambda recs, spotted: {"micro": {"f1": 0.0}})
+    out = logo_mod.logo(data, SpotConfig(), {}, (0.3, 0.36))
+    assert list(out) == list(data)
+    for held, (train, recs) in zip(data, seen, strict=True):
+        assert held not in train and train == set(data) - {held}
+        assert all(r.generator != held for r in recs)  # not one recording of the held-out generator
+
+
+def test_fit_spotter_inner_protocol_stays_within_training(monkeypatch):
+    data = {g: [_fake(g)] for g in ("a", "b", "c")}
+    fitted_on: list[set[str]] = []
+    scored: list[str] = []
+
+    def fake_model(train, cfg, eye):
+        fitted_on.append(set(train))
+        return None
+
+    def fake_f1(recs, cfg, eye, model):
+        scored.append(recs[0].generator)
+        return 0.5
+
+    monkeypatch.setattr(logo_mod, "_fit_model", fake_model)
+    monkeypatch.setattr(logo_mod, "_micro_f1", fake_f1)
+    fit = logo_mod.fit_spotter(data, SpotConfig.preset("learned"), {"threshold": (2.0, 3.0)}, (0.3, 0.36))
+    assert fit.trained_on == ["a", "b", "c"]
+    for train, inner in zip(fitted_on, scored, strict=False):
+        assert inner not in train  # inner held-out generator never in its own fit
+    assert fitted_on[-1] == {"a", "b", "c"}
+
+
+def test_fit_model_learns_a_separable_rule():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((200, len(FEATURE_NAMES)))
+    y = (x[:, 0] + 0.5 * x[:, 3] > 0).astype(int)
+    model = fit_model(x, y)
+    pred = model.probability(x) > model.accept
+    assert (pred == y).mean() > 0.9
+    again = type(model).from_dict(model.to_dict())
+    assert np.allclose(again.probability(x), model.probability(x))
+
+
+def test_shipped_model_loads_and_bad_names_are_named():
+    model = load_model(SpotConfig.preset("default").model)
+    assert 0 < model.accept < 1 and model.weights.shape == (len(FEATURE_NAMES),)
+    with pytest.raises(ValueError, match="SpotConfig.model"):
+        load_model("no-such-model")
+
+
+@pytest.mark.parametrize("name,fps", [("au-30", 30.0), ("blob", 100.0)])
+def test_default_spotter_finds_the_intervals(tmp_path, name, fps):
+    """The default (learned) spotter at 30 fps (the action-unit generator) and on the independent generator."""
+    over = {"n_subjects": 1, "micro_per_recording": 6, "macro_per_recording": 0, "blinks_per_recording": 2,
+            "fps": fps, "seed": 3}
+    generate_long(name, tmp_path, over)
+    cfg = SpotConfig.preset("default")
+    assert cfg.method == "learned"
+    recs = load_recordings(name, str(tmp_path))
+    spotted = spot_all(recs, cfg, (0.30, 0.36))
+    report = spotting_report(spotted, [t for r in recs for t in r.truth], 3)
+    assert report["micro"]["tp"] >= 4, report["micro"]  # recall >= 2/3
+    assert report["micro"]["fp"] <= 2, report["micro"]
+
+
+def test_settings_in_seconds_scale_with_the_frame_rate():
+    cfg = SpotConfig.preset("default")
+    assert cfg.k(30.0) == round(cfg.window_s * 30) and cfg.k(200.0) == round(cfg.window_s * 200)
+    assert cfg.frames(cfg.min_gap_s, 30.0) >= 1
+
