@@ -180,7 +180,7 @@ def test_ablation_crm_off_sums_long_range_outputs():
     assert model.crm is None
     x = batch()
     feats = model.forward_features(x)
-    y1_for, y2_for, y1_back, y2_back = model.cab(*model.motion_tokens(model.normalise(x)))
+    y1_for, y2_for, y1_back, y2_back = model.cab(*model.motion_tokens(model.prepare_input(x)))
     expected = torch.cat([y2_for + y2_back, y1_for, y1_back], dim=1).flatten(1)
     assert torch.allclose(feats, expected)
     assert tiny().crm is not None

@@ -30,6 +30,7 @@ stacked ``buffers`` per member, like BatchNorm's running statistics under ``vmap
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -59,28 +60,31 @@ def has_training_hook(model: nn.Module) -> bool:
     return callable(getattr(model, HOOK, None))
 
 
-def training_outputs(model: nn.Module, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
-    """``(logits, auxiliary_loss)`` of one training step: ``model.forward_train(x, y)``, else ``(model(x), 0)``."""
+def training_outputs(model: nn.Module, x: Tensor, y: Tensor, **kwargs: Any) -> tuple[Tensor, Tensor]:
+    """``(logits, auxiliary_loss)`` of one training step: ``model.forward_train(x, y)``, else ``(model(x), 0)``
+    (``kwargs``, e.g. an input layout's ``prepared=True``, go to the forward)."""
     if has_training_hook(model):
-        return getattr(model, HOOK)(x, y)
-    logits = model(x)
+        return getattr(model, HOOK)(x, y, **kwargs)
+    logits = model(x, **kwargs)
     return logits, logits.new_zeros(())
 
 
 class _TrainingCall(nn.Module):
     """Wraps a model so that ``torch.func.functional_call`` reaches :func:`training_outputs`."""
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, kwargs: dict) -> None:
         super().__init__()
-        self.model = model
+        self.model, self.kwargs = model, kwargs
 
     def forward(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
-        return training_outputs(self.model, x, y)
+        return training_outputs(self.model, x, y, **self.kwargs)
 
 
-def functional_training_outputs(model: nn.Module) -> Callable[[dict, dict, Tensor, Tensor], tuple[Tensor, Tensor]]:
-    """``(params, buffers, x, y) -> (logits, auxiliary_loss)`` with ``model``'s parameter/buffer names as keys."""
-    wrapper = _TrainingCall(model)
+def functional_training_outputs(model: nn.Module, **kwargs: Any) -> Callable[[dict, dict, Tensor, Tensor],
+                                                                             tuple[Tensor, Tensor]]:
+    """``(params, buffers, x, y) -> (logits, auxiliary_loss)`` with ``model``'s parameter/buffer names as keys
+    (``kwargs`` go to the model's forward)."""
+    wrapper = _TrainingCall(model, kwargs)
 
     def call(params: dict[str, Tensor], buffers: dict[str, Tensor], x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         state = {f"model.{k}": v for k, v in params.items()} | {f"model.{k}": v for k, v in buffers.items()}

@@ -26,6 +26,7 @@ from causalnet.config import PresetMixin
 from causalnet.models.cab import CausalAttentionBlock, CausalRelationMining
 from causalnet.models.cmplm import CMPLM
 from causalnet.models.encoder import HierarchicalEncoder
+from causalnet.models.layout import PatchLayout, patchify
 from causalnet.models.masking import SparseMask
 from causalnet.models.registry import register_model
 
@@ -180,19 +181,21 @@ class CausalNet(nn.Module):
             nn.Linear(cfg.head_hidden, cfg.num_classes),
         )
 
-    def encode_pair(self, encoder: HierarchicalEncoder, images: Tensor) -> tuple[Tensor, Tensor]:
-        """Run a shared encoder on a pair ``[B, 2, C, H, W]`` as one batch -> two ``[B, n, D]`` token sets."""
-        fmap = encoder(rearrange(images, "b t c h w -> (b t) c h w"))
+    def encode_pair(self, encoder: HierarchicalEncoder, patches: Tensor) -> tuple[Tensor, Tensor]:
+        """Run a shared encoder on a pair of patchified images ``[B, 2, h, w, P]`` as one batch -> two ``[B, n, D]``
+        token sets."""
+        fmap = encoder.forward_patches(rearrange(patches, "b t h w p -> (b t) h w p"))
         tokens = rearrange(fmap, "m h w c -> m (c h w)")
         tokens = rearrange(tokens, "(b t) (d g1 g2) -> t b (g1 g2) d", t=2, g1=self.config.token_grid,
                            g2=self.config.token_grid)
         return tokens[0], tokens[1]
 
-    def motion_tokens(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Motion features of images 0 and 1, with CMPLM's position embeddings added when enabled."""
-        m1, m2 = self.encode_pair(self.motion_encoder, x[:, :2])
+    def motion_tokens(self, patches: Tensor) -> tuple[Tensor, Tensor]:
+        """Motion features of images 0 and 1 (prepared input, :meth:`prepare_input`), with CMPLM's position
+        embeddings added when enabled."""
+        m1, m2 = self.encode_pair(self.motion_encoder, patches[:, :2])
         if self.config.cmplm:
-            p1, p2 = self.cmplm(*self.encode_pair(self.direction_encoder, x[:, 2:]))
+            p1, p2 = self.cmplm(*self.encode_pair(self.direction_encoder, patches[:, 2:]))
             m1, m2 = m1 + p1, m2 + p2
         return m1, m2
 
@@ -200,15 +203,27 @@ class CausalNet(nn.Module):
         """Map raw 0-255 inputs to the range the network works in."""
         return x * self.config.input_scale + self.config.input_shift
 
-    def forward_features(self, x: Tensor) -> Tensor:
-        """Pre-head feature ``[B, 3 * n * D]``: flattened ``[y_long, y1_for, y1_back]``."""
+    def prepare_input(self, x: Tensor) -> Tensor:
+        """Raw images ``[B, 4, C, S, S]`` -> normalised patches ``[B, 4, S/p, S/p, p*p*C]``, what the encoders
+        embed (pixel-wise, so a training loop can prepare a fold's inputs once: :meth:`input_layout`)."""
         _check_input(x, self.config)
-        y1_for, y2_for, y1_back, y2_back = self.cab(*self.motion_tokens(self.normalise(x)))
+        return patchify(self.normalise(x), self.config.patch_size)
+
+    def input_layout(self) -> PatchLayout:
+        """Training inputs prepared once per fold (:mod:`causalnet.models.layout`)."""
+        cfg = self.config
+        return PatchLayout(self.prepare_input, cfg.in_channels, cfg.image_size, cfg.patch_size)
+
+    def forward_features(self, x: Tensor, prepared: bool = False) -> Tensor:
+        """Pre-head feature ``[B, 3 * n * D]``: flattened ``[y_long, y1_for, y1_back]`` (``prepared``: ``x`` is
+        :meth:`prepare_input`'s output)."""
+        patches = x if prepared else self.prepare_input(x)
+        y1_for, y2_for, y1_back, y2_back = self.cab(*self.motion_tokens(patches))
         y_long = self.crm(y2_for, y2_back) if self.crm is not None else y2_for + y2_back
         return rearrange(torch.cat([y_long, y1_for, y1_back], dim=1), "b n d -> b (n d)")
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.forward_features(x))
+    def forward(self, x: Tensor, prepared: bool = False) -> Tensor:
+        return self.head(self.forward_features(x, prepared))
 
 
 def _check_input(x: Tensor, cfg: CausalNetConfig) -> None:

@@ -126,3 +126,7 @@ class HierarchicalEncoder(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.stages(self.patch_embed(x))
+
+    def forward_patches(self, patches: Tensor) -> Tensor:
+        """The same from patches already cut (``[N, S/p, S/p, p*p*C]``, :func:`causalnet.models.layout.patchify`)."""
+        return self.stages(self.patch_embed[1](patches))

@@ -29,6 +29,7 @@ from torch.profiler import record_function
 
 from causalnet.device import autocast
 from causalnet.models.auxiliary import functional_training_outputs
+from causalnet.models.layout import ImageLayout, InputLayout, input_layout
 from causalnet.train.adversarial import DomainAdversarial, pack_targets
 from causalnet.train.config import TrainConfig
 
@@ -47,24 +48,18 @@ def class_weights(y: np.ndarray, num_classes: int) -> torch.Tensor:
     return torch.tensor(weights, dtype=torch.float32)
 
 
-def random_shift(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.Tensor:
-    """Translate each sample's images ``[B, ..., H, W]`` by a random integer offset in
-    ``[-max_shift, max_shift]`` (edge pixels repeated), the same offset for all images of a sample.
+def random_shift(x: torch.Tensor, max_shift: int, gen: torch.Generator,
+                 layout: InputLayout | None = None) -> torch.Tensor:
+    """Translate each sample of ``x`` by a random integer offset in ``[-max_shift, max_shift]`` (edge pixels
+    repeated), the same offset for all images of a sample: images ``[B, ..., H, W]``, or a model's prepared
+    inputs through its ``layout`` (:mod:`causalnet.models.layout`; the same values either way).
 
     The offsets are drawn from ``gen`` (a CPU generator) whatever the device of ``x``.
     """
     if max_shift <= 0:
         return x
-    b, h, w = x.shape[0], x.shape[-2], x.shape[-1]
-    lead = x.shape[1:-2]
-    flat = x.reshape(b, -1, h, w)
-    padded = F.pad(flat, (max_shift,) * 4, mode="replicate")
-    offsets = torch.randint(0, 2 * max_shift + 1, (b, 2), generator=gen)
-    out = torch.empty_like(flat)
-    for dy, dx in torch.unique(offsets, dim=0).tolist():
-        sel = ((offsets[:, 0] == dy) & (offsets[:, 1] == dx)).to(x.device)
-        out[sel] = padded[sel, :, dy: dy + h, dx: dx + w]
-    return out.reshape(b, *lead, h, w)
+    offsets = torch.randint(0, 2 * max_shift + 1, (x.shape[0], 2), generator=gen)
+    return (layout or ImageLayout()).shift(x, offsets, max_shift)
 
 
 def lr_factor(schedule: str, step: int, total: int) -> float:
@@ -244,7 +239,8 @@ def fit(models: list[nn.Module], x: np.ndarray, y: np.ndarray, train_sets: Seque
     params, buffers = stack_module_state(models)
     base = models[0]
     gen = torch.Generator().manual_seed(seed)
-    xt = _to_device(x, device)
+    layout = input_layout(base)  # CausalNet: inputs normalised and patchified once here, not every step
+    xt = layout.prepare(_to_device(x, device))
     yt = torch.from_numpy(np.ascontiguousarray(y)).to(device)
     ex_index, eval_shapes = _eval_layout(eval_sets)
     sets = [torch.from_numpy(np.asarray(s, dtype=np.int64)) for s in train_sets]
@@ -258,7 +254,7 @@ def fit(models: list[nn.Module], x: np.ndarray, y: np.ndarray, train_sets: Seque
     # with train.ema, an exponential moving average of the weights is evaluated and kept
     ema = {k: v.detach().clone() for k, v in params.items()} if cfg.ema > 0 else None
     evaluated = ema if ema is not None else params
-    train_fn, eval_fn = _member_functions(base, m_count)
+    train_fn, eval_fn = _member_functions(base, m_count, layout.call_kwargs)
     history = np.zeros((m_count, cfg.epochs, ex_index.shape[1], num_classes), dtype=np.float32)
     for epoch in range(cfg.epochs):
         base.train()
@@ -268,7 +264,7 @@ def fit(models: list[nn.Module], x: np.ndarray, y: np.ndarray, train_sets: Seque
             with record_function("fit.batch"):  # regions named for the profile (benchmarks/fold_profile.py)
                 idx = torch.stack([o[step * batch: (step + 1) * batch] for o in orders])  # [M, B]
                 rows = draw_variants(idx, table, gen)
-                xb = random_shift(xt[rows.flatten().to(device)], cfg.shift, gen).unflatten(0, idx.shape)
+                xb = random_shift(xt[rows.flatten().to(device)], cfg.shift, gen, layout).unflatten(0, idx.shape)
                 mixes = [None] * m_count
                 if mix_rng is not None:
                     xb, mixes = mixup_batch(xb, cfg.mixup, gen, mix_rng)
@@ -316,32 +312,41 @@ def _optimiser(params: dict[str, torch.Tensor], cfg: TrainConfig, device: torch.
     return opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(cfg.schedule, step, total))
 
 
-def _member_functions(base: nn.Module, m_count: int) -> tuple[Callable, Callable]:
+def _member_functions(base: nn.Module, m_count: int, call_kwargs: dict | None = None) -> tuple[Callable, Callable]:
     """``(train_fn, eval_fn)`` over stacked member weights: ``train_fn(p, b, x [M, B, ...], y [M, B])`` ->
-    (logits ``[M, B, C]``, auxiliary losses ``[M]``) and ``eval_fn(p, b, x [M, B, ...])`` -> logits, with
-    ``vmap`` over the members (one member: the plain model)."""
+    (logits ``[M, B, C]``, auxiliary losses ``[M]``), with ``vmap`` over the members (one member: the plain
+    model), and ``eval_fn(p, b, x [M, B, ...])`` -> logits, each member's plain forward in turn; ``call_kwargs``
+    go to the model's forward (the input layout's, e.g. ``prepared=True``)."""
     from torch.func import functional_call, vmap
 
-    def call(p, b, inputs):
-        return functional_call(base, (p, b), (inputs,))
+    kwargs = dict(call_kwargs or {})
 
-    train_call = functional_training_outputs(base)  # (logits, auxiliary loss): models.auxiliary's hook
+    def call(p, b, inputs):
+        return functional_call(base, (p, b), (inputs,), kwargs)
+
+    train_call = functional_training_outputs(base, **kwargs)  # (logits, auxiliary loss): models.auxiliary's hook
+    member = lambda t, k: {name: v[k] for name, v in t.items()}  # noqa: E731
+
+    def eval_fn(p, b, inputs):
+        # one member after the other, not vmap: without autograd the plain forward costs half as much (the
+        # members' batched convolutions and layer norms are the slow part of vmap's rules)
+        return torch.stack([call(member(p, k), member(b, k), inputs[k]) for k in range(inputs.shape[0])])
+
     if m_count > 1:
-        return vmap(train_call, in_dims=(0, 0, 0, 0), randomness="different"), vmap(call, in_dims=(0, 0, 0))
-    first = lambda t: {k: v[0] for k, v in t.items()}  # noqa: E731
+        return vmap(train_call, in_dims=(0, 0, 0, 0), randomness="different"), eval_fn
 
     def train_fn(p, b, inputs, targets):
-        logits, aux = train_call(first(p), first(b), inputs[0], targets[0])
+        logits, aux = train_call(member(p, 0), member(b, 0), inputs[0], targets[0])
         return logits[None], aux[None]
 
-    return train_fn, lambda p, b, inputs: call(first(p), first(b), inputs[0])[None]
+    return train_fn, eval_fn
 
 
 def _predict_members(eval_fn: Callable, params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor],
                      xt: torch.Tensor, ex_index: torch.Tensor, device: torch.device, amp: bool) -> np.ndarray:
     """Every member's probabilities ``[M, n, C]`` of its eval rows ``ex_index [M, n]``, in batches."""
     parts = []
-    with torch.no_grad(), autocast(device, amp):
+    with torch.inference_mode(), autocast(device, amp):
         for start in range(0, ex_index.shape[1], EVAL_BATCH):
             part = ex_index[:, start: start + EVAL_BATCH]
             parts.append(eval_fn(params, buffers, xt[part.to(device)]).float().softmax(dim=-1).cpu().numpy())
