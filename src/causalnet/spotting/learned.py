@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["FEATURE_NAMES", "CandidateModel", "candidate_features", "fit_model", "load_model"]
+__all__ = ["FEATURE_NAMES", "FEATURE_SETS", "CandidateModel", "candidate_features", "fit_model", "load_model"]
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def _mirror_index(rows: int, cols: int) -> np.ndarray:
 
 def candidate_features(*, c: np.ndarray, f: np.ndarray, g: np.ndarray, blocks: np.ndarray, valid: np.ndarray,
                        grid: tuple[int, int], p: int, sigma: float, k: int, fps: float, threshold: float,
-                       persistence: float, ahead: int) -> np.ndarray:
+                       persistence: float, ahead: int, min_gap_s: float = 0.15) -> np.ndarray:
     """The :data:`FEATURE_NAMES` of the candidate at frame ``p``.
 
     Args:
@@ -68,6 +68,7 @@ def candidate_features(*, c: np.ndarray, f: np.ndarray, g: np.ndarray, blocks: n
         threshold: the detection threshold (absolute) around ``p``, for ``neighbours``.
         persistence: :meth:`Spotter._persistence` of the candidate.
         ahead: frames after ``p`` that may be read (the spotter's decision lag: a streamed decision has no more).
+        min_gap_s: peaks closer than this are one (``SpotConfig.min_gap_s``).
     """
     eps = 1e-6
     s = max(sigma, eps)
@@ -101,17 +102,28 @@ def candidate_features(*, c: np.ndarray, f: np.ndarray, g: np.ndarray, blocks: n
     lo, hi = max(1, p - ctx), min(c.size - 1, p + min(ctx, ahead - 1))
     seg = c[lo - 1 : hi + 1]
     peaks = np.flatnonzero((seg[1:-1] > seg[:-2]) & (seg[1:-1] >= seg[2:]) & (seg[1:-1] > threshold)) + lo
-    gap = max(1, k)
-    neighbours = float(np.sum(np.abs(peaks - p) > gap))
+    # peaks as the spotter sees them: each the highest within ``gap`` frames on either side, not the candidate
+    gap = max(1, int(round(min_gap_s * fps)))
+    distinct = [q for q in peaks if abs(q - p) > gap and c[q] >= c[max(0, q - gap) : q + gap + 1].max()]
+    neighbours = float(len(distinct))
     return np.array([z_score, z_feature, rise_s + fall_s, rise_s, fall_s, np.log(motion + 1e-3), spread,
                      concentration, symmetry, upper, lower, np.log1p(neighbours), min(persistence, 3.0)],
                     dtype=np.float64)
 
 
+#: feature subsets a model may use (chosen on training generators like any setting): ``all``, or without the
+#: features that say where on the face the change is (``no-location``: upper, lower, symmetry)
+FEATURE_SETS: dict[str, tuple[str, ...]] = {
+    "all": FEATURE_NAMES,
+    "no-location": tuple(n for n in FEATURE_NAMES if n not in ("upper", "lower", "symmetry")),
+}
+
+
 @dataclass
 class CandidateModel:
-    """Logistic regression on standardised candidate features; ``accept``: the probability above which a
-    candidate is an expression (chosen on the training recordings)."""
+    """Logistic regression on standardised candidate features (``use``: the names of those it reads, a subset
+    of :data:`FEATURE_NAMES`); ``accept``: the probability above which a candidate is an expression (chosen on
+    the training recordings)."""
 
     mean: np.ndarray
     scale: np.ndarray
@@ -119,33 +131,44 @@ class CandidateModel:
     bias: float
     accept: float
     info: dict
+    use: tuple[str, ...] = FEATURE_NAMES
+
+    @property
+    def columns(self) -> np.ndarray:
+        return np.array([FEATURE_NAMES.index(n) for n in self.use])
 
     def probability(self, x: np.ndarray) -> np.ndarray:
-        """P(micro-expression) of feature rows ``x`` ``[n, features]`` (or one row)."""
-        z = (np.atleast_2d(x) - self.mean) / self.scale
+        """P(micro-expression) of feature rows ``x`` ``[n, len(FEATURE_NAMES)]`` (or one row)."""
+        z = (np.atleast_2d(x)[:, self.columns] - self.mean) / self.scale
         return 1.0 / (1.0 + np.exp(-(z @ self.weights + self.bias)))
 
     def to_dict(self) -> dict:
-        return {"features": list(FEATURE_NAMES), "mean": self.mean.tolist(), "scale": self.scale.tolist(),
+        return {"features": list(self.use), "mean": self.mean.tolist(), "scale": self.scale.tolist(),
                 "weights": self.weights.tolist(), "bias": self.bias, "accept": self.accept, "info": self.info}
 
     @classmethod
     def from_dict(cls, d: dict) -> CandidateModel:
-        if list(d.get("features", [])) != list(FEATURE_NAMES):
-            raise ValueError(f"spotter model features {d.get('features')} differ from {list(FEATURE_NAMES)}")
+        use = tuple(d.get("features", []))
+        if not use or any(n not in FEATURE_NAMES for n in use):
+            raise ValueError(f"spotter model features {d.get('features')} are not a subset of {list(FEATURE_NAMES)}")
         return cls(np.asarray(d["mean"]), np.asarray(d["scale"]), np.asarray(d["weights"]), float(d["bias"]),
-                   float(d["accept"]), dict(d.get("info", {})))
+                   float(d["accept"]), dict(d.get("info", {})), use)
 
     def save(self, path: str | os.PathLike) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=1) + "\n")
 
 
 def fit_model(x: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None, l2: float = 1.0,
-              iterations: int = 500, info: dict | None = None) -> CandidateModel:
-    """Fit the logistic regression (L2 penalty ``l2`` on the weights, Newton steps) on features ``x`` and
-    labels ``y`` (1: the candidate is a micro-expression); ``accept`` maximises the F1 of the training
-    candidates (averaged over ``groups``, e.g. generators, when given: each counts alike)."""
-    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+              iterations: int = 500, info: dict | None = None, use: str = "all") -> CandidateModel:
+    """Fit the logistic regression (L2 penalty ``l2`` on the weights, Newton steps) on features ``x``
+    ``[n, len(FEATURE_NAMES)]`` (the columns of :data:`FEATURE_SETS` ``[use]``) and labels ``y`` (1: the candidate
+    is a micro-expression); ``accept`` maximises the F1 of the training candidates (averaged over ``groups``,
+    e.g. generators, when given: each counts alike)."""
+    if use not in FEATURE_SETS:
+        raise ValueError(f"unknown feature set {use!r}; choose from {sorted(FEATURE_SETS)}")
+    names = FEATURE_SETS[use]
+    full = np.asarray(x, np.float64)
+    x, y = full[:, [FEATURE_NAMES.index(n) for n in names]], np.asarray(y, np.float64)
     if len(x) == 0 or y.min() == y.max():
         raise ValueError("fitting the spotter model needs candidates of both kinds")
     mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
@@ -161,8 +184,8 @@ def fit_model(x: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None, l2
         w -= step
         if np.abs(step).max() < 1e-8:
             break
-    model = CandidateModel(mean, scale, w[:-1], float(w[-1]), 0.5, dict(info or {}))
-    prob = model.probability(x)
+    model = CandidateModel(mean, scale, w[:-1], float(w[-1]), 0.5, {**(info or {}), "feature_set": use}, names)
+    prob = model.probability(full)
     groups = np.zeros(len(x), int) if groups is None else np.asarray(groups)
     best = (-1.0, 0.5)
     for a in np.round(np.arange(0.1, 0.91, 0.05), 2):

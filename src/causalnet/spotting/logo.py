@@ -48,6 +48,8 @@ class Recording:
     truth: list[Interval]
     faces: np.ndarray
     signals: dict[tuple, SpotSignals] = field(default_factory=dict)
+    #: candidate features and labels per spotter setting (:func:`collect_candidates`)
+    candidates: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     def signals_for(self, cfg: SpotConfig, eye: tuple[float, float]) -> SpotSignals:
         """The recording's signals for ``cfg``'s signal settings (computed once, then reused)."""
@@ -103,17 +105,21 @@ def collect_candidates(recordings: Sequence[Recording], cfg: SpotConfig,
 
     keep_all = CandidateModel(np.zeros(len(FEATURE_NAMES)), np.ones(len(FEATURE_NAMES)),
                               np.zeros(len(FEATURE_NAMES)), 0.0, 0.0, {})
-    xs, ys = [], []
-    for r in recordings:
-        spotter = Spotter(cfg, r.video.fps, r.faces.shape[1], *eye, signals=r.signals_for(cfg, eye), model=keep_all)
-        spotter.update(final=True)
-        cands = [c for c in spotter.candidates if c.kind not in ("head motion", "macro")]
-        micro = [(t.onset, t.offset) for t in r.truth if t.type == "micro"]
-        for c, x in zip(cands, spotter.features, strict=True):
-            xs.append(x)
-            ys.append(int(any(iou((c.onset, c.offset), m) >= 0.5 for m in micro)))
     n = len(FEATURE_NAMES)
-    return (np.array(xs).reshape(-1, n), np.array(ys, int))
+    xs, ys = [], []
+    key = f"{cfg.to_dict()}{eye}"
+    for r in recordings:
+        if key not in r.candidates:
+            spotter = Spotter(cfg, r.video.fps, r.faces.shape[1], *eye, signals=r.signals_for(cfg, eye),
+                              model=keep_all)
+            spotter.update(final=True)
+            cands = [c for c in spotter.candidates if c.kind not in ("head motion", "macro")]
+            micro = [(t.onset, t.offset) for t in r.truth if t.type == "micro"]
+            labels = [int(any(iou((c.onset, c.offset), m) >= 0.5 for m in micro)) for c in cands]
+            r.candidates[key] = (np.array(spotter.features).reshape(-1, n), np.array(labels, int))
+        xs.append(r.candidates[key][0])
+        ys.append(r.candidates[key][1])
+    return np.concatenate(xs), np.concatenate(ys)
 
 
 @dataclass
@@ -135,7 +141,8 @@ def _micro_f1(recordings: Sequence[Recording], cfg: SpotConfig, eye: tuple[float
     return report(recordings, spot_all(recordings, cfg, eye, model))["micro"]["f1"]
 
 
-def _fit_model(train: dict[str, list[Recording]], cfg: SpotConfig, eye: tuple[float, float]) -> CandidateModel:
+def _fit_model(train: dict[str, list[Recording]], cfg: SpotConfig, eye: tuple[float, float],
+               use: str = "all") -> CandidateModel:
     xs, ys, groups = [], [], []
     for g, recs in train.items():
         x, y = collect_candidates(recs, cfg, eye)
@@ -143,7 +150,7 @@ def _fit_model(train: dict[str, list[Recording]], cfg: SpotConfig, eye: tuple[fl
         ys.append(y)
         groups += [g] * len(y)
     return fit_model(np.concatenate(xs), np.concatenate(ys), np.array(groups),
-                     info={"generators": sorted(train), "settings": cfg.to_dict()})
+                     info={"generators": sorted(train), "settings": cfg.to_dict()}, use=use)
 
 
 def fit_spotter(train: dict[str, list[Recording]], base: SpotConfig, grid: dict[str, Sequence],
@@ -152,26 +159,29 @@ def fit_spotter(train: dict[str, list[Recording]], base: SpotConfig, grid: dict[
 
     Rules: the setting with the best mean micro F1 over the training generators. Learned: for each setting,
     leave-one-generator-out *within* the training generators (fit on all but one, score that one); the
-    setting with the best inner mean is refitted on every training generator.
+    setting with the best inner mean is refitted on every training generator. The grid key ``feature_set``
+    (learned only) picks the model's features (:data:`causalnet.spotting.learned.FEATURE_SETS`).
     """
-    best: tuple[float, SpotConfig] | None = None
+    best: tuple[float, SpotConfig, str] | None = None
     for values in _grid(grid):
+        values = dict(values)
+        use = str(values.pop("feature_set", "all"))
         cfg = dataclasses.replace(base, **values)
         scores = []
         if cfg.method == "learned":
             for inner in train:
                 rest = {g: r for g, r in train.items() if g != inner}
-                model = _fit_model(rest, cfg, eye)
+                model = _fit_model(rest, cfg, eye, use)
                 scores.append(_micro_f1(train[inner], cfg, eye, model))
         else:
             scores = [_micro_f1(recs, cfg, eye, None) for recs in train.values()]
         mean = float(np.mean(scores))
-        log.info("fit on %s: %s -> inner mean micro F1 %.3f", sorted(train), values, mean)
+        log.info("fit on %s: %s %s -> inner mean micro F1 %.3f", sorted(train), values, use, mean)
         if best is None or mean > best[0] + 1e-9:
-            best = (mean, cfg)
+            best = (mean, cfg, use)
     assert best is not None
-    cfg = best[1]
-    model = _fit_model(train, cfg, eye) if cfg.method == "learned" else None
+    _, cfg, use = best
+    model = _fit_model(train, cfg, eye, use) if cfg.method == "learned" else None
     return Fit(cfg, model, best[0], sorted(train))
 
 

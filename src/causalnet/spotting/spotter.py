@@ -249,7 +249,7 @@ class Spotter:
         return candidate_features(c=sig.C.values, f=sig.F.values, g=sig.G.values, blocks=sig.blocks.get(p),
                                   valid=sig.feature.valid, grid=(self.cfg.grid_rows, self.cfg.grid_cols), p=p,
                                   sigma=sigma, k=self.k, fps=self.fps, threshold=cand.threshold,
-                                  persistence=cand.persistence, ahead=self.lag)
+                                  persistence=cand.persistence, ahead=self.lag, min_gap_s=self.cfg.min_gap_s)
 
     def _decide_learned(self, cand: Candidate) -> None:
         """The learned spotter: interval and persistence (macro when the change persists), then the model's
