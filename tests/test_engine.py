@@ -66,7 +66,7 @@ def test_killed_driver_resumes_to_the_same_predictions(fake_composite, tmp_path)
     """A real SIGKILL of `causalnet train` between folds; the rerun finishes the rest, equal to an
     uninterrupted run."""
     args = [sys.executable, "-m", "causalnet.cli", "train", "--data", str(fake_composite), "--no-progress",
-            "--workers", "1", "--device", "cpu", "--set", *FAST_SET, "train.epochs=12"]
+            "--workers", "1", "--device", "cpu", "--set", *FAST_SET, "train.epochs=6"]
     env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
     full, part = tmp_path / "full", tmp_path / "part"
     subprocess.run([*args, "--out", str(full)], check=True, env=env, capture_output=True)
