@@ -53,10 +53,15 @@ SPOTTERS = {
                                                    "eye_boxes": (True, False)}, EYE),
     "learned": (SpotConfig.preset("learned"), {"threshold": (2.0, 2.5, 3.0), "window_s": (0.08, 0.12),
                                                "edge_pad_s": (0.0, 0.02), "feature_set": ("all",)}, EYE),
+    # the version before model_first (persistent changes macro without the model), measured on seeds 0 and 1
+    "learned-persistence-first": (SpotConfig.preset("learned").with_overrides({"model_first": False}),
+                                  {"threshold": (2.0, 2.5, 3.0), "window_s": (0.08, 0.12), "edge_pad_s": (0.0, 0.02),
+                                   "feature_set": ("all",)}, EYE),
     # measured once, never chosen by the inner protocol on any split (2026-12-07): the model without the
     # features that say where the change is (upper, lower, symmetry)
-    "learned-no-location": (SpotConfig.preset("learned"), {"threshold": (2.0, 2.5, 3.0), "window_s": (0.08, 0.12),
-                                                           "feature_set": ("no-location",)}, EYE),
+    "learned-no-location": (SpotConfig.preset("learned").with_overrides({"model_first": False}),
+                            {"threshold": (2.0, 2.5, 3.0), "window_s": (0.08, 0.12), "feature_set": ("no-location",)},
+                            EYE),
 }
 
 

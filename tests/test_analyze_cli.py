@@ -82,8 +82,9 @@ def test_analyze_a_video_file_writes_an_annotated_video(checkpoint, known_record
     writer.release()
     out = tmp_path / "out"
     code = main(["analyze", "--video", str(video), "--checkpoint", str(checkpoint), "--out", str(out),
-                 "--video-out", "--tta", "1", "--face", "none", "--set", "eye_row=0.35", "--set",
-                 "eye_distance=0.36", "--no-progress", "--annotations", str(dataset / "annotations.csv")])
+                 "--video-out", "--tta", "1", "--spot-preset", "classic", "--face", "none", "--set",
+                 "eye_row=0.35", "--set", "eye_distance=0.36", "--no-progress", "--annotations",
+                 str(dataset / "annotations.csv")])
     assert code == 0  # the video's own frame rate (100)
     doc = json.loads((out / "intervals.json").read_text())
     assert doc["fps"] == pytest.approx(100) and doc["n_frames"] == N_FRAMES and doc["video"] == "v1"

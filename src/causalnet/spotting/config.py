@@ -58,6 +58,8 @@ class SpotConfig(PresetMixin):
         method: see :data:`METHODS`.
         model: the learned spotter's model (``method = "learned"``): a shipped model's name or a JSON file.
         accept: its acceptance probability (None: the model's own, chosen on its training recordings).
+        model_first: the model also sees candidates whose change persists (else they are macro without it);
+            one it accepts is micro, one it rejects macro.
         eye_boxes: leave the eye boxes out of the feature and watch them for blinks (``rules``); the
             learned spotter uses the whole face and needs no eye positions.
 
@@ -102,6 +104,7 @@ class SpotConfig(PresetMixin):
     method: str = "rules"
     model: str = "generators"
     accept: float | None = None
+    model_first: bool = False
     eye_boxes: bool = True
 
     blink_level: float = 0.04
@@ -153,8 +156,10 @@ SpotConfig.PRESETS = {
     # The spotter that generalised best across generators (leave-one-generator-out, docs/spotting.md):
     # candidates above a low threshold relative to the recording's noise floor, decided by the learned model.
     # Threshold and window chosen with the model by LOGO within the five generators (models/generators.json).
-    "default": lambda: SpotConfig(method="learned", eye_boxes=False, threshold=2.0, window_s=0.12, min_score=0.0),
-    "learned": lambda: SpotConfig(method="learned", eye_boxes=False, threshold=2.0, window_s=0.12, min_score=0.0),
+    "default": lambda: SpotConfig(method="learned", model_first=True, eye_boxes=False, threshold=2.0, window_s=0.12,
+                                  edge_pad_s=0.02, min_score=0.0),
+    "learned": lambda: SpotConfig(method="learned", model_first=True, eye_boxes=False, threshold=2.0, window_s=0.12,
+                                  edge_pad_s=0.02, min_score=0.0),
     # The hand-set rule spotter of 2026-11 (eye boxes, blink and head-motion rules), tuned on one generator.
     "classic": SpotConfig,
     # The MEGC baseline's feature (LBP χ², mean of the top third of the blocks), everything else as default.

@@ -144,10 +144,13 @@ class Spotter:
         return self.reach_back + self.reach_ahead + self.lag + 2 * self.k
 
     def push(self, faces: np.ndarray) -> list[Spot]:
-        """Add aligned faces ``[m, S, S]`` uint8 (m ≤ ``chunk``); return the spots decided meanwhile."""
-        for start in range(0, len(faces), self.chunk):
+        """Add aligned faces ``[m, S, S]`` uint8 (any number, taken ``chunk`` at a time); return the spots decided
+        meanwhile."""
+        spots: list[Spot] = []
+        for start in range(0, len(faces), self.chunk):  # decide after each chunk: the rings hold only so much
             self.signals.push(faces[start : start + self.chunk])
-        return self.update()
+            spots += self.update()
+        return spots
 
     def finish(self) -> list[Spot]:
         """The recording ended: decide everything left."""
@@ -252,15 +255,17 @@ class Spotter:
                                   persistence=cand.persistence, ahead=self.lag, min_gap_s=self.cfg.min_gap_s)
 
     def _decide_learned(self, cand: Candidate) -> None:
-        """The learned spotter: interval and persistence (macro when the change persists), then the model's
-        probability decides whether a short change is a micro-expression."""
+        """The learned spotter: interval and persistence (macro when the change persists, unless
+        ``model_first``), then the model's probability decides whether it is a micro-expression (with
+        ``model_first``, a persistent change the model does not take for one is macro)."""
         sig, cfg = self.signals, self.cfg
         cand.onset, cand.offset = self._interval(sig.F.values, cand.peak, sig.n)
         cand.persistence = self._persistence(cand)
         if any(abs(cand.peak - b) <= 2 * self.k for b in self.blocked):
             cand.kind = "head motion"
             return
-        if cand.persistence > cfg.persistence_ratio:  # lasts beyond micro_max_s: macro, as with the rules
+        persistent = cand.persistence > cfg.persistence_ratio  # lasts beyond micro_max_s: macro by the rule
+        if persistent and not cfg.model_first:
             cand.kind = "macro"
             return
         x = self.candidate_features(cand)
@@ -268,7 +273,7 @@ class Spotter:
         assert self.model is not None
         cand.probability = float(self.model.probability(x)[0])
         accept = cfg.accept if cfg.accept is not None else self.model.accept
-        cand.kind = "micro" if cand.probability > accept else "rejected"
+        cand.kind = "micro" if cand.probability > accept else "macro" if persistent else "rejected"
 
     def _interval(self, f: np.ndarray, p: int, n: int) -> tuple[int, int]:
         cfg = self.cfg
