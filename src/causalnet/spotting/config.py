@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import ClassVar
 
-from causalnet.checks import Check, between, one_of
+from causalnet.checks import ANY, Check, between, one_of
 from causalnet.config import PresetMixin
 
 __all__ = ["FEATURES", "INTERVAL_METHODS", "METHODS", "SpotConfig"]
@@ -136,6 +136,7 @@ class SpotConfig(PresetMixin):
         "onset_s": between(0, 10), "offset_s": between(0, 10), "micro_max_s": between(0.001, 10, lo_open=True),
         "persist_s": between(0.001, 10, lo_open=True), "persistence_ratio": between(0, 1e6),
         "macro_merge_s": between(0, 600), "method": one_of(*METHODS), "accept": between(0, 1),
+        "model": ANY,  # a shipped model's name or a JSON file, resolved (and refused by name) when loaded
     }
 
     def __post_init__(self) -> None:

@@ -88,6 +88,7 @@ class BlobLongConfig(PresetMixin):
 
     PRESETS: ClassVar[dict[str, Callable[[], BlobLongConfig]]] = {}
     FIELD_CHECKS: ClassVar[dict[str, Check]] = {
+        "seed": between(0, 2**32 - 1),
         "n_subjects": between(1, 1000), "recordings_per_subject": between(1, 100), "image_size": between(32, 1024),
         "fps": between(1, 2000), "supersample": between(1, 4), "lead_s": between(0, 60), "gap_s": between(0, 60),
         "micro_per_recording": between(0, 1000), "macro_per_recording": between(0, 1000),
