@@ -132,18 +132,19 @@ def test_golden_check_rejects_a_misread_reference(golden_model, golden_inputs):
 
 
 @pytest.mark.slow
-def test_another_seed_matches_the_naive_implementation_on_every_composite_clip(reference_dir, composite_root):
-    """Seed 7, all 442 clips, float64 (see the module docstring for why not float32)."""
+def test_another_seed_matches_the_naive_implementation_on_a_quarter_of_the_composite(reference_dir, composite_root):
+    """Seed 7, every fourth of the 442 clips (all three source datasets; the whole set took a minute of the
+    suite's time), float64 (see the module docstring for why not float32)."""
     from causalnet.data import load_composite
 
-    x = torch.from_numpy(load_composite(composite_root).x).double()
+    x = torch.from_numpy(load_composite(composite_root).x[::4]).double()
     state = rn.recipe_state_dict(7, rn.read_tsv())
     model = from_reference_state_dict(state).double()
     with torch.inference_mode():
         ours = torch.cat([model(x[i: i + 64]) for i in range(0, len(x), 64)])
     del model
     naive = torch.cat([rn.reference_logits(AsDouble(state), x[i: i + 64]) for i in range(0, len(x), 64)])
-    assert ours.shape == (442, 3)
+    assert ours.shape == (111, 3)
     assert rel_err(ours, naive) < EXACT_TOL
 
 
