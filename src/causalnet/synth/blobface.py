@@ -26,7 +26,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +37,7 @@ import numpy as np
 from causalnet.checks import Check, between
 from causalnet.config import PresetMixin
 from causalnet.io import write_json_atomic
+from causalnet.synth.generate import write_frame_folder
 
 __all__ = ["BLOB_CLASSES", "BlobFace", "BlobLongConfig", "generate_blob_benchmark", "make_blob_face",
            "render_blob_recording", "sample_blob_recording"]
@@ -408,20 +408,6 @@ def render_blob_recording(cfg: BlobLongConfig, subject_index: int, rec: dict) ->
         yield frame
 
 
-def write_frames(frames: Iterator[np.ndarray], folder: Path) -> None:
-    """Write frames as ``0000.png, 0001.png, ...`` into ``folder`` (via a ``.partial`` sibling, renamed at the end)."""
-    tmp = folder.with_name(folder.name + ".partial")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    for i, frame in enumerate(frames):
-        if not cv2.imwrite(str(tmp / f"{i:04d}.png"), frame):
-            raise OSError(f"{tmp / f'{i:04d}.png'}: could not write the frame")
-    if folder.exists():
-        shutil.rmtree(folder)
-    os.replace(tmp, folder)
-
-
 def blob_annotation_rows(recordings: list[dict]) -> list[dict]:
     """The annotated expressions of recordings in the MEGC spotting layout."""
     return [{"subject": r["subject"], "video": r["video"], "onset": e["onset"], "apex": e["apex"],
@@ -446,7 +432,7 @@ def generate_blob_benchmark(cfg: BlobLongConfig, out_dir: str | os.PathLike,
             frames = render_blob_recording(cfg, s, rec)
             if post is not None:
                 frames = (post(f) for f in frames)
-            write_frames(frames, out / "frames" / rec["subject"] / rec["video"])
+            write_frame_folder(frames, out / "frames" / rec["subject"] / rec["video"])
             recordings.append(rec)
     write_json_atomic(out / "ground_truth.json", {"generator": "blob", "config": cfg.to_dict(),
                                                   "classes": list(BLOB_CLASSES), "recordings": recordings})

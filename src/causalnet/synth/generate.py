@@ -103,7 +103,9 @@ def render_subject_clip(cfg: SynthConfig, subject: SynthSubject, k: int) -> Rend
     return render_clip(subject.face, subject.clips[k], cfg, _rng(cfg, subject.index, _STREAM_NUISANCE, k))
 
 
-def _write_clip(frames: Iterable[np.ndarray], clip_dir: Path) -> None:
+def write_frame_folder(frames: Iterable[np.ndarray], clip_dir: Path) -> None:
+    """Write frames as ``0000.png, 0001.png, ...`` (:func:`frame_name`) into ``clip_dir``, via a ``.partial``
+    sibling renamed at the end (a crash never leaves a half-written folder under the final name)."""
     tmp = clip_dir.with_name(clip_dir.name + ".partial")
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -120,7 +122,7 @@ def _generate_subject(cfg: SynthConfig, subject: int, out_dir: str) -> list[dict
     subj = make_subject(cfg, subject)
     for k, spec in enumerate(subj.clips):
         rendered = render_subject_clip(cfg, subj, k)
-        _write_clip(rendered.frames, Path(out_dir) / "frames" / subj.name / spec.clip)
+        write_frame_folder(rendered.frames, Path(out_dir) / "frames" / subj.name / spec.clip)
     log.debug("subject %s: %d clips written", subj.name, len(subj.clips))
     return [spec.to_dict() for spec in subj.clips]
 

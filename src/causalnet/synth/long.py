@@ -41,7 +41,7 @@ from causalnet.checks import Check, between
 from causalnet.io import write_json_atomic
 from causalnet.synth.config import CLASS_NAMES, SynthConfig
 from causalnet.synth.face import Face
-from causalnet.synth.generate import _STREAM_STYLE, _write_clip, make_subject, map_subjects
+from causalnet.synth.generate import _STREAM_STYLE, make_subject, map_subjects, write_frame_folder
 from causalnet.synth.motion import BLINK_BUMPS, blink_profile, bumps_field, plateau_profile
 from causalnet.synth.render import (
     ClipSpec,
@@ -318,7 +318,7 @@ def _generate_long_subject(cfg: LongSynthConfig, subject: int, out_dir: str,
         frames = render_recording(subj.face, spec, cfg, _rng(cfg, subject, _STREAM_RECORDING, r))
         if post is not None:
             frames = (post(f) for f in frames)
-        _write_clip(frames, Path(out_dir) / "frames" / subj.name / spec.video)
+        write_frame_folder(frames, Path(out_dir) / "frames" / subj.name / spec.video)
         specs.append(spec.to_dict())
     log.debug("subject %s: %d recordings written", subj.name, len(specs))
     return specs
