@@ -40,6 +40,19 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def build_job(data: str, subject: str, preset: str, epochs: int | None, sets: list[str], threads: int):
+    """The fold job of test subject ``subject`` exactly as ``causalnet train`` builds it (``LosoRun.make_job``),
+    with ``train.epochs`` and ``--set`` overrides; also used by ``fold_speed.py``."""
+    cfg = ExperimentConfig.preset(preset)
+    overrides = parse_key_values(sets)
+    if epochs:
+        overrides["train.epochs"] = epochs
+    cfg = cfg.with_overrides(overrides) if overrides else cfg
+    job = LosoRun(Path("/nonexistent-profile-run"), load_composite(data), cfg).make_job(FoldKey("", 0, subject))
+    job.threads = threads
+    return job
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default="../shared/data/composite")
@@ -52,15 +65,7 @@ def main() -> None:
     args = p.parse_args()
 
     torch.set_num_threads(args.threads)
-    cfg = ExperimentConfig.preset(args.preset)
-    overrides = parse_key_values(args.set)
-    if args.epochs:
-        overrides["train.epochs"] = args.epochs
-    cfg = cfg.with_overrides(overrides) if overrides else cfg
-    clips = load_composite(args.data)
-    run = LosoRun(Path("/nonexistent-profile-run"), clips, cfg)
-    job = run.make_job(FoldKey("", 0, args.subject))
-    job.threads = args.threads
+    job = build_job(args.data, args.subject, args.preset, args.epochs, args.set, args.threads)
     print(f"{platform.processor() or platform.machine()}; torch {torch.__version__}; {args.threads} thread(s); "
           f"preset {args.preset}, {job.train.members} members x {job.epochs} epochs, "
           f"{sum(len(s) for s in job.train_sets)} member-rows per epoch, subject {args.subject}")

@@ -43,22 +43,12 @@ def worker(args: argparse.Namespace) -> None:
     """Run one fold in this process and print a JSON line: timing and a digest of the outputs."""
     import numpy as np
     import torch
+    from fold_profile import build_job  # this script's folder; causalnet itself from the tree on PYTHONPATH
 
-    from causalnet.config import parse_key_values
-    from causalnet.data import load_composite
-    from causalnet.engine import FoldKey
-    from causalnet.train import ExperimentConfig, LosoRun
     from causalnet.train.fold import run_fold
 
     torch.set_num_threads(args.threads)
-    cfg = ExperimentConfig.preset(args.preset)
-    overrides = parse_key_values(args.set)
-    if args.epochs:
-        overrides["train.epochs"] = args.epochs
-    cfg = cfg.with_overrides(overrides) if overrides else cfg
-    clips = load_composite(args.data)
-    job = LosoRun(Path("/nonexistent-speed-run"), clips, cfg).make_job(FoldKey("", 0, args.subject))
-    job.threads = args.threads
+    job = build_job(args.data, args.subject, args.preset, args.epochs, args.set, args.threads)
     wall, cpu = time.perf_counter(), _cpu_seconds()
     outcome = run_fold(job)
     wall, cpu = time.perf_counter() - wall, _cpu_seconds() - cpu
