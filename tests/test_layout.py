@@ -8,8 +8,7 @@ import torch
 
 from causalnet.models import CausalNet, CausalNetConfig
 from causalnet.models.layout import ImageLayout, PatchLayout, input_layout, patchify
-from causalnet.train import TrainConfig
-from causalnet.train import loop
+from causalnet.train import TrainConfig, loop
 
 
 def _model(**overrides) -> CausalNet:
@@ -58,9 +57,9 @@ def _fit(monkeypatch, layout_of):
 def test_fit_trains_bit_for_bit_as_with_raw_images(monkeypatch):
     prepared, weights = _fit(monkeypatch, input_layout)
     images, weights_images = _fit(monkeypatch, lambda model: ImageLayout())
-    for a, b in zip(weights, weights_images):
+    for a, b in zip(weights, weights_images, strict=True):
         assert all(torch.equal(a[k], b[k]) for k in a)
-    for a, b in zip(prepared, images):
+    for a, b in zip(prepared, images, strict=True):
         np.testing.assert_array_equal(a, b)
 
 

@@ -31,7 +31,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--no-first-run", "--disable-sync"]
 # the rule spotter with the known recording's eye boxes: the page is under test, not the spotter (on this low-noise
 # scene the learned default finds fewer intervals: docs/spotting.md)
-SPOT = ["--spot-preset", "classic", "--face", "none", "--fps", "100", "--set", "eye_row=0.35", "--set", "eye_distance=0.36", "--no-progress"]
+SPOT = ["--spot-preset", "classic", "--face", "none", "--fps", "100", "--set", "eye_row=0.35", "--set",
+        "eye_distance=0.36", "--no-progress"]
 BITS, CELL, CODE_ROWS = 10, 9, 10  # the frame-index code: 10 cells of 9 px at the bottom of the 96-px frames
 
 

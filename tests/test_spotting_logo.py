@@ -188,3 +188,15 @@ def test_pushing_a_whole_recording_at_once_equals_chunks(known_recording):
     b = [s for i in range(0, len(frames), 50) for s in parts.push(frames[i : i + 50])] + parts.finish()
     assert [(s.onset, s.apex, s.offset, s.type) for s in a] == [(s.onset, s.apex, s.offset, s.type) for s in b]
     assert [c.kind for c in whole.candidates] == [c.kind for c in parts.candidates]
+
+
+def test_spotter_models_load_by_plain_name_or_from_a_valid_file(tmp_path):
+    from causalnet.spotting.learned import load_model
+
+    assert load_model("generators").accept > 0
+    with pytest.raises(ValueError, match="neither a JSON file nor a shipped spotter model"):
+        load_model("../spotting/models/generators")  # a name never walks out of the package's model folder
+    bad = tmp_path / "m.json"
+    bad.write_text('{"features": ["z_score"]}')
+    with pytest.raises(ValueError, match=rf"{bad.name}: not a spotter model \(KeyError"):
+        load_model(str(bad))

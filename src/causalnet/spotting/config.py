@@ -157,8 +157,7 @@ SpotConfig.PRESETS = {
     # The spotter that generalised best across generators (leave-one-generator-out, docs/spotting.md):
     # candidates above a low threshold relative to the recording's noise floor, decided by the learned model.
     # Threshold and window chosen with the model by LOGO within the five generators (models/generators.json).
-    "default": lambda: SpotConfig(method="learned", model_first=True, eye_boxes=False, threshold=2.0, window_s=0.12,
-                                  edge_pad_s=0.02, min_score=0.0),
+    "default": lambda: SpotConfig.preset("learned"),
     "learned": lambda: SpotConfig(method="learned", model_first=True, eye_boxes=False, threshold=2.0, window_s=0.12,
                                   edge_pad_s=0.02, min_score=0.0),
     # The hand-set rule spotter of 2026-11 (eye boxes, blink and head-motion rules), tuned on one generator.

@@ -34,6 +34,9 @@ from pathlib import Path
 
 import numpy as np
 
+from causalnet.checks import path_part_problem
+from causalnet.io import read_json, write_text_atomic
+
 __all__ = ["FEATURE_NAMES", "FEATURE_SETS", "CandidateModel", "candidate_features", "fit_model", "load_model"]
 
 log = logging.getLogger(__name__)
@@ -155,7 +158,7 @@ class CandidateModel:
                    float(d["accept"]), dict(d.get("info", {})), use)
 
     def save(self, path: str | os.PathLike) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=1) + "\n")
+        write_text_atomic(path, json.dumps(self.to_dict(), indent=1) + "\n")
 
 
 def fit_model(x: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None, l2: float = 1.0,
@@ -207,12 +210,22 @@ SHIPPED_MODEL = "generators"
 
 
 def load_model(name_or_path: str) -> CandidateModel:
-    """A spotter model: a shipped one by name (``generators``) or a JSON file."""
+    """A spotter model: a shipped one by name (``generators``) or a JSON file (errors name the file)."""
     path = Path(name_or_path)
     if path.suffix == ".json" and path.is_file():
-        return CandidateModel.from_dict(json.loads(path.read_text()))
+        return _from_file(path, read_json(path))
+    problem = path_part_problem(name_or_path)
     ref = resources.files("causalnet.spotting") / "models" / f"{name_or_path}.json"
-    if not ref.is_file():
+    if problem is not None or not ref.is_file():
         raise ValueError(f"SpotConfig.model: {name_or_path!r} is neither a JSON file nor a shipped spotter model "
                          f"({SHIPPED_MODEL!r})")
-    return CandidateModel.from_dict(json.loads(ref.read_text()))
+    return _from_file(Path(str(ref)), json.loads(ref.read_text()))
+
+
+def _from_file(path: Path, doc: object) -> CandidateModel:
+    try:
+        if not isinstance(doc, dict):
+            raise ValueError("not a JSON object")
+        return CandidateModel.from_dict(doc)
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"{path}: not a spotter model ({type(e).__name__}: {e})") from None
