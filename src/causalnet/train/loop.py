@@ -329,8 +329,8 @@ def _member_functions(base: nn.Module, m_count: int, call_kwargs: dict | None = 
     member = lambda t, k: {name: v[k] for name, v in t.items()}  # noqa: E731
 
     def eval_fn(p, b, inputs):
-        # one member after the other, not vmap: without autograd the plain forward costs half as much (the
-        # members' batched convolutions and layer norms are the slow part of vmap's rules)
+        # one member after the other, not vmap: without autograd the plain forward is cheaper than vmap's
+        # batched convolutions and layer norms (docs/speed.md, benchmarks/step_levers.py)
         return torch.stack([call(member(p, k), member(b, k), inputs[k]) for k in range(inputs.shape[0])])
 
     if m_count > 1:

@@ -1,0 +1,119 @@
+"""The micro-measurements behind docs/speed.md's "measured and not adopted" table (issue 33), in one run.
+
+Usage::
+
+    python benchmarks/step_levers.py [--threads 1] [--compile]
+
+Compact CausalNet, 5 members × 64 rows (a training step of the compact preset), one torch thread. Prints
+median times of: the vmapped 5-member training step against five single-model steps; the per-epoch
+evaluation of 5 × 200 rows under vmap against member by member; matrix products of the step's shapes in
+fp32 and bf16 (with the cost of casting the input); row gathering by advanced indexing against
+``index_select``; with ``--compile``, one model's step eager against ``torch.compile`` (and the compile time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call, stack_module_state
+
+from causalnet.models import CausalNet, CausalNetConfig
+from causalnet.train.loop import _member_functions
+
+
+def median_ms(fn, n: int = 20) -> float:
+    fn()
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return 1000 * statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--compile", action="store_true", help="also time torch.compile of one model's step (minutes)")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"{platform.processor() or platform.machine()}; torch {torch.__version__}; {args.threads} thread(s)")
+    cfg = CausalNetConfig.preset("compact")
+    members, batch = 5, 64
+    torch.manual_seed(0)
+    models = [CausalNet(cfg) for _ in range(members)]
+    params, buffers = stack_module_state(models)
+    base = models[0]
+    layout = base.input_layout()
+    train_fn, eval_fn = _member_functions(base, members, layout.call_kwargs)
+    x = layout.prepare((torch.rand(members * batch, 4, 3, 28, 28) * 255).round()).unflatten(0, (members, batch))
+    y = torch.randint(0, 3, (members, batch))
+    opt = torch.optim.Adam(list(params.values()), lr=1e-3, foreach=True)
+
+    def vmapped_step():
+        logits, _ = train_fn(params, buffers, x, y)
+        loss = sum(F.cross_entropy(logits[k], y[k]) for k in range(members))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    single = CausalNet(cfg)
+    opt1 = torch.optim.Adam(single.parameters(), lr=1e-3, foreach=True)
+
+    def single_steps():
+        for k in range(members):
+            loss = F.cross_entropy(single(x[k], prepared=True), y[k])
+            opt1.zero_grad(set_to_none=True)
+            loss.backward()
+            opt1.step()
+
+    print(f"training step, {members} members x {batch} rows: vmap {median_ms(vmapped_step):.1f} ms, "
+          f"five single-model steps {median_ms(single_steps):.1f} ms")
+
+    from torch.func import vmap
+
+    rows = layout.prepare((torch.rand(members * 200, 4, 3, 28, 28) * 255).round()).unflatten(0, (members, 200))
+    batched = vmap(lambda p, b, i: functional_call(base, (p, b), (i,), {"prepared": True}))
+    with torch.inference_mode():
+        print(f"evaluation, {members} x 200 rows: vmap {median_ms(lambda: batched(params, buffers, rows), 5):.1f} ms, "
+              f"member by member {median_ms(lambda: eval_fn(params, buffers, rows), 5):.1f} ms")
+
+    for r, k, n in [(2048, 16, 64), (2048, 64, 16), (2048, 147, 16), (128, 64, 256)]:
+        a, b = torch.randn(members, r, k), torch.randn(members, k, n)
+        ab, bb = a.bfloat16(), b.bfloat16()
+        fp32 = median_ms(lambda a=a, b=b: torch.bmm(a, b))
+        bf16 = median_ms(lambda ab=ab, bb=bb: torch.bmm(ab, bb))
+        cast = median_ms(lambda a=a: a.bfloat16())
+        print(f"bmm [{members}, {r}, {k}] x [{members}, {k}, {n}]: fp32 {fp32:.3f} ms "
+              f"({2 * members * r * k * n / fp32 / 1e6:.0f} GFLOP/s), bf16 {bf16:.3f} ms, "
+              f"casting the input to bf16 {cast:.3f} ms")
+
+    table = torch.randn(2000, 4, 4, 4, 147)
+    idx = torch.randint(0, 2000, (members * batch,))
+    indexed, selected = median_ms(lambda: table[idx], 50), median_ms(lambda: table.index_select(0, idx), 50)
+    print(f"gathering {members * batch} rows of a 2000-row prepared table: table[rows] {indexed:.2f} ms, "
+          f"index_select {selected:.2f} ms")
+
+    if args.compile:
+        xs, ys = x.flatten(0, 1), y.flatten()
+        compiled = torch.compile(single)
+
+        def step(model):
+            loss = F.cross_entropy(model(xs, prepared=True), ys)
+            opt1.zero_grad(set_to_none=True)
+            loss.backward()
+            opt1.step()
+
+        start = time.perf_counter()
+        step(compiled)
+        print(f"torch.compile of one model's step ({len(xs)} rows): compiled in {time.perf_counter() - start:.0f} s; "
+              f"eager {median_ms(lambda: step(single)):.1f} ms, compiled {median_ms(lambda: step(compiled)):.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
