@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, recall_score
 
 METRICS = ("uf1", "uar", "acc")
 
 
 def compute_metrics(y_true: Sequence[int], y_pred: Sequence[int]) -> dict[str, float]:
     """``{"uf1", "uar", "acc", "n"}`` for one pool of predictions."""
+    from sklearn.metrics import accuracy_score, f1_score, recall_score  # not at import: METRICS stays light
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if len(y_true) != len(y_pred):
         raise ValueError(f"{len(y_true)} labels but {len(y_pred)} predictions")
@@ -62,4 +62,5 @@ def summarise_runs(per_run: list[dict[str, dict[str, float]]]) -> dict[str, dict
 
 def confusion(y_true: Sequence[int], y_pred: Sequence[int], num_classes: int) -> np.ndarray:
     """Confusion matrix ``[num_classes, num_classes]``; rows are true classes."""
+    from sklearn.metrics import confusion_matrix  # not at import: METRICS stays light
     return confusion_matrix(y_true, y_pred, labels=list(range(num_classes)))

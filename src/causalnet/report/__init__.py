@@ -17,12 +17,18 @@
 >>> from causalnet.report import build_report, write_document
 >>> doc = build_report("runs/compact")                    # doctest: +SKIP
 >>> write_document(doc, "runs/compact/report.html")       # doctest: +SKIP
+
+Exports are imported lazily (:mod:`causalnet._lazy`): a command-line parser that reads a constant of
+:mod:`~causalnet.report.stats` does not import scikit-learn, SciPy or matplotlib.
 """
 
-from causalnet.report.build import ReportOptions, build_report
-from causalnet.report.compare import compare_runs, comparison_text
-from causalnet.report.document import Document, render_html, write_document
-from causalnet.report.runs import RunFolder, open_run
+from causalnet._lazy import lazy_exports
 
-__all__ = ["Document", "ReportOptions", "RunFolder", "build_report", "compare_runs", "comparison_text", "open_run",
-           "render_html", "write_document"]
+_EXPORTS = {
+    **dict.fromkeys(("ReportOptions", "build_report"), "build"),
+    **dict.fromkeys(("compare_runs", "comparison_text"), "compare"),
+    **dict.fromkeys(("Document", "render_html", "write_document"), "document"),
+    **dict.fromkeys(("RunFolder", "open_run"), "runs"),
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)
