@@ -14,13 +14,16 @@ Spotters compared:
 - ``classic-fit``: the same rules with threshold, window and eye boxes on/off chosen on the training generators;
 - ``learned``: candidates above a noise-floor-relative threshold, decided by a logistic regression over
   candidate features fitted on the training generators (candidate threshold and window chosen by an inner
-  LOGO over the training generators).
+  LOGO over the training generators);
+- ``learned-fps`` (the shipped default since 2026-12-07 evening): the same, fitted on the training generators'
+  recordings and on those recordings resampled to 100, 50 and 30 fps (``causalnet.spotting.logo.augment``);
+- ``learned-fps-flow``: ``learned-fps`` with the optical-flow candidate features too (measured, not adopted).
 
 Usage::
 
     python benchmarks/spotting_logo.py --out L                     # spot-only table
     python benchmarks/spotting_logo.py --out L --recognition       # + STRS and recognition (shipped model)
-    python benchmarks/spotting_logo.py --out L --save-model src/causalnet/spotting/models/generators.json
+    python benchmarks/spotting_logo.py --out L --spotters "" --save-model src/causalnet/spotting/models/generators.json
     python benchmarks/spotting_logo.py --out L --speed-only        # frames/s of `causalnet analyze --face none`
 """
 
@@ -38,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from causalnet.spotting.config import SpotConfig
-from causalnet.spotting.logo import Fit, fit_spotter, load_recordings, logo
+from causalnet.spotting.logo import AUGMENT_FPS, Fit, augment, fit_spotter, load_recordings, logo
 from causalnet.synth.long_generators import GENERATORS, generate_long
 
 #: where the eye boxes of the rule spotter are: the alignment's eyes (what `analyze --face none` assumes);
@@ -52,17 +55,28 @@ SPOTTERS = {
     "classic-fit": (SpotConfig.preset("classic"), {"threshold": (2.0, 3.0, 4.0, 6.0), "window_s": (0.08, 0.12),
                                                    "eye_boxes": (True, False)}, EYE),
     "learned": (SpotConfig.preset("learned"), {"threshold": (2.0, 2.5, 3.0), "window_s": (0.08, 0.12),
-                                               "edge_pad_s": (0.0, 0.02), "feature_set": ("all",)}, EYE),
+                                               "edge_pad_s": (0.0, 0.02), "feature_set": ("intensity",)}, EYE),
     # the version before model_first (persistent changes macro without the model), measured on seeds 0 and 1
     "learned-persistence-first": (SpotConfig.preset("learned").with_overrides({"model_first": False}),
                                   {"threshold": (2.0, 2.5, 3.0), "window_s": (0.08, 0.12), "edge_pad_s": (0.0, 0.02),
-                                   "feature_set": ("all",)}, EYE),
+                                   "feature_set": ("intensity",)}, EYE),
+    # the learned spotter fitted on its training generators' recordings and on those recordings resampled to
+    # 100, 50 and 30 fps (frames averaged: `causalnet.spotting.logo.augment`)
+    "learned-fps": (SpotConfig.preset("learned"), {"threshold": (2.0, 2.5, 3.0), "window_s": (0.08, 0.12),
+                                                   "edge_pad_s": (0.0, 0.02), "feature_set": ("intensity",)}, EYE),
+    # learned-fps with the optical-flow candidate features too (`causalnet.spotting.learned.flow_features`)
+    "learned-fps-flow": (SpotConfig.preset("learned"), {"threshold": (2.0, 2.5, 3.0), "window_s": (0.08, 0.12),
+                                                        "edge_pad_s": (0.0, 0.02), "feature_set": ("all",)}, EYE),
     # measured once, never chosen by the inner protocol on any split (2026-12-07): the model without the
     # features that say where the change is (upper, lower, symmetry)
     "learned-no-location": (SpotConfig.preset("learned").with_overrides({"model_first": False}),
                             {"threshold": (2.0, 2.5, 3.0), "window_s": (0.08, 0.12), "feature_set": ("no-location",)},
                             EYE),
 }
+
+
+#: spotters whose training recordings are also resampled to these frame rates (`logo(..., augment_fps=...)`)
+AUGMENTED = {"learned-fps": AUGMENT_FPS, "learned-fps-flow": AUGMENT_FPS}
 
 
 def cpu_name() -> str:
@@ -169,6 +183,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tta", type=int, default=8, help="key-frame ensemble of --recognition (default 8)")
     parser.add_argument("--save-model", metavar="JSON",
                         help="fit the learned spotter on every generator (settings by LOGO within them) and save it")
+    parser.add_argument("--chosen", default="learned-fps",
+                        help="the spotter that --recognition scores and --save-model fits (default: learned-fps, "
+                             "the shipped default)")
     parser.add_argument("--speed", action="store_true", help="also time `causalnet analyze --face none`")
     parser.add_argument("--speed-only", action="store_true")
     args = parser.parse_args(argv)
@@ -189,7 +206,7 @@ def main(argv: list[str] | None = None) -> None:
               f"{n_micro} micro-expressions", flush=True)
     summary: dict[str, dict] = {}
     all_fits: dict[str, dict[str, tuple[Fit, dict]]] = {}
-    for name in args.spotters.split(","):
+    for name in [n for n in args.spotters.split(",") if n]:  # --spotters "": no LOGO table (e.g. --save-model)
         base, grid, eye = SPOTTERS[name]
         print(f"\n== {name} ==", flush=True)
 
@@ -198,31 +215,33 @@ def main(argv: list[str] | None = None) -> None:
             print(f"held out {held:10s} fitted on {','.join(fit.trained_on)}: {changed} inner {fit.inner_f1:.3f} | "
                   f"micro {fmt(m, 'micro')} | macro {fmt(m, 'macro')} | all {fmt(m, 'all')}", flush=True)
 
-        fits = logo(data, base, grid, eye, on_result=show)
+        fits = logo(data, base, grid, eye, on_result=show, augment_fps=AUGMENTED.get(name, ()))
         all_fits[name] = fits
         micro = [m["micro"]["f1"] for _, m in fits.values()]
         summary[name] = {g: {"inner_micro_f1": f.inner_f1, "micro": m["micro"], "macro": m["macro"], "all": m["all"],
                              "settings": _chosen(f, grid)} for g, (f, m) in fits.items()}
         print(f"{name}: held-out micro F1 per generator {[round(x, 3) for x in micro]}, mean {np.mean(micro):.3f}, "
               f"min {min(micro):.3f}", flush=True)
-    print(f"\nLOGO done in {time.perf_counter() - t0:.0f} s")
-    header = "| held-out generator | " + " | ".join(f"{n} micro F1" for n in summary) + " |"
-    print(header)
-    print("|---" * (len(summary) + 1) + "|")
-    for g in data:
-        print(f"| {g} | " + " | ".join(f"{summary[n][g]['micro']['f1']:.3f}" for n in summary) + " |")
-    print("| mean | " + " | ".join(f"{np.mean([summary[n][g]['micro']['f1'] for g in data]):.3f}" for n in summary)
-          + " |")
-    (out / "logo.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
-    if args.recognition:
-        best = "learned" if "learned" in all_fits else next(iter(all_fits))
+    if summary:
+        print(f"\nLOGO done in {time.perf_counter() - t0:.0f} s")
+        print("| held-out generator | " + " | ".join(f"{n} micro F1" for n in summary) + " |")
+        print("|---" * (len(summary) + 1) + "|")
+        for g in data:
+            print(f"| {g} | " + " | ".join(f"{summary[n][g]['micro']['f1']:.3f}" for n in summary) + " |")
+        print("| mean | " + " | ".join(f"{np.mean([summary[n][g]['micro']['f1'] for g in data]):.3f}"
+                                       for n in summary) + " |")
+        (out / "logo.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
+    if args.recognition and all_fits:
+        best = args.chosen if args.chosen in all_fits else next(iter(all_fits))
         print(f"\nrecognition with the shipped model, spotter {best} (LOGO-fitted), --tta {args.tta}:")
         rec = recognition(out, folders, all_fits[best], args.tta)
         (out / "recognition.json").write_text(json.dumps(rec, indent=1, default=str) + "\n")
     if args.save_model:
-        base, grid, eye = SPOTTERS["learned"]
-        fit = fit_spotter(data, base, grid, eye)
+        base, grid, eye = SPOTTERS[args.chosen]
+        rates = AUGMENTED.get(args.chosen, ())
+        fit = fit_spotter({g: augment(r, rates) if rates else r for g, r in data.items()}, base, grid, eye)
         fit.model.info.update({"inner_logo_micro_f1": round(fit.inner_f1, 4), "seed": args.seed,
+                               "spotter": args.chosen, "augment_fps": list(rates),
                                "date": time.strftime("%Y-%m-%d")})
         fit.model.save(args.save_model)
         print(f"saved {args.save_model}: settings {_chosen(fit, grid)}, inner LOGO micro F1 "

@@ -112,7 +112,7 @@ def test_fit_model_learns_a_separable_rule():
 
 def test_shipped_model_loads_and_bad_names_are_named():
     model = load_model(SpotConfig.preset("default").model)
-    assert 0 < model.accept < 1 and model.weights.shape == (len(FEATURE_NAMES),)
+    assert 0 < model.accept < 1 and model.weights.shape == (len(model.use),) and set(model.use) <= set(FEATURE_NAMES)
     with pytest.raises(ValueError, match="SpotConfig.model"):
         load_model("no-such-model")
 
@@ -200,3 +200,53 @@ def test_spotter_models_load_by_plain_name_or_from_a_valid_file(tmp_path):
     bad.write_text('{"features": ["z_score"]}')
     with pytest.raises(ValueError, match=rf"{bad.name}: not a spotter model \(KeyError"):
         load_model(str(bad))
+
+
+def test_resample_averages_frames_and_maps_the_annotations():
+    """A slower camera: frames averaged in groups (the remainder dropped), fps divided, annotated frames i -> i // f."""
+    from causalnet.data.annotations import VideoEntry
+
+    faces = np.arange(23, dtype=np.uint8)[:, None, None] * np.ones((1, 4, 4), np.uint8)
+    truth = [Interval("s", "v", 3, 7, 11, "micro", 1), Interval("s", "v", 21, 21, 22, "micro", 0)]
+    rec = Recording("g", VideoEntry("s", "v", "x", 23, 200.0), truth, faces)
+    low = logo_mod.resample(rec, 4)
+    assert low.video.fps == 50.0 and low.video.n_frames == 5 == len(low.faces) and low.generator == "g"
+    assert low.faces[:, 0, 0].tolist() == [2, 6, 10, 14, 18]  # means of 0-3, 4-7, ...: 1.5 -> 2 (rounded half-even)
+    assert [(t.onset, t.apex, t.offset, t.label) for t in low.truth] == [(0, 1, 2, 1)]  # frame 21 is beyond frame 19
+    assert all(t.video == low.video.video != "v" for t in low.truth)
+
+
+def test_augment_adds_only_slower_rates_once_each():
+    from causalnet.data.annotations import VideoEntry
+
+    def rec(fps):
+        return Recording("g", VideoEntry("s", f"v{fps:g}", "x", 60, fps), [], np.zeros((60, 4, 4), np.uint8))
+
+    out = logo_mod.augment([rec(200.0), rec(60.0), rec(30.0)], (100.0, 50.0, 30.0))
+    assert sorted(r.video.fps for r in out) == sorted([200.0, 100.0, 50.0, 200 / 7, 60.0, 30.0, 30.0])
+
+
+def test_flow_features_tell_a_returning_local_motion_from_one_that_stays():
+    """flow_return ≈ +1 when the peak's motion is undone afterwards (micro-expression), ≈ 0 when it stays (a
+    cosine said 0.94 there: the direction of a near-zero flow is noise);
+    flow_local > 0 for a local motion, ≈ 0 for the whole face moving."""
+    from causalnet.flow.synthetic import displace, local_displacement, textured_image
+    from causalnet.spotting.config import SpotConfig
+    from causalnet.spotting.learned import FLOW_FEATURES, flow_features
+    from causalnet.spotting.signal import IntensityFeature
+
+    side = 64
+    base = textured_image(side, side, seed=1).astype(np.float32)
+
+    def norm(x):
+        return x / x.mean()
+
+    moved = local_displacement(base, (40, 24), 5.0, 1.5, 0.0).astype(np.float32)
+    blocks = IntensityFeature(SpotConfig(), side, np.ones((side, side), bool)).block_means
+    local_return = dict(zip(FLOW_FEATURES, flow_features(norm(base), norm(moved), norm(base), blocks), strict=True))
+    local_stay = dict(zip(FLOW_FEATURES, flow_features(norm(base), norm(moved), norm(moved), blocks), strict=True))
+    shifted = displace(base, 1.5, 0.0).astype(np.float32)
+    whole = dict(zip(FLOW_FEATURES, flow_features(norm(base), norm(shifted), norm(shifted), blocks), strict=True))
+    assert local_return["flow_return"] > 0.8 and abs(local_stay["flow_return"]) < 0.3
+    assert local_return["flow_local"] > 1.0 and whole["flow_local"] < 0.5
+    assert whole["flow_global"] > local_return["flow_global"] + 1.0

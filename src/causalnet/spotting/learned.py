@@ -14,7 +14,11 @@ brightness or noise of the recording (strengths relative to its noise floor):
 - ``symmetry``: correlation of the block changes with their left-right mirror (blinks are symmetric);
 - ``upper``, ``lower``: the share of the change in the upper and lower third of the face;
 - ``neighbours``: other peaks above the same threshold within ``context_s`` (talking, chewing repeat);
-- ``persistence``: how much of the change remains ``micro_max_s`` after the onset (macro-expressions).
+- ``persistence``: how much of the change remains ``micro_max_s`` after the onset (macro-expressions);
+- ``flow_local``, ``flow_return``, ``flow_global`` (:func:`flow_features`, optical flow of the down-scaled faces
+  ``k`` frames before the peak → the peak → ``k`` frames after): how much more the most moving blocks move than
+  the median block (log ratio), how much of their motion returns (a micro-expression's relaxation undoes its
+  contraction; a head move or a held expression does not), the median block's motion.
 
 The model is a logistic regression on the standardised features (:class:`CandidateModel`), fitted on
 the candidates of training recordings labelled by whether their interval matches an annotated
@@ -28,21 +32,28 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from causalnet.checks import path_part_problem
 from causalnet.io import read_json, write_text_atomic
 
-__all__ = ["FEATURE_NAMES", "FEATURE_SETS", "CandidateModel", "candidate_features", "fit_model", "load_model"]
+__all__ = ["FEATURE_NAMES", "FEATURE_SETS", "CandidateModel", "candidate_features", "fit_model", "flow_features",
+           "load_model"]
 
 log = logging.getLogger(__name__)
 
-FEATURE_NAMES = ("z_score", "z_feature", "width_s", "rise_s", "fall_s", "global_motion", "spread",
-                 "concentration", "symmetry", "upper", "lower", "neighbours", "persistence")
+#: the features of the block intensity signals (:func:`candidate_features`)
+SIGNAL_FEATURES = ("z_score", "z_feature", "width_s", "rise_s", "fall_s", "global_motion", "spread",
+                   "concentration", "symmetry", "upper", "lower", "neighbours", "persistence")
+#: the optical-flow features (:func:`flow_features`)
+FLOW_FEATURES = ("flow_local", "flow_return", "flow_global")
+FEATURE_NAMES = SIGNAL_FEATURES + FLOW_FEATURES
 
 #: seconds on either side of a candidate in which other peaks are counted (``neighbours``); no more than the
 #: spotter's ``lookahead_s`` ahead, so that a streamed decision sees what an offline one does
@@ -57,7 +68,7 @@ def _mirror_index(rows: int, cols: int) -> np.ndarray:
 def candidate_features(*, c: np.ndarray, f: np.ndarray, g: np.ndarray, blocks: np.ndarray, valid: np.ndarray,
                        grid: tuple[int, int], p: int, sigma: float, k: int, fps: float, threshold: float,
                        persistence: float, ahead: int, min_gap_s: float = 0.15) -> np.ndarray:
-    """The :data:`FEATURE_NAMES` of the candidate at frame ``p``.
+    """The :data:`SIGNAL_FEATURES` of the candidate at frame ``p``.
 
     Args:
         c, f, g: the contrast, feature-difference and global-motion signals (:class:`SpotSignals`).
@@ -114,11 +125,44 @@ def candidate_features(*, c: np.ndarray, f: np.ndarray, g: np.ndarray, blocks: n
                     dtype=np.float64)
 
 
-#: feature subsets a model may use (chosen on training generators like any setting): ``all``, or without the
-#: features that say where on the face the change is (``no-location``: upper, lower, symmetry)
+def flow_features(before: np.ndarray, peak: np.ndarray, after: np.ndarray,
+                  block_means: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """:data:`FLOW_FEATURES` of a candidate from three down-scaled faces ``[s, s]`` (float, brightness-normalised):
+    ``k`` frames before its peak, the peak, ``k`` frames after.
+
+    Farnebäck flows ``u`` (before → peak) and ``v`` (peak → after), averaged per block by ``block_means``
+    (``[m, s, s]`` → ``[m, blocks]``, the blocks that count). With ``|u|_b`` the per-block magnitudes and ``T`` the
+    two blocks moving most in ``u``:
+
+    - ``flow_local = log((mean_T |u|_b + ε) / (median_b |u|_b + ε))`` — motion of a part of the face, not all of it;
+    - ``flow_return = −u_T·v_T / ‖u_T‖²`` (clipped to ±2) — how much of the motion is undone: +1 when it returns,
+      0 when it stays (a projection, not a cosine: a near-zero ``v`` has a direction too);
+    - ``flow_global = log(median_b |u|_b + ε)`` — the whole face moving (pixels of the ``s``-pixel face).
+    """
+    eps = 1e-3
+
+    def flow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        a8, b8 = (np.clip(x * 128.0, 0, 255).astype(np.uint8) for x in (a, b))
+        return cv2.calcOpticalFlowFarneback(a8, b8, None, 0.5, 2, 9, 3, 5, 1.1, 0)
+
+    u, v = flow(before, peak), flow(peak, after)
+    ub = np.stack([block_means(u[None, ..., 0])[0], block_means(u[None, ..., 1])[0]], axis=1)  # [blocks, 2]
+    vb = np.stack([block_means(v[None, ..., 0])[0], block_means(v[None, ..., 1])[0]], axis=1)
+    mag = np.hypot(ub[:, 0], ub[:, 1])
+    top = np.argsort(mag)[::-1][:2]
+    med = float(np.median(mag))
+    ut, vt = ub[top].ravel(), vb[top].ravel()
+    ret = float(np.clip(-(ut @ vt) / max(float(ut @ ut), 1e-9), -2.0, 2.0))
+    return np.array([np.log((mag[top].mean() + eps) / (med + eps)), ret, np.log(med + eps)], dtype=np.float64)
+
+
+#: feature subsets a model may use (chosen on training generators like any setting): ``all``; ``intensity``, the
+#: block-intensity features alone (the shipped model of 2026-12-07); or those without the features that say where
+#: on the face the change is (``no-location``: upper, lower, symmetry)
 FEATURE_SETS: dict[str, tuple[str, ...]] = {
     "all": FEATURE_NAMES,
-    "no-location": tuple(n for n in FEATURE_NAMES if n not in ("upper", "lower", "symmetry")),
+    "intensity": SIGNAL_FEATURES,
+    "no-location": tuple(n for n in SIGNAL_FEATURES if n not in ("upper", "lower", "symmetry")),
 }
 
 

@@ -8,6 +8,11 @@ training generators; a test checks it).
 
 The signals of a recording are computed once per signal setting (``window_s``, ``eye_boxes``) with rings
 holding the whole recording, then decided again for every detection setting (as ``spotting_tune.py``).
+
+**Frame-rate augmentation** (``augment_fps``): the training generators' recordings are also seen as slower
+cameras would record them (:func:`resample`: consecutive frames averaged, as an exposure integrates them), so
+that a model fitted on 200-fps recordings has met 100-, 50- and 30-fps candidates. Only training recordings
+are resampled; the held-out generator is scored as it is.
 """
 
 from __future__ import annotations
@@ -29,8 +34,8 @@ from causalnet.spotting.metrics import iou, spotting_report
 from causalnet.spotting.signal import SpotSignals
 from causalnet.spotting.spotter import Spotter
 
-__all__ = ["Fit", "Recording", "SIGNAL_KEYS", "collect_candidates", "fit_spotter", "load_recordings", "logo",
-           "spot_all"]
+__all__ = ["AUGMENT_FPS", "Fit", "Recording", "SIGNAL_KEYS", "augment", "collect_candidates", "fit_spotter",
+           "load_recordings", "logo", "resample", "spot_all"]
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +82,36 @@ def load_recordings(generator: str, data: str, size: int = 128) -> list[Recordin
                           for f in open_frames(v.frames).iter_frames(gray=True)])
         truth = [t for t in ds.truth if (t.subject, t.video) == (v.subject, v.video)]
         out.append(Recording(generator, v, truth, faces))
+    return out
+
+
+#: frame rates a training recording is also resampled to (those at least twice slower than its own)
+AUGMENT_FPS = (100.0, 50.0, 30.0)
+
+
+def resample(rec: Recording, factor: int) -> Recording:
+    """``rec`` as a camera ``factor`` times slower records it: each frame the mean of ``factor`` consecutive
+    frames (the exposure integrates the motion; sensor noise falls by √factor), the frame rate divided by
+    ``factor``, every annotated frame ``i`` mapped to ``i // factor``. Frames left over at the end are dropped
+    (and annotations that start there)."""
+    if factor < 1:
+        raise ValueError(f"resample factor must be >= 1, got {factor}")
+    n = len(rec.faces) // factor
+    faces = rec.faces[: n * factor].reshape(n, factor, *rec.faces.shape[1:]).mean(axis=1)
+    video = dataclasses.replace(rec.video, video=f"{rec.video.video}@{rec.video.fps / factor:g}fps", n_frames=n,
+                                fps=rec.video.fps / factor)
+    truth = [dataclasses.replace(t, video=video.video, onset=t.onset // factor, apex=t.apex // factor,
+                                 offset=min(n - 1, t.offset // factor)) for t in rec.truth if t.onset // factor < n]
+    return Recording(rec.generator, video, truth, np.rint(faces).astype(np.uint8))
+
+
+def augment(recordings: Sequence[Recording], rates: Sequence[float] = AUGMENT_FPS) -> list[Recording]:
+    """``recordings`` and each of them :func:`resample`-d to every rate of ``rates`` at least twice slower than its
+    own (the factor ``round(fps / rate)``; a factor reached twice is used once)."""
+    out = list(recordings)
+    for r in recordings:
+        factors = sorted({int(round(r.video.fps / rate)) for rate in rates if r.video.fps / rate >= 2 - 1e-9})
+        out += [resample(r, f) for f in factors]
     return out
 
 
@@ -186,11 +221,14 @@ def fit_spotter(train: dict[str, list[Recording]], base: SpotConfig, grid: dict[
 
 
 def logo(data: dict[str, list[Recording]], base: SpotConfig, grid: dict[str, Sequence], eye: tuple[float, float],
-         on_result: Callable[[str, Fit, dict], None] | None = None) -> dict[str, tuple[Fit, dict]]:
-    """For each generator: fit on the others (:func:`fit_spotter`), score it; generator → (fit, metrics)."""
+         on_result: Callable[[str, Fit, dict], None] | None = None,
+         augment_fps: Sequence[float] = ()) -> dict[str, tuple[Fit, dict]]:
+    """For each generator: fit on the others (:func:`fit_spotter`; their recordings :func:`augment`-ed to
+    ``augment_fps`` when given), score it as it is; generator → (fit, metrics)."""
     out = {}
+    training = {g: augment(r, augment_fps) if augment_fps else list(r) for g, r in data.items()}
     for held in data:
-        train = {g: r for g, r in data.items() if g != held}
+        train = {g: r for g, r in training.items() if g != held}
         fit = fit_spotter(train, base, grid, eye)
         metrics = report(data[held], spot_all(data[held], fit.cfg, eye, fit.model))
         out[held] = (fit, metrics)

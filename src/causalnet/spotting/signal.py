@@ -144,6 +144,10 @@ class IntensityFeature:
         """Per-block difference ``[m, blocks]`` of representations ``a``, ``b`` ``[m, ...]``."""
         return self._block_sums(np.abs(a - b) * self.keep) / self.counts
 
+    def block_means(self, x: np.ndarray) -> np.ndarray:
+        """Per-block mean ``[m, valid blocks]`` of images ``x`` ``[m, S, S]`` over the pixels that count."""
+        return (self._block_sums(x * self.keep) / self.counts)[:, self.valid]
+
     def shifted(self, rep: np.ndarray, dx: float, dy: float) -> np.ndarray:
         """A representation ``[S, S]`` moved by ``(dx, dy)`` pixels (to compensate a global shift)."""
         matrix = np.float32([[1, 0, dx], [0, 1, dy]])

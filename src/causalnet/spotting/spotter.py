@@ -244,15 +244,21 @@ class Spotter:
         cand.kind = "macro" if cand.persistence > cfg.persistence_ratio else "micro"
 
     def candidate_features(self, cand: Candidate) -> np.ndarray:
-        """The learned spotter's features of a candidate whose interval and persistence are set."""
-        from causalnet.spotting.learned import candidate_features
+        """The learned spotter's features (:data:`~causalnet.spotting.learned.FEATURE_NAMES`) of a candidate whose
+        interval and persistence are set; the optical-flow ones only when the model reads them (else NaN)."""
+        from causalnet.spotting.learned import FLOW_FEATURES, candidate_features, flow_features
 
         sig, p = self.signals, cand.peak
         _, sigma = local_noise(sig.C.values, p, self.baseline, self.lookahead)
-        return candidate_features(c=sig.C.values, f=sig.F.values, g=sig.G.values, blocks=sig.blocks.get(p),
-                                  valid=sig.feature.valid, grid=(self.cfg.grid_rows, self.cfg.grid_cols), p=p,
-                                  sigma=sigma, k=self.k, fps=self.fps, threshold=cand.threshold,
-                                  persistence=cand.persistence, ahead=self.lag, min_gap_s=self.cfg.min_gap_s)
+        x = candidate_features(c=sig.C.values, f=sig.F.values, g=sig.G.values, blocks=sig.blocks.get(p),
+                               valid=sig.feature.valid, grid=(self.cfg.grid_rows, self.cfg.grid_cols), p=p,
+                               sigma=sigma, k=self.k, fps=self.fps, threshold=cand.threshold,
+                               persistence=cand.persistence, ahead=self.lag, min_gap_s=self.cfg.min_gap_s)
+        if self.model is not None and not set(FLOW_FEATURES) & set(self.model.use):
+            return np.r_[x, np.full(len(FLOW_FEATURES), np.nan)]  # the model reads no flow: none computed
+        frames = np.clip([p - self.k, p, p + self.k], sig.small.first, sig.small.end - 1)
+        before, peak, after = sig.small.get(frames)
+        return np.r_[x, flow_features(before, peak, after, sig.small_feature.block_means)]
 
     def _decide_learned(self, cand: Candidate) -> None:
         """The learned spotter: interval and persistence (macro when the change persists, unless
