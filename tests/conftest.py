@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from causalnet.engine import LocalBackend
 from causalnet.flow.direction import direction_map
 from causalnet.flow.optical_flow import CHANNEL_U, CHANNEL_V
 
@@ -83,6 +84,25 @@ def known_recording() -> tuple[KnownRecording, np.ndarray]:
 SHARED_COMPOSITE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "composite"
 
 torch.set_num_threads(1)  # tests are small; keep the 2 cores for parallel work
+
+#: the library's LocalBackend set-up: a backend running folds in this process gives them every core
+LOCAL_BACKEND_POST_INIT = LocalBackend.__post_init__
+
+
+def _one_thread_in_process(self: LocalBackend) -> None:
+    if self.workers == 1 and not self.threads:
+        self.threads = 1
+    LOCAL_BACKEND_POST_INIT(self)
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test runs torch on one thread, folds run in this process included (`LosoRun.run`, `causalnet train
+    --workers 1`, whose backend would give each fold every core and leave that setting to the tests after it).
+    The tests' folds are tiny: a second thread gains nothing, and on shared cores two threads of tiny tensors
+    wait on each other (a fold 5-50x slower). Process pools keep their own count (cores / workers)."""
+    torch.set_num_threads(1)
+    monkeypatch.setattr(LocalBackend, "__post_init__", _one_thread_in_process)
 
 
 @pytest.fixture(scope="session")
