@@ -47,7 +47,7 @@ def finished(tmp_path_factory) -> tuple[Path, Path]:
                                                 "006": "samm", "007": "samm"})
     run = root / "RUN"
     assert main(["train", "--data", str(data), "--subjects", SUBJECTS, "--epochs", "1", "--protocol", "fixed",
-                 "--no-progress",
+                 "--no-progress", "--workers", "1",
                  "--out", str(run), "--set", *SETS]) == 0
     return data, run
 
@@ -90,7 +90,7 @@ def test_train_into_a_shared_folder_never_writes_through_a_planted_link(finished
     link.symlink_to(victim / target)
     before = _snapshot(victim)
     code = main(["train", "--data", str(data), "--subjects", SUBJECTS, "--epochs", "1", "--protocol", "fixed",
-                 "--no-progress",
+                 "--no-progress", "--workers", "1",
                  "--out", str(shared), "--set", *SETS])
     assert _snapshot(victim) == before  # nothing outside the folder changed
     assert code == 1
@@ -111,7 +111,7 @@ def test_report_never_writes_or_deletes_through_a_planted_link(finished, tmp_pat
     link.parent.mkdir(parents=True, exist_ok=True)
     link.symlink_to(victim / target)
     before = _snapshot(victim)
-    assert main(["report", str(shared), "--no-model"]) == 1
+    assert main(["report", str(shared), "--no-model", "--examples", "1"]) == 1
     assert _snapshot(victim) == before
     assert Path(inside).name in capsys.readouterr().err  # refused, naming the planted file
 
@@ -123,12 +123,12 @@ def test_report_removes_only_the_figures_it_wrote(finished, tmp_path):
     figures = shared / "report_figures"
     figures.mkdir()
     (figures / "holiday.png").write_bytes(b"someone else's")
-    assert main(["report", str(shared), "--no-model"]) == 0
+    assert main(["report", str(shared), "--no-model", "--examples", "1"]) == 0
     written = set(Manifest(figures).names())
     assert written and "holiday.png" not in written
     (figures / "stale.png").write_bytes(b"old")
     Manifest(figures).record(["stale.png"])  # as if an earlier report had written it
-    assert main(["report", str(shared), "--no-model"]) == 0
+    assert main(["report", str(shared), "--no-model", "--examples", "1"]) == 0
     assert (figures / "holiday.png").read_bytes() == b"someone else's"  # never deleted by glob
     assert not (figures / "stale.png").exists()  # ours, no longer part of the report
 
@@ -168,7 +168,7 @@ def test_a_resumed_run_refuses_changed_labels_naming_the_subject(finished, tmp_p
     cfg = (shared / "config.json").read_text().replace(str(data), str(changed))
     (shared / "config.json").write_text(cfg)  # the same run, its data folder moved
     args = ["train", "--data", str(changed), "--subjects", SUBJECTS, "--epochs", "1", "--protocol", "fixed",
-                 "--no-progress",
+                 "--no-progress", "--workers", "1",
             "--out", str(shared), "--set", *SETS]
     assert main(args) == 0  # unchanged data: resumes (nothing to do)
     csv = changed / "combined_3_class2_for_optical_flow.csv"

@@ -48,7 +48,7 @@ def train_run(tmp_path_factory) -> Path:
                                                 "006": "samm", "007": "samm"})
     run = root / "RUN"
     assert main(["train", "--data", str(data), "--subjects", SUBJECTS, "--epochs", "2", "--runs", "2",
-                 "--checkpoints", "--no-progress", "--out", str(run), "--set", *SETS]) == 0
+                 "--checkpoints", "--no-progress", "--workers", "1", "--out", str(run), "--set", *SETS]) == 0
     return run
 
 
@@ -90,7 +90,7 @@ def cell(group: dict, metric: str) -> str:
 def test_report_of_a_fresh_train_run(train_run, tmp_path, capsys):
     run = tmp_path / "RUN"
     shutil.copytree(train_run, run)
-    assert main(["report", str(run)]) == 0
+    assert main(["report", str(run), "--examples", "2"]) == 0  # a correct and a wrong clip
     assert "report:" in capsys.readouterr().out
     html, numbers = check_report(run / "report.html")
     metrics = json.loads((run / "metrics.json").read_text())
@@ -115,7 +115,7 @@ def test_report_of_a_fresh_train_run(train_run, tmp_path, capsys):
 
     add_features(run)  # as `causalnet train --save-features` will write them
     out = tmp_path / "elsewhere" / "r.html"
-    assert main(["report", str(run), "--out", str(out), "--no-model"]) == 0
+    assert main(["report", str(run), "--out", str(out), "--no-model", "--examples", "2"]) == 0
     html, numbers = check_report(out)
     assert "stored by `causalnet train --save-features`" in html
     assert "CMPLM attention" not in html and "clips" in {s["id"] for s in numbers["sections"]}
@@ -149,7 +149,7 @@ def test_metrics_json_disagreeing_with_the_folds_is_flagged(train_run, tmp_path)
     metrics["composite"]["mean"]["uf1"] = 0.123
     metrics["composite"]["uf1"] = 0.123
     (run / "metrics.json").write_text(json.dumps(metrics))
-    assert main(["report", str(run), "--no-model"]) == 0
+    assert main(["report", str(run), "--no-model", "--examples", "0"]) == 0
     html, numbers = check_report(run / "report.html")
     assert numbers["metrics_json_matches_folds"] is False and "metrics.json differs from the fold files" in html
 
@@ -163,7 +163,8 @@ def test_unfinished_run_and_missing_fold_files(train_run, tmp_path):
     assert "Fold files not usable" in html and list(numbers["protocols"]) == ["val"]
     for name in ("predictions.csv", "metrics.json"):
         (run / name).unlink()
-    assert main(["report", str(run)]) == 0  # still training: tables from the fold files of finished runs
+    # still training: tables from the fold files of finished runs
+    assert main(["report", str(run), "--examples", "0"]) == 0
     html, numbers = check_report(run / "report.html")
     assert "No predictions.csv yet" in html and "Runs [1] are unfinished" in html
     assert list(numbers["protocols"]) == ["val", "fixed", "oracle"]
@@ -180,7 +181,7 @@ def test_released_and_sweep_folders_without_folds(train_run, tmp_path, monkeypat
     metrics = json.loads((train_run / "metrics.json").read_text())
     (released / "metrics.json").write_text(json.dumps({**metrics, "protocol": "released",
                                                        "missing_subjects": ["sub02", "s02"]}))
-    assert main(["report", str(released), "--no-model"]) == 0
+    assert main(["report", str(released), "--no-model", "--examples", "2"]) == 0
     html, numbers = check_report(released / "report.html")
     assert numbers["kind"] == "released"
     assert "2 subject(s) of the data have no result in this folder and are not in these tables: sub02, s02" in html
@@ -205,7 +206,7 @@ def test_released_and_sweep_folders_without_folds(train_run, tmp_path, monkeypat
         return models.load_checkpoint(train_run / "checkpoints" / "run0" / Path(path).with_suffix(".safetensors").name)
 
     monkeypatch.setattr(models, "load_reference", fake_load_reference, raising=False)
-    assert main(["report", str(released), "--out", str(tmp_path / "rel2.html")]) == 0
+    assert main(["report", str(released), "--out", str(tmp_path / "rel2.html"), "--examples", "2"]) == 0
     html, numbers = check_report(tmp_path / "rel2.html")
     assert "come from the released weights, which predicts" in html and "CMPLM attention" in html
     assert "computed with the weights of each fold: the released weights" in html

@@ -209,8 +209,8 @@ def small_train(tmp_path_factory) -> Path:
     data = write_fake_composite(root / "data", {"sub01": "casme2", "sub02": "casme2", "s01": "smic", "006": "samm"})
     run = root / "RUN"
     assert main(["train", "--data", str(data), "--subjects", "sub01,s01", "--epochs", "1", "--runs", "2",
-                 "--checkpoints", "--no-progress", "--protocol", "fixed", "--out", str(run), "--set", "model.dim=8",
-                 "model.head_hidden=16",
+                 "--checkpoints", "--no-progress", "--workers", "1", "--protocol", "fixed", "--out", str(run),
+                 "--set", "model.dim=8", "model.head_hidden=16",
                  "train.members=1", "train.batch_size=1024", "train.member_validation=false"]) == 0
     return run
 
