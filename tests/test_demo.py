@@ -46,10 +46,11 @@ def test_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture) -> 
     for name in ("run/metrics.json", "run/predictions.csv", "raw/annotations.csv",
                  "of/combined_3_class2_for_optical_flow.csv"):
         assert (out / name).is_file(), name
-    # a second demo into the same folder replaces the first
-    assert main([*DEMO_ARGS.split(), "--seed", "1", "--num-subjects", "7", "--out", str(out)]) == 0
+    # a second demo into the same folder replaces the first (a smaller one: 4 subjects, one epoch)
+    assert main([*DEMO_ARGS.split(), "--seed", "1", "--num-subjects", "4", "--epochs", "1", "--out", str(out)]) == 0
     record = json.loads((out / "demo.json").read_text())
-    assert record["synth"]["seed"] == 1 and record["metrics"]["composite"]["n"] == 14
+    assert record["synth"]["seed"] == 1 and record["metrics"]["composite"]["n"] == 8
+    assert record["experiment"]["train"]["epochs"] == 1
 
 
 def test_demo_refuses_a_folder_that_is_not_a_demo(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
