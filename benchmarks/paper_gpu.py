@@ -20,7 +20,7 @@ Tables (printed as markdown and written to ``OUT/results.md`` and ``OUT/results.
    a full LOSO under bf16 autocast (accuracy beside fp32).
 
 On a machine without a GPU the same script runs on the CPU (``--device cpu``), which is how it is tested
-(``--preset compact --subjects ... --epochs 1``); the paper preset itself needs a GPU.
+(``--preset compact --subjects ... --epochs 1 --set model.dim=8``); the paper preset itself needs a GPU.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from causalnet.config import parse_key_values
 from causalnet.data import load_composite
 from causalnet.device import resolve_device
 from causalnet.engine import make_backend
@@ -71,6 +72,7 @@ class Bench:
         self.out = Path(args.out)
         self.clips = load_composite(args.data)
         self.subjects = [s for s in args.subjects.split(",") if s] if args.subjects else None
+        self.sets: dict[str, str] = parse_key_values(args.set)
         self.backend = make_backend("local", workers=args.workers)
         self.results: dict[str, Any] = json.loads((self.out / "results.json").read_text()) \
             if (self.out / "results.json").is_file() else {}
@@ -78,7 +80,7 @@ class Bench:
 
     def experiment(self, preset: str, overrides: dict[str, Any]) -> ExperimentConfig:
         cfg = ExperimentConfig.preset(preset)
-        over = dict(overrides)
+        over: dict[str, Any] = {**self.sets, **overrides}  # each table's own settings win over --set
         if self.args.epochs:
             over["train.epochs"] = self.args.epochs
         return cfg.with_overrides(over)
@@ -221,6 +223,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, help="override every preset's epochs (smoke tests)")
     ap.add_argument("--step-epochs", type=int, default=6, help="epochs timed for the step time")
     ap.add_argument("--subjects", help="limit the test folds (smoke tests)")
+    ap.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                    help="overrides of every experiment, e.g. a smaller model for smoke tests (model.dim=8)")
     ap.add_argument("--workers", type=int, default=1, help="folds at a time (1: in process, for GPU memory stats)")
     args = ap.parse_args()
     bench = Bench(args)
