@@ -20,7 +20,8 @@ Tables (printed as markdown and written to ``OUT/results.md`` and ``OUT/results.
    a full LOSO under bf16 autocast (accuracy beside fp32).
 
 On a machine without a GPU the same script runs on the CPU (``--device cpu``), which is how it is tested
-(``--preset compact --subjects ... --epochs 1 --set model.dim=8``); the paper preset itself needs a GPU.
+(``--preset compact --subjects ... --epochs 1 --set model.dim=8 --threads 1``); the paper preset itself needs a
+GPU.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ import torch
 from causalnet.config import parse_key_values
 from causalnet.data import load_composite
 from causalnet.device import resolve_device
-from causalnet.engine import make_backend
+from causalnet.engine import LocalBackend
 from causalnet.eval import metrics_from_rows
 from causalnet.train import ExperimentConfig, LosoRun
 
@@ -73,7 +74,7 @@ class Bench:
         self.clips = load_composite(args.data)
         self.subjects = [s for s in args.subjects.split(",") if s] if args.subjects else None
         self.sets: dict[str, str] = parse_key_values(args.set)
-        self.backend = make_backend("local", workers=args.workers)
+        self.backend = LocalBackend(workers=args.workers, threads=args.threads)
         self.results: dict[str, Any] = json.loads((self.out / "results.json").read_text()) \
             if (self.out / "results.json").is_file() else {}
         self.lines: list[str] = []
@@ -226,7 +227,12 @@ def main() -> None:
     ap.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                     help="overrides of every experiment, e.g. a smaller model for smoke tests (model.dim=8)")
     ap.add_argument("--workers", type=int, default=1, help="folds at a time (1: in process, for GPU memory stats)")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="torch threads of each fold and of the step timing (default 0: CPUs / --workers for a "
+                         "fold, torch's default for the step timing)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     bench = Bench(args)
     try:
         for t in args.tables.split(","):

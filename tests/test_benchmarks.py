@@ -16,14 +16,14 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.slow
 def test_paper_gpu_benchmark_runs_end_to_end_on_the_cpu(composite_root, tmp_path):
     """benchmarks/paper_gpu.py (issue 13) in its smallest configuration, on the CPU: every table from one test
-    subject, one epoch, the compact preset at width 8."""
+    subject, one epoch, the compact preset at width 8, one torch thread (as every test: conftest)."""
     out = tmp_path / "bench"
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "paper_gpu.py"), "--data", str(composite_root), "--out", str(out),
          "--device", "cpu", "--preset", "compact", "--subjects", "sub01", "--epochs", "1", "--seeds", "1",
          "--ablation-seeds", "1", "--amp-seeds", "1", "--step-epochs", "2", "--val-members", "2",
-         "--set", "model.dim=8", "model.head_hidden=16"],
+         "--set", "model.dim=8", "model.head_hidden=16", "--threads", "1"],
         env=env, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-2000:]
     results = json.loads((out / "results.json").read_text())
