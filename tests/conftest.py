@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -95,14 +96,21 @@ def _one_thread_in_process(self: LocalBackend) -> None:
     LOCAL_BACKEND_POST_INIT(self)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def one_thread_folds() -> Iterator[None]:
+    """Folds run in this process (`LosoRun.run`, `causalnet train --workers 1`) get one torch thread, in module
+    and session fixtures too: their backend would give each fold every core and leave that setting to the tests
+    after it. The tests' folds are tiny: a second thread gains nothing, and on shared cores two threads of tiny
+    tensors wait on each other (a fold 5-50x slower). Process pools keep their own count (cores / workers)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(LocalBackend, "__post_init__", _one_thread_in_process)
+        yield
+
+
 @pytest.fixture(autouse=True)
-def one_torch_thread(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every test runs torch on one thread, folds run in this process included (`LosoRun.run`, `causalnet train
-    --workers 1`, whose backend would give each fold every core and leave that setting to the tests after it).
-    The tests' folds are tiny: a second thread gains nothing, and on shared cores two threads of tiny tensors
-    wait on each other (a fold 5-50x slower). Process pools keep their own count (cores / workers)."""
+def one_torch_thread() -> None:
+    """Every test starts with one torch thread, whatever ran before it."""
     torch.set_num_threads(1)
-    monkeypatch.setattr(LocalBackend, "__post_init__", _one_thread_in_process)
 
 
 @pytest.fixture(scope="session")
