@@ -67,6 +67,9 @@ class TrainConfig(PresetMixin):
         gce_q: label-noise-robust loss: ``q`` of the generalised cross-entropy ``(1 - p_y^q) / q`` in place of
             the cross-entropy (:func:`causalnet.train.loop.class_loss`); 0 = cross-entropy. Not combinable
             with ``label_smoothing``.
+        compile: run the members' training step through ``torch.compile`` (:mod:`causalnet.train.compiled`):
+            the same computation up to float32 rounding, faster once compiled; falls back to eager (logged) where
+            compiling fails. An execution choice, like the device, but recorded because the last bits differ.
     """
 
     epochs: int = 200
@@ -90,6 +93,7 @@ class TrainConfig(PresetMixin):
     init: str = ""
     adversary: float = 0.0
     gce_q: float = 0.0
+    compile: bool = False
 
     #: allowed ranges, checked on construction (also of --set values) before the rules below
     FIELD_CHECKS: ClassVar[dict[str, Check]] = {
@@ -102,7 +106,7 @@ class TrainConfig(PresetMixin):
         "adversary": between(0, 100), "gce_q": between(0, 1),
     }
     #: switched-off fields added after fold results were first stored (see PresetMixin.LATER_FIELDS)
-    LATER_FIELDS: ClassVar[dict[str, Any]] = {"adversary": 0.0, "gce_q": 0.0}
+    LATER_FIELDS: ClassVar[dict[str, Any]] = {"adversary": 0.0, "gce_q": 0.0, "compile": False}
 
     #: renamed fields: old name -> new name (stored configs written with the old name still load)
     RENAMED: ClassVar[dict[str, str]] = {"bf16": "amp"}

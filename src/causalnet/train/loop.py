@@ -17,6 +17,7 @@ validation subjects), so any epoch-selection protocol can be applied afterwards 
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Callable, Sequence
@@ -31,6 +32,7 @@ from causalnet.device import autocast
 from causalnet.models.auxiliary import functional_training_outputs
 from causalnet.models.layout import ImageLayout, InputLayout, input_layout
 from causalnet.train.adversarial import DomainAdversarial, pack_targets
+from causalnet.train.compiled import CompiledOrEager, compiled_forward, compiled_members
 from causalnet.train.config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -255,6 +257,9 @@ def fit(models: list[nn.Module], x: np.ndarray, y: np.ndarray, train_sets: Seque
     ema = {k: v.detach().clone() for k, v in params.items()} if cfg.ema > 0 else None
     evaluated = ema if ema is not None else params
     train_fn, eval_fn = _member_functions(base, m_count, layout.call_kwargs)
+    compiled_train, compiled_eval = (_compiled_functions(base, m_count, layout.call_kwargs, device) if cfg.compile
+                                     else (None, None))
+    step_fn, predict_fn = CompiledOrEager(compiled_train, train_fn), CompiledOrEager(compiled_eval, eval_fn)
     history = np.zeros((m_count, cfg.epochs, ex_index.shape[1], num_classes), dtype=np.float32)
     for epoch in range(cfg.epochs):
         base.train()
@@ -271,14 +276,9 @@ def fit(models: list[nn.Module], x: np.ndarray, y: np.ndarray, train_sets: Seque
                     xb, mixes = mixup_batch(xb, cfg.mixup, gen, mix_rng)
                 yb = yt[idx.to(device)]
                 targets = yb if dt is None else pack_targets(yb, dt[idx.to(device)])
-            with record_function("fit.forward"):
-                with autocast(device, cfg.amp):
-                    logits, aux = train_fn(params, buffers, xb, targets)
-                loss = sum(_loss(logits[k], yb[k], weights[k], cfg, mixes[k]) + aux[k].float()
-                           for k in range(m_count))
-            with record_function("fit.backward"):
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
+            batch_loss = functools.partial(_forward_backward, params=params, buffers=buffers, xb=xb, targets=targets,
+                                           yb=yb, weights=weights, mixes=mixes, cfg=cfg, opt=opt, device=device)
+            loss = step_fn(batch_loss)  # compiled (train.compile) or eager
             with record_function("fit.optimizer"):
                 opt.step()
                 sched.step()
@@ -288,12 +288,45 @@ def fit(models: list[nn.Module], x: np.ndarray, y: np.ndarray, train_sets: Seque
         base.eval()
         if ex_index.shape[1]:
             with record_function("fit.evaluate"):
-                history[:, epoch] = _predict_members(eval_fn, evaluated, buffers, xt, ex_index, device, cfg.amp)
+                history[:, epoch] = predict_fn(lambda fn: _predict_members(fn, evaluated, buffers, xt, ex_index,
+                                                                           device, cfg.amp))
         log.debug("epoch %d loss %.4f", epoch, loss.item())
         if on_epoch is not None:
             on_epoch(epoch)
     _write_back(models, own_buffers, evaluated, buffers)
     return [_average_columns(history[k], n, cols) for k, (n, cols) in enumerate(eval_shapes)]
+
+
+def _forward_backward(fn: Callable, *, params: dict, buffers: dict, xb: torch.Tensor, targets: torch.Tensor,
+                      yb: torch.Tensor, weights: list, mixes: list, cfg: TrainConfig, opt: torch.optim.Optimizer,
+                      device: torch.device) -> torch.Tensor:
+    """One step's forward through the members' function ``fn``, the summed loss and its gradients; returns the
+    loss (repeatable until the optimizer steps: :class:`causalnet.train.compiled.CompiledOrEager`)."""
+    with record_function("fit.forward"):
+        with autocast(device, cfg.amp):
+            logits, aux = fn(params, buffers, xb, targets)
+        loss = sum(_loss(logits[k], yb[k], weights[k], cfg, mixes[k]) + aux[k].float() for k in range(len(mixes)))
+    with record_function("fit.backward"):
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+    return loss
+
+
+def _compiled_functions(base: nn.Module, m_count: int, call_kwargs: dict,
+                        device: torch.device) -> tuple[Callable | None, Callable | None]:
+    """Compiled twins of :func:`_member_functions`' ``(train_fn, eval_fn)`` (same arguments; the stacked buffers
+    they take are passed on as one member's copy: :mod:`causalnet.train.compiled`), None where not possible."""
+    train, forward = compiled_members(base, m_count, call_kwargs, device), compiled_forward(base, call_kwargs, device)
+    if forward is None:
+        log.info("train.compile: %s cannot be compiled; training eagerly", type(base).__name__)
+        return None, None
+    first = lambda t: {name: v[0] for name, v in t.items()}  # noqa: E731
+    member = lambda t, k: {name: v[k] for name, v in t.items()}  # noqa: E731
+
+    def eval_fn(p, b, inputs):
+        return torch.stack([forward(member(p, k), first(b), inputs[k]) for k in range(inputs.shape[0])])
+
+    return (None if train is None else lambda p, b, x, t: train(p, first(b), x, t)), eval_fn
 
 
 def _to_device(x: np.ndarray, device: torch.device) -> torch.Tensor:
