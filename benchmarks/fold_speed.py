@@ -4,6 +4,7 @@ Usage::
 
     python benchmarks/fold_speed.py --data ../shared/data/composite [--subjects sub01,s01,006]
         [--baseline 56c1c1a] [--preset compact] [--epochs N] [--threads 1] [--rounds 1]
+        [--set KEY=VALUE ...] [--set-current KEY=VALUE ...] [--warm-process]
 
 The baseline commit is checked out into a temporary ``git worktree``; every fold runs in a fresh process
 (``--worker``) with the baseline's or this checkout's ``src`` first on ``PYTHONPATH``, one after the other and
@@ -49,6 +50,8 @@ def worker(args: argparse.Namespace) -> None:
 
     torch.set_num_threads(args.threads)
     job = build_job(args.data, args.subject, args.preset, args.epochs, args.set, args.threads)
+    if args.warm_process:  # a LOSO worker's later folds: the process has run a fold (compiled functions cached)
+        run_fold(build_job(args.data, args.subject, args.preset, 1, args.set, args.threads))
     wall, cpu = time.perf_counter(), _cpu_seconds()
     outcome = run_fold(job)
     wall, cpu = time.perf_counter() - wall, _cpu_seconds() - cpu
@@ -73,11 +76,11 @@ def _difference(a: str, b: str) -> str:
     return f"max |diff| of probabilities {probs:.1e}; {moved} of {x['val_uf1'].size} validation UF1s moved"
 
 
-def _run(tree: Path, args: argparse.Namespace, subject: str, save: Path) -> dict:
+def _run(tree: Path, args: argparse.Namespace, subject: str, save: Path, extra: list[str]) -> dict:
     env = dict(os.environ, PYTHONPATH=str(tree / "src"), OMP_NUM_THREADS=str(args.threads))
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--data", str(Path(args.data).resolve()),
            "--subject", subject, "--preset", args.preset, "--threads", str(args.threads), "--save", str(save),
-           "--set", *args.set]
+           "--set", *args.set, *extra] + (["--warm-process"] if args.warm_process else [])
     if args.epochs:
         cmd += ["--epochs", str(args.epochs)]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=tree)
@@ -96,7 +99,12 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--rounds", type=int, default=1, help="times each fold runs in each tree")
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="settings of both trees' folds")
+    p.add_argument("--set-current", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="settings of this checkout's folds only (e.g. train.compile=true, a field the baseline lacks)")
+    p.add_argument("--warm-process", action="store_true",
+                   help="time each fold after a 1-epoch fold in the same process (a LOSO worker's later folds: "
+                        "start-up and compilation paid)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--save", default="", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -117,15 +125,17 @@ def main() -> None:
                                         capture_output=True, text=True).stdout.strip())
             print(f"{cpu_model} ({platform.machine()}, {os.cpu_count()} CPUs); preset {args.preset}"
                   f"{f', {args.epochs} epochs' if args.epochs else ''}; {args.threads} thread(s) per fold; baseline "
-                  f"{args.baseline}, current {commit}{' + uncommitted changes' if dirty else ''}")
+                  f"{args.baseline}, current {commit}{' + uncommitted changes' if dirty else ''}"
+                  f"{f' with {args.set_current}' if args.set_current else ''}"
+                  f"{'; each fold timed after a 1-epoch fold in its process' if args.warm_process else ''}")
             print(f"{'subject':8s} {'base CPU-s':>10s} {'new CPU-s':>10s} {'ratio':>6s} {'base wall':>9s} "
                   f"{'new wall':>9s} {'new peak MiB':>12s}  outputs")
             totals = {"base": 0.0, "new": 0.0, "base_wall": 0.0, "new_wall": 0.0}
             identical = True
             for subject in [s.strip() for s in args.subjects.split(",") if s.strip()]:
                 for _ in range(args.rounds):
-                    base = _run(base_tree, args, subject, Path(tmp) / "base.npz")
-                    new = _run(REPO, args, subject, Path(tmp) / "new.npz")
+                    base = _run(base_tree, args, subject, Path(tmp) / "base.npz", [])
+                    new = _run(REPO, args, subject, Path(tmp) / "new.npz", args.set_current)
                     same = base["digest"] == new["digest"]
                     identical &= same
                     totals["base"] += base["cpu"]
