@@ -1,24 +1,27 @@
-"""Compiled ensemble functions for ``fit`` (``train.compile``; issue 33), with a clean fallback to eager.
+"""The members' compiled training step for ``fit`` (``train.compile``; issue 33), with a clean fallback to eager.
 
-The compact model is small: a training step is thousands of tiny operators, and eager PyTorch spends most
-of a step between kernels (docs/speed.md). ``torch.compile`` (inductor's C++ backend on a CPU) fuses the
-members' vmapped forward and its backward into a few loops. Two things make that work and pay:
+The compact model is small: a training step is thousands of tiny operators, and eager PyTorch spends a large
+part of a step dispatching them and copying between them (docs/speed.md). ``torch.compile`` (inductor's C++
+backend on a CPU) fuses the members' vmapped forward and its backward into a few loops. Two things make
+that work and pay:
 
 - **constant buffers stay unbatched**: the vmapped function receives the members' stacked parameters but
   one copy of the model's buffers (``in_dims=None``). A batched buffer reaches AOTAutograd as a
   ``BatchedTensorImpl`` it cannot trace ("Cannot access storage of BatchedTensorImpl"). So only models
   whose buffers are all non-persistent constants (CausalNet's sparse mask) are compiled; a model with
   running statistics (BatchNorm) keeps the eager path.
-- **one compiled function per architecture and process**: the function is built around a structural
+- **one compiled step per architecture and process**: the function is built around a structural
   copy of the model on the ``meta`` device (``functional_call`` swaps the real weights in), cached by the
   model's config, member count, forward arguments and device, so the next fold in the same worker
-  reuses the traced graphs instead of tracing again. Inductor's on-disk cache makes the first compile of a
+  reuses the traced graph instead of tracing again. Inductor's on-disk cache makes the first compile of a
   later process short (≈ 12 s against ≈ 115 s cold on the 2-core Xeon; docs/speed.md).
 
 Compiled kernels are not bit-identical to eager ones (other summation orders): the outputs agree to float32
-rounding, and a fold trained compiled depends only on its inputs, as an eager one does. Compilation that
-fails — no C++ compiler, an operator inductor cannot lower — is logged once and the fold goes on eagerly
-(:class:`CompiledOrEager`); ``train.compile`` is off by default.
+rounding per step, but training is chaotic, so after 40 epochs a compiled fold's probabilities differ from
+the eager fold's as another seed's would (up to 0.3 measured); a compiled fold depends only on its job and
+the processor, as an eager one does. Compilation that fails — no C++ compiler, an operator inductor cannot
+lower — is logged and the fold goes on eagerly (:class:`CompiledOrEager`); ``train.compile`` is off by
+default.
 """
 
 from __future__ import annotations
@@ -35,16 +38,13 @@ from causalnet.models.auxiliary import functional_training_outputs
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CompiledOrEager", "compilable", "compiled_forward", "compiled_members"]
+__all__ = ["CompiledOrEager", "compilable", "compiled_members"]
 
 T = TypeVar("T")
 
 #: ``torch.compile`` backend: inductor (fused C++ loops on a CPU, Triton on a GPU); the tests use ``aot_eager``,
 #: which traces the same graphs through dynamo and AOTAutograd without generating code
 BACKEND = "inductor"
-
-#: rows per call of the compiled evaluation forward (:func:`compiled_forward`)
-EVAL_ROWS = 64
 
 _CACHE: dict[tuple, Callable] = {}
 
@@ -61,60 +61,30 @@ def compilable(model: nn.Module) -> bool:
 def compiled_members(base: nn.Module, m_count: int, kwargs: dict[str, Any], device: torch.device) -> Callable | None:
     """``(params, buffers, x [M, B, ...], y [M, B]) -> (logits [M, B, C], aux [M])`` compiled, with ``params`` the
     members' stacked weights and ``buffers`` **one** copy of the model's constant buffers (training mode); ``None``
-    where the model cannot be compiled this way (:func:`compilable`) or ``torch.compile`` is missing."""
-    if m_count < 2:
-        return None
+    for a single member or a model that cannot be compiled this way (:func:`compilable`).
 
-    def build(template: nn.Module) -> Callable:
-        from torch.func import vmap
-
-        call = functional_training_outputs(template, **kwargs)
-        return torch.compile(vmap(call, in_dims=(0, None, 0, 0), randomness="different"), backend=BACKEND)
-
-    return _cached(("members", m_count), base, kwargs, device, True, build)
-
-
-def compiled_forward(base: nn.Module, kwargs: dict[str, Any], device: torch.device) -> Callable | None:
-    """``(params, buffers, x [B, ...]) -> logits [B, C]``: one member's forward in eval mode, compiled for batches
-    of :data:`EVAL_ROWS` rows (other sizes are cut and padded to it: one static graph serves every fold, where
-    a dynamic-shape graph took ≈ 50 s to compile even from inductor's cache); ``None`` as :func:`compiled_members`."""
-
-    def build(template: nn.Module) -> Callable:
-        from torch.func import functional_call
-
-        graph = torch.compile(lambda p, b, x: functional_call(template, (p, b), (x,), kwargs), dynamic=False,
-                              backend=BACKEND)
-
-        def forward(p: dict, b: dict, x: torch.Tensor) -> torch.Tensor:
-            n = x.shape[0]
-            if n % EVAL_ROWS:  # repeat the last row; the padded rows' outputs are dropped
-                x = torch.cat([x, x[-1:].expand(EVAL_ROWS - n % EVAL_ROWS, *x.shape[1:])])
-            return torch.cat([graph(p, b, part) for part in x.split(EVAL_ROWS)])[:n]
-
-        return forward
-
-    return _cached(("forward",), base, kwargs, device, False, build)
-
-
-def _cached(kind: tuple, base: nn.Module, kwargs: dict[str, Any], device: torch.device, training: bool,
-            build: Callable[[nn.Module], Callable]) -> Callable | None:
-    """The compiled function of ``kind`` for ``base``'s architecture, built once per process around a template:
-    ``base``'s structure with its parameters on ``meta`` (``functional_call`` swaps the real ones in) and real
-    copies of its constant buffers (so the compiled graph's guards see the tensors it is called with)."""
-    if not compilable(base) or not hasattr(torch, "compile"):
+    Built once per process and architecture around a template: ``base``'s structure with its parameters on
+    ``meta`` (``functional_call`` swaps the real ones in) and real copies of its constant buffers (so the graph's
+    guards see the kind of tensors it is called with). A model without a ``config`` is compiled anew each time."""
+    if m_count < 2 or not compilable(base) or not hasattr(torch, "compile"):
         return None
     config = getattr(base, "config", None)
-    key = (*kind, BACKEND, type(base).__qualname__, repr(config) if config is not None else id(base),
-           tuple(sorted(kwargs.items())), str(device), training)
-    if key not in _CACHE:
-        template = copy.deepcopy(base)
-        buffers = {name: buf.detach().clone() for name, buf in template.named_buffers()}
-        template.to("meta")
-        for name, buf in buffers.items():
-            owner, _, leaf = name.rpartition(".")
-            template.get_submodule(owner)._buffers[leaf] = buf
-        _CACHE[key] = build(template.train(training))
-    return _CACHE[key]
+    key = (BACKEND, type(base).__qualname__, repr(config), m_count, tuple(sorted(kwargs.items())), str(device))
+    if config is not None and key in _CACHE:
+        return _CACHE[key]
+    from torch.func import vmap
+
+    template = copy.deepcopy(base)
+    buffers = {name: buf.detach().clone() for name, buf in template.named_buffers()}
+    template.to("meta")
+    for name, buf in buffers.items():
+        owner, _, leaf = name.rpartition(".")
+        template.get_submodule(owner)._buffers[leaf] = buf
+    call = functional_training_outputs(template.train(), **kwargs)
+    step = torch.compile(vmap(call, in_dims=(0, None, 0, 0), randomness="different"), backend=BACKEND)
+    if config is not None:
+        _CACHE[key] = step
+    return step
 
 
 class CompiledOrEager:

@@ -32,7 +32,7 @@ from causalnet.device import autocast
 from causalnet.models.auxiliary import functional_training_outputs
 from causalnet.models.layout import ImageLayout, InputLayout, input_layout
 from causalnet.train.adversarial import DomainAdversarial, pack_targets
-from causalnet.train.compiled import CompiledOrEager, compiled_forward, compiled_members
+from causalnet.train.compiled import CompiledOrEager, compiled_members
 from causalnet.train.config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -257,9 +257,8 @@ def fit(models: list[nn.Module], x: np.ndarray, y: np.ndarray, train_sets: Seque
     ema = {k: v.detach().clone() for k, v in params.items()} if cfg.ema > 0 else None
     evaluated = ema if ema is not None else params
     train_fn, eval_fn = _member_functions(base, m_count, layout.call_kwargs)
-    compiled_train, compiled_eval = (_compiled_functions(base, m_count, layout.call_kwargs, device) if cfg.compile
-                                     else (None, None))
-    step_fn, predict_fn = CompiledOrEager(compiled_train, train_fn), CompiledOrEager(compiled_eval, eval_fn)
+    step_fn = CompiledOrEager(_compiled_step(base, m_count, layout.call_kwargs, device) if cfg.compile else None,
+                              train_fn)
     history = np.zeros((m_count, cfg.epochs, ex_index.shape[1], num_classes), dtype=np.float32)
     for epoch in range(cfg.epochs):
         base.train()
@@ -288,8 +287,7 @@ def fit(models: list[nn.Module], x: np.ndarray, y: np.ndarray, train_sets: Seque
         base.eval()
         if ex_index.shape[1]:
             with record_function("fit.evaluate"):
-                history[:, epoch] = predict_fn(lambda fn: _predict_members(fn, evaluated, buffers, xt, ex_index,
-                                                                           device, cfg.amp))
+                history[:, epoch] = _predict_members(eval_fn, evaluated, buffers, xt, ex_index, device, cfg.amp)
         log.debug("epoch %d loss %.4f", epoch, loss.item())
         if on_epoch is not None:
             on_epoch(epoch)
@@ -312,21 +310,14 @@ def _forward_backward(fn: Callable, *, params: dict, buffers: dict, xb: torch.Te
     return loss
 
 
-def _compiled_functions(base: nn.Module, m_count: int, call_kwargs: dict,
-                        device: torch.device) -> tuple[Callable | None, Callable | None]:
-    """Compiled twins of :func:`_member_functions`' ``(train_fn, eval_fn)`` (same arguments; the stacked buffers
-    they take are passed on as one member's copy: :mod:`causalnet.train.compiled`), None where not possible."""
-    train, forward = compiled_members(base, m_count, call_kwargs, device), compiled_forward(base, call_kwargs, device)
-    if forward is None:
-        log.info("train.compile: %s cannot be compiled; training eagerly", type(base).__name__)
-        return None, None
-    first = lambda t: {name: v[0] for name, v in t.items()}  # noqa: E731
-    member = lambda t, k: {name: v[k] for name, v in t.items()}  # noqa: E731
-
-    def eval_fn(p, b, inputs):
-        return torch.stack([forward(member(p, k), first(b), inputs[k]) for k in range(inputs.shape[0])])
-
-    return (None if train is None else lambda p, b, x, t: train(p, first(b), x, t)), eval_fn
+def _compiled_step(base: nn.Module, m_count: int, call_kwargs: dict, device: torch.device) -> Callable | None:
+    """The compiled twin of :func:`_member_functions`' ``train_fn`` (same arguments; of the stacked buffers it
+    passes one member's copy on: :mod:`causalnet.train.compiled`), or None where the model cannot be compiled."""
+    train = compiled_members(base, m_count, call_kwargs, device)
+    if train is None:
+        log.info("train.compile: %s (%d member(s)) is not compiled; training eagerly", type(base).__name__, m_count)
+        return None
+    return lambda p, b, x, t: train(p, {name: v[0] for name, v in b.items()}, x, t)
 
 
 def _to_device(x: np.ndarray, device: torch.device) -> torch.Tensor:
