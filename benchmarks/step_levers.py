@@ -8,7 +8,8 @@ Compact CausalNet, 5 members × 64 rows (a training step of the compact preset),
 median times of: the vmapped 5-member training step against five single-model steps; the per-epoch
 evaluation of 5 × 200 rows under vmap against member by member; matrix products of the step's shapes in
 fp32 and bf16 (with the cost of casting the input); row gathering by advanced indexing against
-``index_select``; with ``--compile``, one model's step eager against ``torch.compile`` (and the compile time).
+``index_select``; with ``--compile``, the members' step and the evaluation eager against ``train.compile``'s
+compiled functions (and the time of their first calls), and the compiled step under bf16 autocast.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ def median_ms(fn, n: int = 20) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--compile", action="store_true", help="also time torch.compile of one model's step (minutes)")
+    ap.add_argument("--compile", action="store_true",
+                    help="also time train.compile's compiled step and evaluation (minutes on a cold inductor cache)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print(f"{platform.processor() or platform.machine()}; torch {torch.__version__}; {args.threads} thread(s)")
@@ -100,20 +102,42 @@ def main() -> None:
           f"index_select {selected:.2f} ms")
 
     if args.compile:
-        xs, ys = x.flatten(0, 1), y.flatten()
-        compiled = torch.compile(single)
+        # what train.compile runs (causalnet.train.compiled): the vmapped members' step and the member-by-member
+        # evaluation, each against its eager twin, with the time of the first call (compiling; short when
+        # inductor's on-disk cache already holds the graphs), and the compiled step under bf16 autocast
+        from causalnet.train.loop import _compiled_functions
 
-        def step(model):
-            loss = F.cross_entropy(model(xs, prepared=True), ys)
-            opt1.zero_grad(set_to_none=True)
+        compiled_train, compiled_eval = _compiled_functions(base, members, layout.call_kwargs, torch.device("cpu"))
+
+        def members_step(fn, amp=False):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+                logits, _ = fn(params, buffers, x, y)
+            loss = sum(F.cross_entropy(logits[k].float(), y[k]) for k in range(members))
+            opt.zero_grad(set_to_none=True)
             loss.backward()
-            opt1.step()
 
-        start = time.perf_counter()
-        step(compiled)
-        print(f"torch.compile of one model's step ({len(xs)} rows): compiled in {time.perf_counter() - start:.0f} s; "
-              f"eager {median_ms(lambda: step(single)):.1f} ms, compiled {median_ms(lambda: step(compiled)):.1f} ms")
+        def first_call(fn):
+            start = time.perf_counter()
+            fn()
+            return time.perf_counter() - start
 
+        base.train()
+        warm = {"step": first_call(lambda: members_step(compiled_train)),
+                "bf16 step": first_call(lambda: members_step(compiled_train, True))}
+        base.eval()
+        with torch.inference_mode():
+            warm["evaluation"] = first_call(lambda: compiled_eval(params, buffers, rows))
+        print("torch.compile, first calls: " + ", ".join(f"{k} {v:.0f} s" for k, v in warm.items()))
+        base.train()
+        for _ in range(2):  # twice, alternating, so that a change of the machine's load shows
+            eager, fast = median_ms(lambda: members_step(train_fn)), median_ms(lambda: members_step(compiled_train))
+            bf16 = median_ms(lambda: members_step(compiled_train, True))
+            with torch.inference_mode():
+                eager_eval = median_ms(lambda: eval_fn(params, buffers, rows), 5)
+                fast_eval = median_ms(lambda: compiled_eval(params, buffers, rows), 5)
+            print(f"members' step (forward + backward, {members} x {batch} rows): eager {eager:.1f} ms, compiled "
+                  f"{fast:.1f} ms ({eager / fast:.2f}x), compiled bf16 {bf16:.1f} ms; evaluation {members} x 200 rows: "
+                  f"eager {eager_eval:.1f} ms, compiled {fast_eval:.1f} ms ({eager_eval / fast_eval:.2f}x)")
 
 if __name__ == "__main__":
     main()
