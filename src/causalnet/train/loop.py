@@ -201,8 +201,8 @@ def fit(models: list[nn.Module], x: np.ndarray, y: np.ndarray, train_sets: Seque
         x: inputs ``[N, ...]`` (float32, or uint8 0–255 values: converted to float32 on the device);
             y: int64 labels ``[N]``.
         train_sets: per member, indexes into ``x`` to train on.
-        cfg: epochs, learning rate and schedule, batch size, class weighting, shifts, ``amp``, mixup and
-            a weight average (``ema``).
+        cfg: epochs, learning rate and schedule, batch size, class weighting, shifts, ``amp``, mixup,
+            a weight average (``ema``) and ``compile`` (the members' step compiled: :mod:`causalnet.train.compiled`).
         seed: seeds the batch order, the shifts and the variant draws (a CPU generator, so the draws
             do not depend on the device).
         eval_sets: per member, rows to predict after every epoch: ``[n]``, or ``[n, A]`` to average
